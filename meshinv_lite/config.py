@@ -1,0 +1,82 @@
+"""Configuration as dataclasses, one profile per scale.
+
+Every size or schedule the package uses lives here, never as a scattered constant.
+Profiles (DESIGN.md section 6):
+
+========  =========  ==========  ==============  ======================================
+profile   render px  texture px  deformation px  purpose
+========  =========  ==========  ==============  ======================================
+quick     64         64          16              tests, CI, first contact (CPU seconds)
+lite      128        128         32              the tutorial as taught (CPU minutes)
+paper     256        512         32              the paper's scale (GPU)
+========  =========  ==========  ==============  ======================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace, asdict
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    """UV-sphere template: ``rings`` latitude bands x ``segments`` longitude segments.
+
+    The default 31 x 32 sphere has 30 * 32 + 2 = 962 vertices and 2 * 32 + 2 * 29 * 32 = 1,920 faces.
+    """
+
+    rings: int = 31
+    segments: int = 32
+    radius: float = 1.0
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Renderer settings (DIB-R soft silhouette defaults follow kaolin).
+
+    ``sigma_inv``: sharpness of the soft silhouette, ``exp(-d^2 * sigma_inv)`` with d in normalized units.
+    ``box_len``: only faces within this normalized distance of a pixel contribute to its soft value.
+    """
+
+    image_size: int = 128
+    sigma_inv: float = 7000.0
+    box_len: float = 0.02
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named scale for the whole pipeline."""
+
+    name: str
+    render_size: int
+    texture_size: int
+    deform_size: int
+    template: TemplateConfig = field(default_factory=TemplateConfig)
+
+    @property
+    def render(self) -> RenderConfig:
+        """Renderer settings at this profile's render size."""
+        return RenderConfig(image_size=self.render_size)
+
+    def with_overrides(self, **kwargs: Any) -> "Profile":
+        """A copy with some fields replaced (unknown names raise ``TypeError``)."""
+        return replace(self, **kwargs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", render_size=64, texture_size=64, deform_size=16),
+    "lite": Profile("lite", render_size=128, texture_size=128, deform_size=32),
+    "paper": Profile("paper", render_size=256, texture_size=512, deform_size=32),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Look a profile up by name (``quick``, ``lite``, ``paper``); a ``Profile`` passes through."""
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
