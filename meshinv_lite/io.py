@@ -1,0 +1,97 @@
+"""Atomic file writes and the small JSON/metrics helpers every notebook uses.
+
+Everything the package writes goes through a temporary file in the target folder followed by
+``os.replace``, so an interrupted run never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step.
+
+    ``suffix`` keeps an extension some writers need (``np.savez`` appends ``.npz`` otherwise).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` that never leaves a truncated checkpoint behind."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` written atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON atomically (tensors, numpy values and paths converted; NaN becomes null)."""
+    path = Path(path)
+    atomic_write_bytes(path, (json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it and re-run the step that writes it") from None
+
+
+def write_metrics(output_dir: str | os.PathLike, metrics: dict, name: str = "metrics.json") -> Path:
+    """Write a notebook's key figures to ``output_dir/metrics.json`` (merged with what is there)."""
+    path = Path(output_dir) / name
+    current = read_json(path) if path.exists() else {}
+    current.update(_jsonable(metrics))
+    return write_json(path, current)
