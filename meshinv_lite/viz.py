@@ -1,0 +1,254 @@
+"""Pictures: image grids, UV maps, a live loss panel and a pythreejs 3D viewer.
+
+Everything returns a matplotlib ``Figure`` or a widget and takes tensors in the package's
+conventions (images ``(N, 3, H, W)`` in ``[0, 1]``); nothing here changes data.
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import matplotlib
+
+import numpy as np
+import torch
+
+
+def _to_hwc(img: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` / ``(1, H, W)`` / ``(H, W)`` tensor or array -> ``(H, W, 3)`` or ``(H, W)`` numpy in [0, 1]."""
+    if isinstance(img, torch.Tensor):
+        img = img.detach().float().cpu().numpy()
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[0] in (1, 3):
+        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+    return np.clip(img, 0, 1)
+
+
+def image_grid(
+    images: torch.Tensor | Sequence,
+    nrow: int = 8,
+    titles: Optional[Sequence[str]] = None,
+    size: float = 1.6,
+    cmap: str = "gray",
+    suptitle: Optional[str] = None,
+):
+    """A grid of images ``(N, C, H, W)`` (or a list of ``(C, H, W)``) in ``[0, 1]``; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    if n == 0:
+        raise ValueError("image_grid needs at least one image")
+    ncol = min(nrow, n)
+    nrows = (n + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrows, ncol, figsize=(size * ncol, size * nrows + (0.3 if suptitle else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = _to_hwc(images[i])
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_uv_maps(texture: torch.Tensor, deformation: Optional[torch.Tensor] = None, title: str = ""):
+    """Texture ``(3, Ht, Wt)`` in [0, 1] and, if given, deformation ``(3, Hd, Wd)`` (x, y, z offsets)
+    side by side, with the u (width, wraps) and v (height, north pole at top) axes labelled."""
+    import matplotlib.pyplot as plt
+
+    ncols = 1 if deformation is None else 4
+    fig, axes = plt.subplots(1, ncols, figsize=(3.2 * ncols, 3.2), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(_to_hwc(texture), extent=(0, 1, 1, 0))
+    axes[0].set_title("texture T")
+    if deformation is not None:
+        d = deformation.detach().float().cpu()
+        lim = float(d.abs().max()) or 1.0
+        for k, name in enumerate("xyz"):
+            im = axes[k + 1].imshow(d[k].numpy(), cmap="coolwarm", vmin=-lim, vmax=lim, extent=(0, 1, 1, 0))
+            axes[k + 1].set_title(f"deformation S, {name} offset")
+        fig.colorbar(im, ax=list(axes[1:]), shrink=0.8)
+    for ax in axes:
+        ax.set_xlabel("u (wraps around)")
+        ax.set_ylabel("v (0 = north pole)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Save a figure as PNG (atomically) and return its path."""
+    from .io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Live loss panel
+# --------------------------------------------------------------------------------------------------
+
+
+def in_notebook_frontend() -> bool:
+    """True inside a Jupyter kernel (where widgets can display); False in plain Python."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:  # pragma: no cover - IPython missing
+        return False
+
+
+class LiveLoss:
+    """Loss curves per term (and an optional current image) updated during an optimization.
+
+    ``interactive=True`` draws into an ipywidgets panel that is redrawn in place every ``every``
+    steps (JupyterLab). ``interactive=False`` (headless runs, e.g. papermill) prints one line
+    every ``every`` steps instead and leaves a single static figure from :meth:`close`.
+    ``None`` picks interactive when a Jupyter kernel is running and ``MESHINV_HEADLESS`` is unset.
+
+    Example::
+
+        live = LiveLoss(every=10)
+        for step in range(n):
+            ...
+            live.update(step, total=loss.item(), mask=l_mask.item(), images=[pred, target])
+        fig = live.close()
+    """
+
+    def __init__(self, every: int = 10, interactive: Optional[bool] = None, title: str = "", log_y: bool = True):
+        if interactive is None:
+            interactive = in_notebook_frontend() and not os.environ.get("MESHINV_HEADLESS")
+        self.every = max(1, int(every))
+        self.interactive = interactive
+        self.title = title
+        self.log_y = log_y
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        self._images: Optional[list] = None
+        self._start = time.perf_counter()
+        self._widget = None
+        if interactive:
+            import ipywidgets as widgets
+            from IPython.display import display
+
+            self._widget = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+            self._label = widgets.HTML(value=f"<b>{title}</b> starting...")
+            self.panel = widgets.VBox([self._label, self._widget])
+            display(self.panel)
+
+    def update(self, step: int, images: Optional[Sequence[torch.Tensor]] = None, **terms: float) -> None:
+        """Record loss ``terms`` (floats) at ``step``; redraw every ``every`` steps."""
+        for k, v in terms.items():
+            self.history.setdefault(k, []).append((int(step), float(v)))
+        if images is not None:
+            self._images = [im.detach().cpu() for im in images]
+        if step % self.every:
+            return
+        if self.interactive:
+            fig = self.figure()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+            self._widget.value = buf.getvalue()
+            self._label.value = f"<b>{self.title}</b> step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+        else:
+            print(f"[{self.title or 'loss'}] step {step:5d} " + " ".join(f"{k}={v:.4g}" for k, v in terms.items()))
+
+    def figure(self):
+        """Loss curves (and the latest images, if any) as a matplotlib Figure."""
+        import matplotlib.pyplot as plt
+
+        n_img = len(self._images) if self._images else 0
+        fig, axes = plt.subplots(1, 1 + n_img, figsize=(4.5 + 2.2 * n_img, 3), squeeze=False)
+        ax = axes[0, 0]
+        for k, pts in self.history.items():
+            steps, vals = zip(*pts)
+            ax.plot(steps, vals, label=k)
+        if self.log_y and all(v > 0 for pts in self.history.values() for _, v in pts):
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(self.title or "loss")
+        if self.history:
+            ax.legend(fontsize=7)
+        for i in range(n_img):
+            img = self._images[i]
+            axes[0, i + 1].imshow(_to_hwc(img[0] if img.dim() == 4 else img), cmap="gray", vmin=0, vmax=1)
+            axes[0, i + 1].axis("off")
+        fig.tight_layout()
+        return fig
+
+    def close(self):
+        """Final figure (also displayed in headless mode); returns it."""
+        fig = self.figure()
+        elapsed = time.perf_counter() - self._start
+        if self.interactive and self._widget is not None:
+            self._label.value = f"<b>{self.title}</b> done in {elapsed:.1f} s"
+        return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# 3D viewer
+# --------------------------------------------------------------------------------------------------
+
+
+def mesh_viewer(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    uvs: Optional[torch.Tensor] = None,
+    faces_uv: Optional[torch.Tensor] = None,
+    texture: Optional[torch.Tensor] = None,
+    color: str = "#cc9966",
+    width: int = 420,
+    height: int = 360,
+    wireframe: bool = False,
+):
+    """An interactive pythreejs view (orbit with the mouse) of one mesh.
+
+    Args:
+        verts: ``(N, 3)`` object-space vertices (y up).
+        faces: ``(F, 3)``.
+        uvs, faces_uv, texture: optional UV layout and ``(3, Ht, Wt)`` texture in [0, 1]; the mesh is
+            unrolled per face corner so the seam stays sharp.
+    Returns:
+        a ``pythreejs.Renderer`` widget (display it as the cell's last expression).
+    """
+    import pythreejs as p3
+
+    v = verts.detach().float().cpu()
+    f = faces.detach().long().cpu()
+    if v.dim() != 2 or v.shape[1] != 3 or f.dim() != 2 or f.shape[1] != 3:
+        raise ValueError(f"mesh_viewer takes one mesh: verts (N, 3) and faces (F, 3), got {tuple(v.shape)} and {tuple(f.shape)}")
+    positions = v[f].reshape(-1, 3).numpy().astype(np.float32)  # unrolled: 3 corners per face
+    attributes = {"position": p3.BufferAttribute(positions, normalized=False)}
+    if texture is not None:
+        if uvs is None or faces_uv is None:
+            raise ValueError("a texture needs uvs and faces_uv")
+        uv = uvs.detach().float().cpu()[faces_uv.long().cpu()].reshape(-1, 2).numpy().copy()
+        uv[:, 1] = 1 - uv[:, 1]  # three.js puts v = 0 at the bottom of the image
+        attributes["uv"] = p3.BufferAttribute(uv.astype(np.float32), normalized=False)
+        tex_img = (_to_hwc(texture) * 255).astype(np.uint8)
+        rgba = np.concatenate([tex_img, np.full(tex_img.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+        tex = p3.DataTexture(data=rgba[::-1].copy(), format="RGBAFormat", type="UnsignedByteType")
+        tex.magFilter = "LinearFilter"
+        material = p3.MeshStandardMaterial(map=tex, side="DoubleSide", roughness=0.9)
+    else:
+        material = p3.MeshStandardMaterial(color=color, side="DoubleSide", roughness=0.7, wireframe=wireframe)
+    geometry = p3.BufferGeometry(attributes=attributes)
+    geometry.exec_three_obj_method("computeVertexNormals")
+    mesh = p3.Mesh(geometry=geometry, material=material)
+    camera = p3.PerspectiveCamera(position=[2.2, 1.2, 2.2], up=[0, 1, 0], aspect=width / height, fov=40,
+                                  children=[p3.DirectionalLight(color="white", position=[3, 5, 1], intensity=0.6)])
+    scene = p3.Scene(children=[mesh, camera, p3.AmbientLight(color="#ffffff", intensity=0.6)], background="#f4f4f4")
+    return p3.Renderer(camera=camera, scene=scene, controls=[p3.OrbitControls(controlling=camera)],
+                       width=width, height=height, antialias=True)
