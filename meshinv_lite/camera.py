@@ -148,6 +148,7 @@ def azimuth_elevation(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     d = -rot[..., 2, :]
     elev = torch.rad2deg(torch.asin(d[..., 1].clamp(-1, 1)))
     azim = torch.rad2deg(torch.atan2(d[..., 2], d[..., 0])) % 360
+    azim = torch.where(azim >= 360, azim - 360, azim)  # -tiny % 360 rounds up to 360 in float32
     return azim, elev
 
 

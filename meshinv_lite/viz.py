@@ -234,12 +234,12 @@ def mesh_viewer(
     if texture is not None:
         if uvs is None or faces_uv is None:
             raise ValueError("a texture needs uvs and faces_uv")
-        uv = uvs.detach().float().cpu()[faces_uv.long().cpu()].reshape(-1, 2).numpy().copy()
-        uv[:, 1] = 1 - uv[:, 1]  # three.js puts v = 0 at the bottom of the image
+        # A DataTexture is uploaded without flipping: data row 0 sits at three.js v = 0, as ours does.
+        uv = uvs.detach().float().cpu()[faces_uv.long().cpu()].reshape(-1, 2).numpy()
         attributes["uv"] = p3.BufferAttribute(uv.astype(np.float32), normalized=False)
         tex_img = (_to_hwc(texture) * 255).astype(np.uint8)
         rgba = np.concatenate([tex_img, np.full(tex_img.shape[:2] + (1,), 255, np.uint8)], axis=-1)
-        tex = p3.DataTexture(data=rgba[::-1].copy(), format="RGBAFormat", type="UnsignedByteType")
+        tex = p3.DataTexture(data=rgba, format="RGBAFormat", type="UnsignedByteType")
         tex.magFilter = "LinearFilter"
         material = p3.MeshStandardMaterial(map=tex, side="DoubleSide", roughness=0.9)
     else:
