@@ -3,8 +3,11 @@
 Data flow, one module per step: ``data`` -> ``pseudo_gt`` -> ``pretrain`` -> ``invert`` -> ``metrics``,
 built on ``mesh`` (template and UV maps), ``camera`` (weak perspective) and ``render`` (DIB-R).
 """
+from ._allocator import tune_glibc_malloc as _tune_glibc_malloc
 from .config import PROFILES, Profile, RenderConfig, TemplateConfig, get_profile
 
 __version__ = "0.1.0"
+
+_tune_glibc_malloc()  # see meshinv_lite/_allocator.py; MESHINV_NO_MALLOC_TUNING=1 disables
 
 __all__ = ["PROFILES", "Profile", "RenderConfig", "TemplateConfig", "get_profile", "__version__"]

@@ -252,3 +252,31 @@ def mesh_viewer(
     scene = p3.Scene(children=[mesh, camera, p3.AmbientLight(color="#ffffff", intensity=0.6)], background="#f4f4f4")
     return p3.Renderer(camera=camera, scene=scene, controls=[p3.OrbitControls(controlling=camera)],
                        width=width, height=height, antialias=True)
+
+
+def plot_uv_layout(template, ax=None, highlight_seam: bool = True):
+    """The template's faces drawn in UV space (u across, v down); seam faces highlighted."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    tri = template.uvs[template.faces_uv].cpu().numpy()  # (F, 3, 2)
+    seam = (tri[..., 0].max(1) >= 1 - 1e-6) | (tri[..., 0].min(1) <= 1e-6)
+    colors = np.where(seam[:, None], [[0.9, 0.4, 0.2, 0.6]], [[0.6, 0.7, 0.9, 0.3]])
+    ax.add_collection(PolyCollection(tri, facecolors=colors if highlight_seam else "none", edgecolors="k", linewidths=0.3))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(1, 0)
+    ax.set_xlabel("u")
+    ax.set_ylabel("v")
+    ax.set_title(f"UV layout: {template.num_faces} faces" + (" (seam faces in orange)" if highlight_seam else ""))
+    return ax.figure
+
+
+def face_id_image(pix_to_face: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Colour each face index of a ``(H, W)`` ``pix_to_face`` map randomly (background black): ``(3, H, W)``."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(pix_to_face.max()) + 2
+    palette = torch.rand(n, 3, generator=g) * 0.8 + 0.2
+    palette[0] = 0
+    return palette[(pix_to_face.cpu() + 1).long()].permute(2, 0, 1)

@@ -1,0 +1,131 @@
+"""Run the tutorial notebooks in order with papermill and summarize what they produced.
+
+    python -m meshinv_lite.pipeline --profile quick            # every notebook in notebooks/
+    python -m meshinv_lite.pipeline --profile lite --only 00 01
+
+Each notebook ``notebooks/NN_name.ipynb`` is executed into ``<output_root>/<profile>/NN_name.ipynb``
+with the parameters ``profile``, ``device``, ``seed``, ``data_dir``, ``output_dir``
+(= ``<output_root>/<profile>/NN_name``) and ``interactive=False``. The run stops at the first
+failing notebook and shows the failing cell's error. ``summary.json`` and ``summary.md`` list each
+notebook's status, wall time and the figures from its ``metrics.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .io import read_json, write_json, atomic_write_bytes
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    status: str  # "ok" | "failed" | "skipped"
+    seconds: float
+    output_notebook: str
+    metrics: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def find_notebooks(notebook_dir: Path, only: Optional[Sequence[str]] = None) -> list[Path]:
+    """Numbered notebooks ``NN_*.ipynb`` in order; ``only`` keeps those whose name starts with one of the given prefixes."""
+    books = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        books = [p for p in books if any(p.stem.startswith(o) for o in only)]
+    if not books:
+        raise FileNotFoundError(f"no notebooks matching {list(only) if only else 'NN_*.ipynb'} in {notebook_dir}")
+    return books
+
+
+def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "python3") -> NotebookRun:
+    """Execute one notebook with papermill; never raises on a notebook error (see ``status``)."""
+    import papermill as pm
+
+    out_dir = out_root / path.stem
+    out_nb = out_root / path.name
+    params = dict(parameters, output_dir=str(out_dir))
+    t0 = time.perf_counter()
+    env_before = os.environ.get("MESHINV_HEADLESS")
+    os.environ["MESHINV_HEADLESS"] = "1"
+    try:
+        pm.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel,
+                            cwd=str(REPO_ROOT), progress_bar=False)
+        status, error = "ok", ""
+    except pm.PapermillExecutionError as e:
+        status = "failed"
+        error = f"cell {e.exec_count}: {e.ename}: {e.evalue}"
+    finally:
+        if env_before is None:
+            os.environ.pop("MESHINV_HEADLESS", None)
+        else:
+            os.environ["MESHINV_HEADLESS"] = env_before
+    seconds = time.perf_counter() - t0
+    metrics_path = out_dir / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.exists() and status == "ok" else {}
+    return NotebookRun(path.stem, status, seconds, str(out_nb), metrics, error)
+
+
+def write_summary(runs: list[NotebookRun], out_root: Path, profile: str) -> Path:
+    """``summary.json`` and a readable ``summary.md`` in ``out_root``."""
+    write_json(out_root / "summary.json", {"profile": profile, "notebooks": [asdict(r) for r in runs]})
+    lines = [f"# meshinv-lite run, profile `{profile}`", "", "| notebook | status | seconds | key figures |", "|---|---|---|---|"]
+    for r in runs:
+        figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.metrics.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool))
+        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {figures or r.error} |")
+    path = out_root / "summary.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def run_pipeline(
+    profile: str = "quick",
+    output_root: str | Path = "outputs",
+    data_dir: str | Path = "data",
+    device: str = "cpu",
+    seed: int = 0,
+    only: Optional[Sequence[str]] = None,
+    notebook_dir: str | Path = REPO_ROOT / "notebooks",
+) -> list[NotebookRun]:
+    """Run the notebooks in order; stops at the first failure. Returns the runs so far."""
+    out_root = Path(output_root) / profile
+    out_root.mkdir(parents=True, exist_ok=True)
+    params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False}
+    runs: list[NotebookRun] = []
+    for path in find_notebooks(Path(notebook_dir), only):
+        print(f"[pipeline] {path.name} ...", flush=True)
+        run = run_notebook(path, out_root, params)
+        runs.append(run)
+        print(f"[pipeline] {path.name}: {run.status} in {run.seconds:.1f} s", flush=True)
+        write_summary(runs, out_root, profile)
+        if run.status != "ok":
+            print(f"[pipeline] stopped: {run.name} failed at {run.error}\n  see {run.output_notebook}", file=sys.stderr)
+            break
+    return runs
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the meshinv-lite notebooks with papermill.")
+    parser.add_argument("--profile", default="quick", choices=["quick", "lite", "paper"])
+    parser.add_argument("--output-root", default="outputs")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+    args = parser.parse_args(argv)
+    runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only)
+    summary = Path(args.output_root) / args.profile / "summary.md"
+    print(summary.read_text())
+    print(f"outputs: {Path(args.output_root) / args.profile}")
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Fit deformation maps to silhouettes: the smallest differentiable-rendering problem.
+
+Given target masks and known cameras, optimize the deformation map ``S`` so the deformed template's
+silhouette matches. Used by notebook 00 (one mesh seen from several views) and by
+:mod:`meshinv_lite.pseudo_gt` (one mesh per training image, its single view).
+
+Loss per view (all terms differentiable in ``S``):
+
+* ``1 - soft IoU`` between the DIB-R soft silhouette and the target mask (gradients at the border);
+* a two-sided Chamfer term between projected vertices and foreground pixel coordinates (pulls the
+  mesh towards far-away parts of the mask that the soft border cannot "see");
+* smoothness ``mean(1 - cos)`` between normals of neighbouring faces, and a small L2 on ``S``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from ._checks import check_shape
+from .camera import WeakPerspectiveCamera, pixel_centers
+from .mesh import TemplateMesh, deform_vertices, face_adjacency, face_normals, mirror_uv_map
+from .render import rasterize, soft_mask
+
+
+@dataclass(frozen=True)
+class SilhouetteFitConfig:
+    """Settings of :func:`fit_deformation` (defaults suit 64-128 px masks)."""
+
+    steps: int = 150
+    lr: float = 0.01
+    deform_size: int = 16
+    symmetric: bool = True
+    w_iou: float = 1.0
+    w_chamfer: float = 1.0
+    w_smooth: float = 0.02
+    w_l2: float = 1e-3
+    # The soft silhouette is annealed from wide (a large basin) to sharp: DIB-R's soft border lies
+    # entirely outside the hard silhouette, so a wide border biases the optimum inwards.
+    sigma_inv_start: float = 1000.0
+    sigma_inv_end: float = 30000.0
+    box_len: float = 0.08
+    max_mask_points: int = 2000
+
+
+@dataclass
+class SilhouetteFit:
+    """Result of :func:`fit_deformation`.
+
+    Attributes:
+        deformation: ``(M, 3, Hd, Wd)`` fitted maps.
+        vertices: ``(M, N, 3)`` deformed template vertices.
+        iou: ``(B,)`` hard-mask IoU of every view after fitting, in ``[0, 1]``.
+        history: per-step mean loss terms.
+    """
+
+    deformation: torch.Tensor
+    vertices: torch.Tensor
+    iou: torch.Tensor
+    history: dict = field(default_factory=dict)
+
+
+def soft_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Soft IoU ``(B,)`` of masks ``(B, 1, H, W)`` in ``[0, 1]``."""
+    inter = (pred * target).flatten(1).sum(1)
+    union = (pred + target - pred * target).flatten(1).sum(1)
+    return inter / (union + eps)
+
+
+def mask_points(masks: torch.Tensor, max_points: int, generator: Optional[torch.Generator] = None) -> list[torch.Tensor]:
+    """Normalized coordinates of up to ``max_points`` foreground pixels per mask ``(B, 1, H, W)``."""
+    b, _, h, w = masks.shape
+    centers = pixel_centers(h, w, device=masks.device, dtype=torch.float32).reshape(-1, 2)
+    pts = []
+    for i in range(b):
+        idx = torch.nonzero(masks[i, 0].reshape(-1) > 0.5).squeeze(1)
+        if idx.numel() == 0:
+            raise ValueError(f"mask {i} is empty: a silhouette fit needs at least one foreground pixel")
+        if idx.numel() > max_points:
+            pick = torch.randperm(idx.numel(), generator=generator)[:max_points].to(idx.device)
+            idx = idx[pick]
+        pts.append(centers[idx])
+    return pts
+
+
+def chamfer_2d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Two-sided Chamfer distance (mean of squared nearest distances per side) of ``(N, 2)`` and ``(M, 2)``."""
+    d = ((a * a).sum(-1)[:, None] + (b * b).sum(-1)[None] - 2 * a @ b.T).clamp_min(0)  # no sqrt: cheap backward
+    return d.min(1).values.mean() + d.min(0).values.mean()
+
+
+def normal_consistency(verts: torch.Tensor, faces: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Mean ``1 - cos`` between normals of neighbouring faces, per mesh ``(B,)``."""
+    n = face_normals(verts, faces)
+    return (1 - (n[:, pairs[:, 0]] * n[:, pairs[:, 1]]).sum(-1)).mean(1)
+
+
+def fit_deformation(
+    template: TemplateMesh,
+    masks: torch.Tensor,
+    cameras: WeakPerspectiveCamera,
+    view_to_mesh: Optional[torch.Tensor] = None,
+    config: SilhouetteFitConfig = SilhouetteFitConfig(),
+    init: Optional[torch.Tensor] = None,
+    callback: Optional[Callable[[int, dict], None]] = None,
+    generator: Optional[torch.Generator] = None,
+) -> SilhouetteFit:
+    """Optimize deformation maps so rendered silhouettes match ``masks``.
+
+    Args:
+        template: the UV sphere.
+        masks: ``(B, 1, H, W)`` target silhouettes in ``[0, 1]`` (none empty).
+        cameras: ``B`` cameras, one per mask.
+        view_to_mesh: ``(B,)`` which mesh each view belongs to (default: one mesh per view);
+            several views of one object share a map.
+        init: optional ``(M, 3, Hd, Wd)`` starting maps (zeros = the sphere).
+        callback: called as ``callback(step, terms)`` after every step (e.g. a live plot).
+    """
+    check_shape("masks", masks, (None, 1, None, None), "(B, 1, H, W)")
+    b, _, h, w = masks.shape
+    if len(cameras) != b:
+        raise ValueError(f"mismatched batch sizes: {b} masks, {len(cameras)} cameras")
+    if (masks.flatten(1).amax(1) <= 0.5).any():
+        empty = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
+        raise ValueError(f"empty target mask(s) at index {empty}: nothing to fit; drop those images")
+    device = masks.device
+    if view_to_mesh is None:
+        view_to_mesh = torch.arange(b, device=device)
+    n_mesh = int(view_to_mesh.max()) + 1
+    hd = wd = config.deform_size
+    if init is None:
+        init = torch.zeros(n_mesh, 3, hd, wd, device=device)
+    param = (init[..., : wd // 2] if config.symmetric else init).clone().requires_grad_()
+    opt = torch.optim.Adam([param], lr=config.lr)
+    faces = template.faces.to(device)
+    pairs = face_adjacency(faces)
+    targets = mask_points(masks, config.max_mask_points, generator)
+    history: dict[str, list[float]] = {}
+
+    def current_maps() -> torch.Tensor:
+        return mirror_uv_map(param, negate_x=True) if config.symmetric else param
+
+    for step in range(config.steps):
+        frac = step / max(config.steps - 1, 1)
+        sigma_inv = config.sigma_inv_start * (config.sigma_inv_end / config.sigma_inv_start) ** frac
+        box_len = min(config.box_len, 3.0 / sigma_inv**0.5)  # beyond ~3 sigma a face contributes < 1e-4
+        deform = current_maps()
+        verts = deform_vertices(template, deform)  # (M, N, 3)
+        verts_v = verts[view_to_mesh]
+        verts_cam = cameras.apply(verts_v)
+        frags = rasterize(verts_cam, faces, (h, w))
+        sil = soft_mask(verts_cam, faces, frags, sigma_inv, box_len)
+        l_iou = (1 - soft_iou(sil, masks)).mean()
+        l_cham = torch.stack([chamfer_2d(verts_cam[i, :, :2], targets[i]) for i in range(b)]).mean()
+        l_smooth = normal_consistency(verts, faces, pairs).mean()
+        l_l2 = deform.pow(2).mean()
+        loss = config.w_iou * l_iou + config.w_chamfer * l_cham + config.w_smooth * l_smooth + config.w_l2 * l_l2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        terms = {k: float(v.detach()) for k, v in (("total", loss), ("iou", l_iou), ("chamfer", l_cham), ("smooth", l_smooth))}
+        for k, v in terms.items():
+            history.setdefault(k, []).append(v)
+        if callback is not None:
+            callback(step, terms)
+
+    with torch.no_grad():
+        deform = current_maps().detach()
+        verts = deform_vertices(template, deform)
+        frags = rasterize(cameras.apply(verts[view_to_mesh]), faces, (h, w))
+        iou = hard_iou(frags.mask, masks)
+    return SilhouetteFit(deformation=deform, vertices=verts, iou=iou, history=history)
+
+
+def hard_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU ``(B,)`` of binarized masks ``(B, 1, H, W)`` (threshold 0.5)."""
+    p, t = pred > 0.5, target > 0.5
+    inter = (p & t).flatten(1).sum(1).float()
+    union = (p | t).flatten(1).sum(1).float().clamp_min(1)
+    return inter / union
