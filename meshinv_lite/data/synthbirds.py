@@ -28,8 +28,10 @@ Entry points: :func:`sample_bird_params`, :func:`deformation_map`, :func:`textur
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -954,3 +956,185 @@ def generate_batch(
         azimuth=az,
         elevation=el,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the dataset on disk
+# --------------------------------------------------------------------------------------------------
+
+
+def synthbirds_dir(data_dir: str | Path, profile: str) -> Path:
+    """Where the SynthBirds dataset of a profile lives.
+
+    A path whose last component starts with ``synthbirds`` (``data/synthbirds_quick``) or that already
+    holds a dataset ``meta.json`` is used as is; any other folder (``data``) is a root holding datasets,
+    and the answer is ``<data_dir>/synthbirds_<profile>``.
+    """
+    data_dir = Path(data_dir)
+    if data_dir.name.startswith("synthbirds") or (data_dir / "meta.json").exists():
+        return data_dir
+    return data_dir / f"synthbirds_{get_profile(profile).name}"
+
+
+def chunk_generator(seed: int, split: str, chunk: int) -> torch.Generator:
+    """The random generator of one chunk: a hash of ``(seed, split, chunk)``, so chunks can be made in
+    any order, in parallel or after an interruption, and still give the same dataset."""
+    digest = hashlib.sha256(f"synthbirds/{GENERATOR_VERSION}/{seed}/{split}/{chunk}".encode()).hexdigest()
+    return torch.Generator().manual_seed(int(digest[:15], 16))
+
+
+def _split_class_ids(split: str, start: int, stop: int, num_classes: int) -> torch.Tensor:
+    """Balanced species: image ``i`` of a split shows species ``(i + offset) % num_classes``."""
+    offset = SPLITS.index(split) * 5 if split in SPLITS else 0
+    return (torch.arange(start, stop) + offset) % num_classes
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads, restoring the previous number afterwards.
+
+    Generation is many small kernels: on a busy 2-core machine two OpenMP threads wait for each other
+    at every kernel and a batch can take 30x longer than with one thread. One thread per process
+    (and several processes, see ``build_synthbirds(workers=...)``) is the robust choice.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def make_chunk(config: SynthBirdsConfig, seed: int, split: str, chunk: int) -> tuple[list[str], SynthBatch]:
+    """Generate chunk ``chunk`` of a split (deterministic for ``(config, seed, split, chunk)``)."""
+    n = config.sizes[split]
+    start, stop = chunk * config.chunk, min(n, (chunk + 1) * config.chunk)
+    ids = _split_class_ids(split, start, stop, config.num_classes)
+    with torch_threads(1):
+        batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"))
+    return [f"{i:06d}" for i in range(start, stop)], batch
+
+
+def batch_annotations(batch: SynthBatch) -> dict:
+    """The annotation arrays of a batch, as stored in ``annotations.npz`` (see ``dataset.FORMAT``)."""
+    return {
+        "camera": batch.camera.as_tensor().float(),
+        "noisy_camera": batch.noisy_camera.as_tensor().float(),
+        "class_id": batch.class_id.long(),
+        "occluded": batch.occluded,
+        "deform_map": batch.deform_map.float(),
+        "texture_map": (batch.texture_map * 255).round().to(torch.uint8),
+        "occluder": batch.occluder.float(),
+        "extreme": batch.extreme,
+        "wing_open": batch.wing_open.float(),
+        "tail_scale": batch.tail_scale.float(),
+        "azimuth": batch.azimuth.float(),
+        "elevation": batch.elevation.float(),
+    }
+
+
+def _split_signature(config: SynthBirdsConfig, seed: int, split: str) -> dict:
+    return {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "split": split, "config": config.to_dict()}
+
+
+def _worker_chunk(args) -> int:
+    """Process-pool task: make and write one chunk (one torch thread per worker)."""
+    from .dataset import SplitWriter
+
+    config_dict, seed, split, chunk, root = args
+    torch.set_num_threads(1)
+    config = SynthBirdsConfig.from_dict(config_dict)
+    writer = SplitWriter(root, split, _split_signature(config, seed, split))
+    names, batch = make_chunk(config, seed, split, chunk)
+    writer.write_chunk(chunk, names, batch.images, batch.masks, batch_annotations(batch))
+    return len(names)
+
+
+def build_synthbirds(
+    out_dir: str | Path,
+    config: Optional[SynthBirdsConfig] = None,
+    profile: str = "lite",
+    seed: int = 0,
+    splits: Sequence[str] = SPLITS,
+    force: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> dict:
+    """Generate SynthBirds splits into ``out_dir`` (format: :data:`meshinv_lite.data.dataset.FORMAT`).
+
+    A finished split with the same settings is kept (``status="exists"``); one with other settings is
+    an error unless ``force``. An interrupted build resumes at its first missing chunk. Chunks are
+    generated with one torch thread, in this process for small splits and by 2 worker processes for
+    splits of 16 chunks or more (``workers`` overrides: 0 = in this process).
+
+    Returns ``{split: {"num_images", "seconds", "status"}}`` (status: built, resumed or exists).
+    """
+    from tqdm.auto import tqdm
+
+    from .dataset import SplitWriter, read_split, update_root_meta
+
+    config = config or SynthBirdsConfig.for_profile(profile)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = [s for s in splits if s not in config.sizes]
+    if unknown:
+        raise ValueError(f"unknown splits {unknown}; SynthBirds has {list(config.sizes)}")
+    info = {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "profile": config.profile,
+            "config": config.to_dict(), "class_names": list(SPECIES_NAMES), "image_size": config.image_size}
+    report = {}
+    for split in splits:
+        t0 = time.perf_counter()
+        signature = _split_signature(config, seed, split)
+        final = out / split
+        if final.exists():
+            meta_path = final / "meta.json"
+            if meta_path.exists() and not force:
+                from ..io import read_json
+
+                meta = read_json(meta_path)
+                same = {k: meta.get(k) for k in ("generator_version", "seed", "config")} == {
+                    "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": __import__("json").loads(__import__("json").dumps(config.to_dict()))}
+                if not same:
+                    raise FileExistsError(
+                        f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}); "
+                        "pass force=True (--force) to rebuild it, or choose another output folder"
+                    )
+                read_split(out, split)  # still valid?
+                update_root_meta(out, info, split, meta["num_images"])
+                report[split] = {"num_images": meta["num_images"], "seconds": 0.0, "status": "exists"}
+                continue
+            import shutil
+
+            shutil.rmtree(final)
+        if force and (out / f".partial-{split}").exists():
+            import shutil
+
+            shutil.rmtree(out / f".partial-{split}")
+        writer = SplitWriter(out, split, signature)
+        n = config.sizes[split]
+        n_chunks = max(1, math.ceil(n / config.chunk))
+        done = writer.done_chunks()
+        todo = [c for c in range(n_chunks) if c not in done]
+        status = "resumed" if done else "built"
+        n_workers = workers if workers is not None else (2 if len(todo) >= 16 and (os.cpu_count() or 1) >= 2 else 0)
+        bar = tqdm(total=n, initial=n - sum(min(config.chunk, n - c * config.chunk) for c in todo),
+                   desc=f"synthbirds {split}", unit="img", disable=not progress)
+        if n_workers > 0 and len(todo) > 1:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            jobs = [(config.to_dict(), seed, split, c, str(out)) for c in todo]
+            with ctx.Pool(n_workers) as pool:
+                for k in pool.imap_unordered(_worker_chunk, jobs):
+                    bar.update(k)
+        else:
+            for c in todo:
+                names, batch = make_chunk(config, seed, split, c)
+                writer.write_chunk(c, names, batch.images, batch.masks, batch_annotations(batch))
+                bar.update(len(names))
+        bar.close()
+        meta = {**info, "split": split, "has_ground_truth": True}
+        writer.finalize(n_chunks, meta)
+        update_root_meta(out, info, split, n)
+        report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status}
+    return report

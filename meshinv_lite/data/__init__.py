@@ -1,0 +1,24 @@
+"""Datasets: the procedural SynthBirds generator, the on-disk format and its torch ``Dataset``, and the
+CUB-200-2011 reader.
+
+* :mod:`meshinv_lite.data.synthbirds`: generate birds with exact ground truth and write the splits;
+* :mod:`meshinv_lite.data.species`: the species table;
+* :mod:`meshinv_lite.data.dataset`: the on-disk format (documented there) and :class:`ReconstructionDataset`;
+* :mod:`meshinv_lite.data.cub`: CUB-200-2011 + CMR annotations -> the same format.
+"""
+from .dataset import FORMAT, ReconstructionDataset, read_split, write_split
+from .species import SPECIES, SPECIES_NAMES
+from .synthbirds import SynthBirdsConfig, build_synthbirds, generate_batch, render_ground_truth
+
+__all__ = [
+    "FORMAT",
+    "ReconstructionDataset",
+    "read_split",
+    "write_split",
+    "SPECIES",
+    "SPECIES_NAMES",
+    "SynthBirdsConfig",
+    "build_synthbirds",
+    "generate_batch",
+    "render_ground_truth",
+]
