@@ -201,8 +201,8 @@ SPECIES: tuple[Species, ...] = (
         beak=(0.14, 24.0, 1.5, 40.0), tail=(0.35, 36.0, 11.0, -10.0, 0.45),
         wing=(1.0, 42.0, 13.0, 0.5, 20.0, 0.2, 0.25),
         plumage=Plumage(
-            base=_hex("7b5a3c"), belly=_hex("d8c49c"), wing=_hex("6b4a30"), head=_hex("8a6a48"),
-            beak=_hex("d8c070"), tail=_hex("6b4a30"), wing_tip=_hex("4a3220"), accent=_hex("f4efe4"),
+            base=_hex("c49650"), belly=_hex("f4efe6"), wing=_hex("b8884a"), head=_hex("cfa260"),
+            beak=_hex("e0cfa8"), tail=_hex("b8884a"), wing_tip=_hex("8a6236"), accent=_hex("4a3622"),
             eye_ring=1.0, streaks=0.6, spots=14, spot_radius=4.0, wing_bars=2, noise=0.07,
         ),
     ),

@@ -877,6 +877,22 @@ class SynthBatch:
         return self.class_id.shape[0]
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads, restoring the previous number afterwards.
+
+    Generation is many small kernels: on a busy 2-core machine two OpenMP threads wait for each other
+    at every kernel and a batch can take 30x longer than with one thread. One thread per process
+    (and several processes, see ``build_synthbirds(workers=...)``) is the robust choice.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 _TEMPLATE_CACHE: dict = {}
 
 
@@ -916,8 +932,13 @@ def generate_batch(
     """Generate and render one batch of birds of the given species ``(B,)``.
 
     ``hard`` draws the ``test_hard`` variety: articulation extremes and/or an occluding twig.
+    Runs with one torch thread (see :func:`torch_threads`); the caller's setting is restored.
     """
-    template = template or default_template()
+    with torch_threads(1):
+        return _generate_batch(class_ids, generator, config, hard, template or default_template())
+
+
+def _generate_batch(class_ids, generator, config, hard, template) -> SynthBatch:
     p = sample_bird_params(class_ids, generator, config, hard=hard)
     deform = deformation_map(p, config.deform_size)
     tex = texture_map(p, config.texture_size, generator, deform_map=deform)
@@ -989,29 +1010,12 @@ def _split_class_ids(split: str, start: int, stop: int, num_classes: int) -> tor
     return (torch.arange(start, stop) + offset) % num_classes
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` torch intra-op threads, restoring the previous number afterwards.
-
-    Generation is many small kernels: on a busy 2-core machine two OpenMP threads wait for each other
-    at every kernel and a batch can take 30x longer than with one thread. One thread per process
-    (and several processes, see ``build_synthbirds(workers=...)``) is the robust choice.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def make_chunk(config: SynthBirdsConfig, seed: int, split: str, chunk: int) -> tuple[list[str], SynthBatch]:
     """Generate chunk ``chunk`` of a split (deterministic for ``(config, seed, split, chunk)``)."""
     n = config.sizes[split]
     start, stop = chunk * config.chunk, min(n, (chunk + 1) * config.chunk)
     ids = _split_class_ids(split, start, stop, config.num_classes)
-    with torch_threads(1):
-        batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"))
+    batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"))
     return [f"{i:06d}" for i in range(start, stop)], batch
 
 
