@@ -358,8 +358,8 @@ def soft_mask(
         corners_px = ndc_to_pixel(_face_corners(verts.detach()[..., :2], faces), h, w)  # (B*F, 3, 2)
         x0, x1, y0, y1 = _face_bboxes(corners_px, h, w, box_len * w / 2, box_len * h / 2)
         base = torch.div(torch.arange(bsz * n_faces, device=verts.device), n_faces, rounding_mode="floor") * (h + 1) * (w + 1)
-        xa, xb = x0, (x1 + 1).clamp_min(x0)
-        ya, yb = y0, (y1 + 1).clamp_min(y0)
+        xa, ya = x0.clamp_max(w), y0.clamp_max(h)  # boxes right of / below the image are empty
+        xb, yb = (x1 + 1).clamp_min(xa), (y1 + 1).clamp_min(ya)
         n_free = (
             sat[base + yb * (w + 1) + xb] - sat[base + ya * (w + 1) + xb]
             - sat[base + yb * (w + 1) + xa] + sat[base + ya * (w + 1) + xa]

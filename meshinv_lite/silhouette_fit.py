@@ -8,7 +8,8 @@ Loss per view (all terms differentiable in ``S``):
 
 * ``1 - soft IoU`` between the DIB-R soft silhouette and the target mask (gradients at the border);
 * a two-sided Chamfer term between projected vertices and foreground pixel coordinates (pulls the
-  mesh towards far-away parts of the mask that the soft border cannot "see");
+  mesh towards far-away parts of the mask that the soft border cannot "see"); the first steps use it
+  alone (no rasterization: fast, wide basin), the rest add the soft IoU and sharpen it;
 * smoothness ``mean(1 - cos)`` between normals of neighbouring faces, and a small L2 on ``S``.
 """
 from __future__ import annotations
@@ -36,12 +37,15 @@ class SilhouetteFitConfig:
     w_chamfer: float = 1.0
     w_smooth: float = 0.02
     w_l2: float = 1e-3
-    # The soft silhouette is annealed from wide (a large basin) to sharp: DIB-R's soft border lies
-    # entirely outside the hard silhouette, so a wide border biases the optimum inwards.
-    sigma_inv_start: float = 1000.0
+    w_chamfer_fine: float = 0.1
+    # Coarse phase (the first ``coarse_fraction`` of the steps): Chamfer only, no rasterization.
+    # Fine phase: soft silhouette IoU, annealed from wide to sharp; DIB-R's soft border lies entirely
+    # outside the hard silhouette, so a wide border alone would bias the optimum inwards.
+    coarse_fraction: float = 0.4
+    sigma_inv_start: float = 3000.0
     sigma_inv_end: float = 30000.0
-    box_len: float = 0.08
-    max_mask_points: int = 2000
+    box_len: float = 0.05
+    mask_points: int = 512
 
 
 @dataclass
@@ -68,26 +72,37 @@ def soft_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> tor
     return inter / (union + eps)
 
 
-def mask_points(masks: torch.Tensor, max_points: int, generator: Optional[torch.Generator] = None) -> list[torch.Tensor]:
-    """Normalized coordinates of up to ``max_points`` foreground pixels per mask ``(B, 1, H, W)``."""
+def mask_points(masks: torch.Tensor, num_points: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """``num_points`` normalized coordinates of foreground pixels per mask ``(B, 1, H, W)`` -> ``(B, K, 2)``.
+
+    Pixels are drawn uniformly without replacement (with replacement when a mask has fewer pixels).
+    """
     b, _, h, w = masks.shape
+    fg = masks.reshape(b, -1) > 0.5
+    counts = fg.sum(1)
+    if (counts == 0).any():
+        empty = torch.nonzero(counts == 0).squeeze(1).tolist()
+        raise ValueError(f"mask(s) {empty} are empty: need at least one foreground pixel")
+    # Random keys: foreground pixels get uniform keys in [0, 1), background 2; the smallest keys win.
+    keys = torch.rand(b, h * w, generator=generator).to(masks.device)
+    keys = torch.where(fg, keys, torch.full_like(keys, 2.0))
+    k = min(num_points, h * w)
+    pick = keys.topk(k, dim=1, largest=False).indices  # (B, k)
+    # masks with fewer than k pixels: wrap around their own foreground pixels
+    slot = torch.arange(k, device=masks.device)[None] % counts[:, None]
+    pick = torch.gather(pick, 1, slot)
     centers = pixel_centers(h, w, device=masks.device, dtype=torch.float32).reshape(-1, 2)
-    pts = []
-    for i in range(b):
-        idx = torch.nonzero(masks[i, 0].reshape(-1) > 0.5).squeeze(1)
-        if idx.numel() == 0:
-            raise ValueError(f"mask {i} is empty: a silhouette fit needs at least one foreground pixel")
-        if idx.numel() > max_points:
-            pick = torch.randperm(idx.numel(), generator=generator)[:max_points].to(idx.device)
-            idx = idx[pick]
-        pts.append(centers[idx])
-    return pts
+    return centers[pick]
 
 
 def chamfer_2d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Two-sided Chamfer distance (mean of squared nearest distances per side) of ``(N, 2)`` and ``(M, 2)``."""
-    d = ((a * a).sum(-1)[:, None] + (b * b).sum(-1)[None] - 2 * a @ b.T).clamp_min(0)  # no sqrt: cheap backward
-    return d.min(1).values.mean() + d.min(0).values.mean()
+    """Two-sided Chamfer distance per batch item ``(B,)`` between ``(B, N, 2)`` and ``(B, M, 2)`` point sets.
+
+    Mean of squared nearest-neighbour distances on each side, summed.
+    """
+    d = torch.baddbmm((a * a).sum(-1)[:, :, None] + (b * b).sum(-1)[:, None, :], a, b.transpose(1, 2), alpha=-2)
+    d = d.clamp_min(0)  # squared distances without a sqrt: cheap backward
+    return d.min(2).values.mean(1) + d.min(1).values.mean(1)
 
 
 def normal_consistency(verts: torch.Tensor, faces: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -135,31 +150,37 @@ def fit_deformation(
     opt = torch.optim.Adam([param], lr=config.lr)
     faces = template.faces.to(device)
     pairs = face_adjacency(faces)
-    targets = mask_points(masks, config.max_mask_points, generator)
+    targets = mask_points(masks, config.mask_points, generator)  # (B, K, 2)
     history: dict[str, list[float]] = {}
 
     def current_maps() -> torch.Tensor:
         return mirror_uv_map(param, negate_x=True) if config.symmetric else param
 
+    n_coarse = int(round(config.coarse_fraction * config.steps))
     for step in range(config.steps):
-        frac = step / max(config.steps - 1, 1)
-        sigma_inv = config.sigma_inv_start * (config.sigma_inv_end / config.sigma_inv_start) ** frac
-        box_len = min(config.box_len, 3.0 / sigma_inv**0.5)  # beyond ~3 sigma a face contributes < 1e-4
         deform = current_maps()
         verts = deform_vertices(template, deform)  # (M, N, 3)
-        verts_v = verts[view_to_mesh]
-        verts_cam = cameras.apply(verts_v)
-        frags = rasterize(verts_cam, faces, (h, w))
-        sil = soft_mask(verts_cam, faces, frags, sigma_inv, box_len)
-        l_iou = (1 - soft_iou(sil, masks)).mean()
-        l_cham = torch.stack([chamfer_2d(verts_cam[i, :, :2], targets[i]) for i in range(b)]).mean()
+        verts_cam = cameras.apply(verts[view_to_mesh])
+        l_cham = chamfer_2d(verts_cam[..., :2], targets).mean()
         l_smooth = normal_consistency(verts, faces, pairs).mean()
         l_l2 = deform.pow(2).mean()
-        loss = config.w_iou * l_iou + config.w_chamfer * l_cham + config.w_smooth * l_smooth + config.w_l2 * l_l2
+        loss = config.w_smooth * l_smooth + config.w_l2 * l_l2
+        terms = {}
+        if step < n_coarse:  # coarse: match point sets only, no rasterization (cheap, wide basin)
+            loss = loss + config.w_chamfer * l_cham
+        else:  # fine: the soft silhouette, sharpened as the fit converges
+            frac = (step - n_coarse) / max(config.steps - n_coarse - 1, 1)
+            sigma_inv = config.sigma_inv_start * (config.sigma_inv_end / config.sigma_inv_start) ** frac
+            box_len = min(config.box_len, 3.0 / sigma_inv**0.5)  # beyond ~3 sigma a face adds < 1e-4
+            frags = rasterize(verts_cam, faces, (h, w))
+            sil = soft_mask(verts_cam, faces, frags, sigma_inv, box_len)
+            l_iou = (1 - soft_iou(sil, masks)).mean()
+            loss = loss + config.w_iou * l_iou + config.w_chamfer_fine * l_cham
+            terms["iou"] = float(l_iou.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-        terms = {k: float(v.detach()) for k, v in (("total", loss), ("iou", l_iou), ("chamfer", l_cham), ("smooth", l_smooth))}
+        terms.update(total=float(loss.detach()), chamfer=float(l_cham.detach()), smooth=float(l_smooth.detach()))
         for k, v in terms.items():
             history.setdefault(k, []).append(v)
         if callback is not None:

@@ -255,3 +255,15 @@ def test_cuda_matches_cpu():
     gpu = render_mesh(t.to("cuda"), deform_vertices(t.to("cuda"), d.cuda()), cam.to("cuda"), tex.cuda(), RenderConfig(64))
     assert (cpu.mask != gpu.mask.cpu()).float().mean() < 0.002
     assert torch.allclose(cpu.soft_mask, gpu.soft_mask.cpu(), atol=1e-3)
+
+
+def test_mesh_partly_outside_the_image():
+    t = make_uv_sphere()
+    for shift in ((0.9, 0.0), (-0.9, 0.5), (0.0, -1.2), (2.5, 0.0)):
+        cam = WeakPerspectiveCamera.from_view([30.0], 10.0, 0.8, shift)
+        v = t.vertices[None].clone().requires_grad_()
+        out = render_mesh(t, v, cam, torch.ones(1, 3, 8, 8), RenderConfig(32, box_len=0.2, sigma_inv=500.0))
+        out.soft_mask.sum().backward()
+        inside = abs(shift[0]) < 1.8
+        assert bool(out.mask.any()) == inside
+        assert (out.soft_mask >= 0).all() and (out.soft_mask <= 1).all()

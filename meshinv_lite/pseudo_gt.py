@@ -1,0 +1,395 @@
+"""Pseudo ground truth from single views: a fitted deformation map and a partial UV texture per image.
+
+The GAN never sees 3D data. For every training image we make UV-space targets from that one view:
+
+1. **Shape**: fit a deformation map to the image's silhouette under its camera
+   (:func:`meshinv_lite.silhouette_fit.fit_deformation`, one mesh per image, symmetric by default).
+2. **Texture**: back-project the image into UV space. Rasterize the mesh *laid out in UV space*
+   (vertex positions = UVs) to find, for every texel, the 3D surface point it colours; project that
+   point with the camera and read the image there.
+3. **Visibility**: a texel is visible when its surface point faces the camera, is not hidden by
+   another part of the mesh (its depth matches the image z-buffer, as in shadow mapping) and falls
+   inside the image's mask (so occluders excluded from the mask stay invisible). The texture is
+   multiplied by this mask; the GAN's UV discriminator ignores invisible texels.
+
+ConvMesh finds visible texels from the gradient of the render with respect to the texture; the depth
+test used here gives the same answer for texels that reach a pixel centre, is exact about
+self-occlusion, and needs no backward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_batch, check_shape
+from .camera import WeakPerspectiveCamera
+from .mesh import TemplateMesh, face_normals
+from .render import Fragments, interpolate, rasterize
+from .silhouette_fit import SilhouetteFitConfig, fit_deformation
+
+
+@dataclass(frozen=True)
+class BackProjectionConfig:
+    """Visibility tests of :func:`back_project`.
+
+    ``depth_tolerance``: how far (camera-space units) a texel may lie behind the z-buffer and still
+    count as visible. ``min_facing``: cosine between the face normal and the view direction below
+    which a texel is considered too oblique to trust (0 keeps everything that faces the camera).
+    """
+
+    depth_tolerance: float = 0.03
+    min_facing: float = 0.15
+    mask_threshold: float = 0.5
+
+
+@dataclass
+class PseudoGT:
+    """Pseudo ground truth for a batch of images.
+
+    Attributes:
+        deformation: ``(B, 3, Hd, Wd)`` fitted deformation maps.
+        texture: ``(B, 3, Ht, Wt)`` back-projected colours in ``[0, 1]`` (0 where invisible).
+        visibility: ``(B, 1, Ht, Wt)`` in ``{0, 1}``.
+        iou: ``(B,)`` silhouette IoU of the fitted meshes.
+        vertices: ``(B, N, 3)`` fitted meshes.
+    """
+
+    deformation: torch.Tensor
+    texture: torch.Tensor
+    visibility: torch.Tensor
+    iou: torch.Tensor
+    vertices: torch.Tensor
+    history: dict = field(default_factory=dict)
+
+
+def uv_fragments(template: TemplateMesh, texture_size: int | tuple[int, int], batch: int = 1) -> Fragments:
+    """Rasterize the template laid out in UV space: texel ``(row, col)`` -> face and barycentrics.
+
+    The UV square maps to normalized coordinates as ``x = 2u - 1``, ``y = 1 - 2v`` so texel row 0 is
+    ``v = 0`` (the north pole row of the maps).
+    """
+    uv = template.uvs
+    xy = torch.stack([2 * uv[:, 0] - 1, 1 - 2 * uv[:, 1], torch.zeros_like(uv[:, 0])], dim=-1)
+    return rasterize(xy[None].expand(batch, -1, -1), template.faces_uv, texture_size)
+
+
+def back_project(
+    template: TemplateMesh,
+    verts: torch.Tensor,
+    camera: WeakPerspectiveCamera,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    texture_size: int | tuple[int, int],
+    config: BackProjectionConfig = BackProjectionConfig(),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Partial textures and their visibility from images.
+
+    Args:
+        template: UV layout and faces.
+        verts: ``(B, N, 3)`` object-space meshes (e.g. fitted).
+        camera: ``B`` cameras.
+        images: ``(B, 3, H, W)`` in ``[0, 1]``; masks ``(B, 1, H, W)`` in ``[0, 1]``.
+        texture_size: ``Ht`` (square) or ``(Ht, Wt)``.
+    Returns:
+        ``texture (B, 3, Ht, Wt)`` in ``[0, 1]`` (zero where invisible), ``visibility (B, 1, Ht, Wt)``.
+    """
+    check_shape("images", images, (None, 3, None, None), "(B, 3, H, W)")
+    check_shape("masks", masks, (None, 1, images.shape[2], images.shape[3]), f"(B, 1, {images.shape[2]}, {images.shape[3]})")
+    bsz = check_batch(verts=verts, images=images, masks=masks, camera=camera.scale)
+    h, w = images.shape[-2:]
+    faces = template.faces.to(verts.device)
+    verts_cam = camera.apply(verts)
+    zbuf = rasterize(verts_cam, faces, (h, w)).zbuf  # (B, H, W), inf on background
+
+    texels = uv_fragments(template, texture_size, bsz)
+    surface = interpolate(verts_cam, faces, texels)  # (B, Ht, Wt, 3) camera-space point of each texel
+    covered = (texels.pix_to_face >= 0)  # (B, Ht, Wt)
+
+    # Read image, mask and z-buffer at the projected texel positions (grid_sample's y points down).
+    grid = torch.stack([surface[..., 0], -surface[..., 1]], dim=-1)
+    colour = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    in_mask = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+    z_seen = F.grid_sample(zbuf.clamp(max=1e6)[:, None], grid, mode="nearest", padding_mode="border", align_corners=False)[:, 0]
+
+    normals = face_normals(verts_cam, faces)  # (B, F, 3); larger z is farther, so facing means n_z < 0
+    face_idx = texels.pix_to_face.clamp_min(0).reshape(bsz, -1)
+    facing = -torch.gather(normals[..., 2], 1, face_idx).reshape(covered.shape)
+    inside = (grid.abs() <= 1).all(-1)
+    visible = (
+        covered
+        & inside
+        & (facing > config.min_facing)
+        & (surface[..., 2] <= z_seen + config.depth_tolerance)
+        & (in_mask > config.mask_threshold)
+    )
+    vis = visible[:, None].to(images.dtype)
+    return colour * vis, vis
+
+
+def make_pseudo_gt(
+    template: TemplateMesh,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    camera: WeakPerspectiveCamera,
+    texture_size: int,
+    fit: SilhouetteFitConfig = SilhouetteFitConfig(),
+    back_projection: BackProjectionConfig = BackProjectionConfig(),
+    generator: Optional[torch.Generator] = None,
+) -> PseudoGT:
+    """Fit shapes to masks, then back-project the images: the whole per-batch recipe."""
+    fitted = fit_deformation(template, masks, camera, config=fit, generator=generator)
+    texture, vis = back_project(template, fitted.vertices, camera, images, masks, texture_size, back_projection)
+    return PseudoGT(fitted.deformation, texture, vis, fitted.iou, fitted.vertices, fitted.history)
+
+
+# --------------------------------------------------------------------------------------------------
+# Whole splits on disk
+# --------------------------------------------------------------------------------------------------
+
+PSEUDO_GT_FORMAT = """\
+pseudo ground truth of one dataset split, written by meshinv_lite.pseudo_gt.build_pseudo_gt
+
+<dataset root>/pseudo_gt_<camera>/<split>/      camera = "noisy" (default) or "exact"
+  signature.json          settings the shards were made with (a re-run with others needs force=True)
+  shard_00000.npz ...     one per batch of images, written atomically:
+    index       (n,)              int64   row in the split's annotations.npz
+    class_id    (n,)              int64
+    camera      (n, 7)            float32 the camera used for fitting and back-projection
+    deformation (n, 3, Hd, Wd)    float32 fitted deformation map
+    texture     (n, 3, Ht, Wt)    uint8   back-projected texture, value / 255, 0 where invisible
+    visibility  (n, 1, Ht, Wt)    bool    visible texels
+    iou         (n,)              float32 silhouette IoU of the fitted mesh
+  meta.json               written last: marks the split complete (num_images, shards, mean IoU, ...)
+"""
+
+
+@dataclass(frozen=True)
+class PseudoGTConfig:
+    """How a split's pseudo ground truth is made."""
+
+    camera: str = "noisy"  # which annotation camera to fit with: "noisy" (realistic) or "exact"
+    texture_size: int = 128
+    batch_size: int = 16
+    fit: SilhouetteFitConfig = field(default_factory=SilhouetteFitConfig)
+    back_projection: BackProjectionConfig = field(default_factory=BackProjectionConfig)
+
+    @classmethod
+    def for_profile(cls, name: str, **overrides) -> "PseudoGTConfig":
+        """Sizes and step counts for ``quick`` / ``lite`` / ``paper``."""
+        from dataclasses import replace
+
+        from .config import get_profile
+
+        prof = get_profile(name)
+        steps = {"quick": 60, "lite": 80}.get(prof.name, 150)
+        base = cls(texture_size=min(prof.texture_size, 256),
+                   fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015))
+        return replace(base, **overrides)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def pseudo_gt_dir(dataset_root, split: str, camera: str = "noisy"):
+    """``<dataset_root>/pseudo_gt_<camera>/<split>``."""
+    from pathlib import Path
+
+    return Path(dataset_root) / f"pseudo_gt_{camera}" / split
+
+
+def build_pseudo_gt(
+    dataset_root,
+    split: str = "train",
+    config: PseudoGTConfig = PseudoGTConfig(),
+    device: str | torch.device = "cpu",
+    limit: Optional[int] = None,
+    force: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Make pseudo ground truth for a split, shard by shard (resumable; see :data:`PSEUDO_GT_FORMAT`).
+
+    Returns ``{"path", "num_images", "status" ("built" | "resumed" | "exists"), "mean_iou", "seconds"}``.
+    """
+    import shutil
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from .data.dataset import ReconstructionDataset
+    from .io import atomic_savez, read_json, write_json
+    from .mesh import make_uv_sphere
+
+    if config.camera not in ("noisy", "exact"):
+        raise ValueError(f"config.camera must be 'noisy' or 'exact', got {config.camera!r}")
+    data = ReconstructionDataset(dataset_root, split, load_gt=False, limit=limit)
+    out = pseudo_gt_dir(dataset_root, split, config.camera)
+    signature = {"config": config.to_dict(), "num_images": len(data), "seed": seed,
+                 "dataset_meta": {k: data.meta.get(k) for k in ("generator", "seed", "profile", "num_images")}}
+    meta_path = out / "meta.json"
+    if out.exists():
+        old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
+        if old != read_json_roundtrip(signature):
+            if not force:
+                raise ValueError(f"{out} was made with other settings; pass force=True to rebuild it")
+            shutil.rmtree(out)
+        elif meta_path.exists():
+            meta = read_json(meta_path)
+            return {"path": str(out), "num_images": meta["num_images"], "status": "exists",
+                    "mean_iou": meta["mean_iou"], "seconds": 0.0}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "signature.json", signature)
+
+    template = make_uv_sphere().to(device)
+    n, bs = len(data), config.batch_size
+    shards = [(i, list(range(s, min(s + bs, n)))) for i, s in enumerate(range(0, n, bs))]
+    resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
+    t0 = time.perf_counter()
+    for i, idx in tqdm(shards, desc=f"pseudo-GT {split}", disable=not progress):
+        path = out / f"shard_{i:05d}.npz"
+        if path.exists():
+            continue
+        batch = data.batch(idx)
+        cam = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if config.camera == "noisy" else "camera"]).to(device)
+        gen = torch.Generator().manual_seed(seed * 100003 + i)
+        pgt = make_pseudo_gt(template, batch["image"].to(device), batch["mask"].to(device), cam, config.texture_size,
+                             config.fit, config.back_projection, generator=gen)
+        atomic_savez(
+            path,
+            index=np.asarray(idx, dtype=np.int64),
+            class_id=batch["class_id"].numpy().astype(np.int64),
+            camera=cam.as_tensor().cpu().numpy().astype(np.float32),
+            deformation=pgt.deformation.cpu().numpy().astype(np.float32),
+            texture=(pgt.texture.clamp(0, 1) * 255).round().byte().cpu().numpy(),
+            visibility=(pgt.visibility > 0.5).cpu().numpy(),
+            iou=pgt.iou.cpu().numpy().astype(np.float32),
+        )
+    seconds = time.perf_counter() - t0
+    ious = np.concatenate([np.load(out / f"shard_{i:05d}.npz")["iou"] for i, _ in shards])
+    meta = {"num_images": n, "num_shards": len(shards), "mean_iou": float(ious.mean()), "split": split,
+            "camera": config.camera, "texture_size": config.texture_size, "deform_size": config.fit.deform_size,
+            "seconds": seconds, "format": PSEUDO_GT_FORMAT.splitlines()[0]}
+    write_json(meta_path, meta)
+    return {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
+            "mean_iou": meta["mean_iou"], "seconds": seconds}
+
+
+def read_json_roundtrip(obj):
+    """``obj`` as it reads back from JSON (tuples become lists), for comparing saved settings."""
+    import json
+
+    from .io import _jsonable
+
+    return json.loads(json.dumps(_jsonable(obj)))
+
+
+class PseudoGTDataset(torch.utils.data.Dataset):
+    """A finished pseudo-GT split as a torch ``Dataset``.
+
+    Items: ``deformation (3, Hd, Wd)``, ``texture (3, Ht, Wt)`` in ``[0, 1]`` (0 where invisible),
+    ``visibility (1, Ht, Wt)`` in ``{0, 1}``, ``class_id`` (long), ``index`` (row in the image split),
+    ``camera (7,)``, ``iou`` (float). All shards are held in memory (uint8 textures: ~50 KB per image
+    at 128 px).
+    """
+
+    def __init__(self, dataset_root, split: str = "train", camera: str = "noisy"):
+        import numpy as np
+
+        from .io import read_json
+
+        self.path = pseudo_gt_dir(dataset_root, split, camera)
+        meta_path = self.path / "meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(
+                f"no finished pseudo ground truth at {self.path} (meta.json missing); "
+                f"run meshinv_lite.pseudo_gt.build_pseudo_gt({str(dataset_root)!r}, {split!r}) or notebook 02 first"
+            )
+        self.meta = read_json(meta_path)
+        arrays: dict[str, list] = {}
+        for i in range(self.meta["num_shards"]):
+            shard = self.path / f"shard_{i:05d}.npz"
+            try:
+                with np.load(shard) as z:
+                    for k in z.files:
+                        arrays.setdefault(k, []).append(z[k])
+            except (OSError, ValueError) as e:
+                raise ValueError(f"pseudo-GT shard {shard} is missing or corrupt ({e}); rebuild with force=True") from None
+        self.arrays = {k: np.concatenate(v) for k, v in arrays.items()}
+        if len(self.arrays["index"]) != self.meta["num_images"]:
+            raise ValueError(f"{self.path}: shards hold {len(self.arrays['index'])} images, meta.json says {self.meta['num_images']}")
+
+    def __len__(self) -> int:
+        return len(self.arrays["index"])
+
+    def __getitem__(self, i: int) -> dict:
+        a = self.arrays
+        return {
+            "deformation": torch.from_numpy(a["deformation"][i]),
+            "texture": torch.from_numpy(a["texture"][i]).float() / 255,
+            "visibility": torch.from_numpy(a["visibility"][i]).float(),
+            "class_id": torch.tensor(int(a["class_id"][i])),
+            "index": int(a["index"][i]),
+            "camera": torch.from_numpy(a["camera"][i]),
+            "iou": float(a["iou"][i]),
+        }
+
+    def tensors(self) -> dict:
+        """Every array as one tensor (textures as float ``[0, 1]``): handy for fast in-memory training."""
+        a = self.arrays
+        return {
+            "deformation": torch.from_numpy(a["deformation"]),
+            "texture": torch.from_numpy(a["texture"]).float() / 255,
+            "visibility": torch.from_numpy(a["visibility"]).float(),
+            "class_id": torch.from_numpy(a["class_id"]).long(),
+            "index": torch.from_numpy(a["index"]).long(),
+        }
+
+
+def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy") -> dict:
+    """Compare a finished pseudo-GT split with SynthBirds' ground truth.
+
+    Returns means over the split of: ``iou`` (fitted silhouette vs mask), ``vertex_error`` (mean
+    distance between fitted and true vertices, same topology, object frame of the camera used),
+    ``chamfer_3d`` (symmetric mean nearest-vertex distance, shape only), ``texture_mae_visible``
+    (mean absolute colour error on visible texels, in [0, 1]) and ``visible_fraction`` of texels.
+    """
+    import numpy as np
+
+    from .data.dataset import ReconstructionDataset
+    from .mesh import deform_vertices, make_uv_sphere
+
+    pgt = PseudoGTDataset(dataset_root, split, camera)
+    data = ReconstructionDataset(dataset_root, split, load_gt=True)
+    if not data.has_gt:
+        raise ValueError(f"{dataset_root}/{split} has no ground-truth maps (real data?): nothing to compare with")
+    template = make_uv_sphere()
+    t = pgt.tensors()
+    idx = t["index"].numpy()
+    gt_deform = torch.from_numpy(data.annotation("deform_map")[idx]).float()
+    gt_tex = torch.from_numpy(data.annotation("texture_map")[idx]).float() / 255
+    v_fit = deform_vertices(template, t["deformation"])
+    v_gt = deform_vertices(template, gt_deform)
+    vertex_error = (v_fit - v_gt).norm(dim=-1).mean(1)
+    d = torch.cdist(v_fit, v_gt)
+    chamfer = 0.5 * (d.min(2).values.mean(1) + d.min(1).values.mean(1))
+    tex, vis = t["texture"], t["visibility"]
+    if gt_tex.shape[-2:] != tex.shape[-2:]:
+        gt_tex = F.interpolate(gt_tex, size=tex.shape[-2:], mode="bilinear", align_corners=False)
+    err = ((tex - gt_tex).abs() * vis).sum((1, 2, 3)) / (3 * vis.sum((1, 2, 3))).clamp_min(1)
+    return {
+        "iou": float(np.mean(pgt.arrays["iou"])),
+        "iou_min": float(np.min(pgt.arrays["iou"])),
+        "vertex_error": float(vertex_error.mean()),
+        "chamfer_3d": float(chamfer.mean()),
+        "texture_mae_visible": float(err.mean()),
+        "visible_fraction": float(vis.mean()),
+        "num_images": len(pgt),
+        "camera": camera,
+    }
