@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+import torch
+
+from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.config import RenderConfig
+from meshinv_lite.mesh import deform_vertices, face_normals, make_uv_sphere
+from meshinv_lite.pseudo_gt import (
+    PseudoGTConfig,
+    PseudoGTDataset,
+    back_project,
+    build_pseudo_gt,
+    evaluate_pseudo_gt,
+    make_pseudo_gt,
+    uv_fragments,
+)
+from meshinv_lite.render import interpolate, render_mesh
+from meshinv_lite.silhouette_fit import SilhouetteFitConfig
+
+
+def smooth_texture(seed=0, size=(32, 64)):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 4, 8, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+
+
+def test_visibility_excludes_back_facing_texels_and_recovers_colours():
+    t = make_uv_sphere()
+    tex = smooth_texture()
+    cam = WeakPerspectiveCamera.from_view([0.0], 0.0, 0.7)  # looks at the +x side
+    out = render_mesh(t, t.vertices[None], cam, tex, RenderConfig(96), soft=False)
+    ptex, vis = back_project(t, t.vertices[None], cam, out.image, out.mask, (32, 64))
+    # the surface point of every texel: x > 0 faces the camera, x < 0 faces away
+    frags = uv_fragments(t, (32, 64))
+    surf = interpolate(t.vertices[None], t.faces, frags)[0]
+    covered = frags.pix_to_face[0] >= 0
+    back = covered & (surf[..., 0] < -0.05)
+    front = covered & (surf[..., 0] > 0.4)
+    assert vis[0, 0][back].sum() == 0
+    assert vis[0, 0][front].float().mean() > 0.95
+    err = ((ptex - tex).abs() * vis).sum() / (3 * vis.sum())
+    assert err < 0.03
+    assert (ptex[vis.expand_as(ptex) == 0] == 0).all()
+
+
+def test_occluded_or_masked_out_texels_are_invisible():
+    t = make_uv_sphere()
+    tex = smooth_texture(1)
+    cam = WeakPerspectiveCamera.from_view([0.0], 0.0, 0.7)
+    out = render_mesh(t, t.vertices[None], cam, tex, RenderConfig(96), soft=False)
+    _, vis_full = back_project(t, t.vertices[None], cam, out.image, out.mask, (32, 64))
+    mask = out.mask.clone()
+    mask[..., :, 48:] = 0  # an occluder hides the right half of the image (excluded from the mask)
+    _, vis_half = back_project(t, t.vertices[None], cam, out.image, mask, (32, 64))
+    assert 0.3 < vis_half.sum() / vis_full.sum() < 0.7
+
+
+def test_depth_test_hides_self_occluded_texels():
+    # a long protrusion ("beak") pointing at the camera hides the surface right behind it
+    t = make_uv_sphere()
+    u = (torch.arange(32) + 0.5) / 32
+    v = (torch.arange(32) + 0.5) / 32
+    bump = torch.exp(-(((u[None, :] + 0.5) % 1 - 0.5) ** 2) / 0.002 - (v[:, None] - 0.5) ** 2 / 0.004)
+    d = torch.zeros(1, 3, 32, 32)
+    d[0, 2] = 1.5 * bump  # along +z, the front
+    verts = deform_vertices(t, d)
+    cam = WeakPerspectiveCamera.from_view([70.0], 0.0, 0.4)  # nearly head-on, a little from the side
+    tex = smooth_texture(3)
+    out = render_mesh(t, verts, cam, tex, RenderConfig(128), soft=False)
+    from meshinv_lite.pseudo_gt import BackProjectionConfig
+
+    _, vis = back_project(t, verts, cam, out.image, out.mask, (32, 64))
+    _, no_depth = back_project(t, verts, cam, out.image, out.mask, (32, 64), BackProjectionConfig(depth_tolerance=1e9))
+    hidden = (no_depth > 0) & (vis == 0)
+    assert hidden.sum() >= 5  # texels facing the camera, inside the mask, yet behind the beak
+    assert (vis <= no_depth).all()
+
+
+def test_exact_camera_fit_reaches_high_iou():
+    t = make_uv_sphere()
+    g = torch.Generator().manual_seed(0)
+    d = torch.zeros(2, 3, 16, 16)
+    u = (torch.arange(16) + 0.5) / 16
+    d[:, 2] = 0.4 * torch.cos(2 * np.pi * u)[None, None, :]  # an elongated body
+    d[1, 1] = 0.15
+    verts = deform_vertices(t, d)
+    cam = WeakPerspectiveCamera.from_view([20.0, 130.0], [15.0, 5.0], 0.6)
+    out = render_mesh(t, verts, cam, smooth_texture(2).expand(2, -1, -1, -1), RenderConfig(64), soft=False)
+    pgt = make_pseudo_gt(t, out.image, out.mask, cam, 64, SilhouetteFitConfig(steps=60, lr=0.015, deform_size=16), generator=g)
+    assert (pgt.iou > 0.93).all(), pgt.iou
+    assert pgt.visibility.mean() > 0.1
+    assert pgt.texture.shape == (2, 3, 64, 64) and pgt.deformation.shape == (2, 3, 16, 16)
+
+
+def test_empty_mask_rejected():
+    t = make_uv_sphere()
+    cam = WeakPerspectiveCamera.from_view([0.0, 10.0], 0.0, 0.6)
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[0, 0, 10:20, 10:20] = 1
+    with pytest.raises(ValueError, match=r"empty.*\[1\]"):
+        make_pseudo_gt(t, torch.rand(2, 3, 32, 32), masks, cam, 32, SilhouetteFitConfig(steps=2))
+    with pytest.raises(ValueError, match="masks"):
+        back_project(t, t.vertices[None].expand(2, -1, -1), cam, torch.rand(2, 3, 32, 32), torch.ones(2, 1, 16, 16), 32)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+
+    root = tmp_path_factory.mktemp("birds")
+    cfg = SynthBirdsConfig.for_profile("quick", sizes={"train": 8, "val": 4, "test": 6, "test_hard": 4})
+    build_synthbirds(root, cfg, seed=3, splits=["test"], progress=False)
+    return root
+
+
+def test_build_resume_and_read_back(tiny_dataset):
+    cfg = PseudoGTConfig.for_profile("quick", batch_size=2, fit=SilhouetteFitConfig(steps=30, lr=0.02, deform_size=16))
+    first = build_pseudo_gt(tiny_dataset, "test", cfg, progress=False)
+    assert first["status"] == "built" and first["num_images"] == 6
+    out = tiny_dataset / "pseudo_gt_noisy" / "test"
+    shard1 = np.load(out / "shard_00001.npz")["deformation"].copy()
+    # an interrupted run: one shard and the completion marker missing
+    (out / "shard_00002.npz").unlink()
+    (out / "meta.json").unlink()
+    with pytest.raises(FileNotFoundError, match="build_pseudo_gt"):
+        PseudoGTDataset(tiny_dataset, "test")
+    again = build_pseudo_gt(tiny_dataset, "test", cfg, progress=False)
+    assert again["status"] == "resumed"
+    assert np.array_equal(np.load(out / "shard_00001.npz")["deformation"], shard1)  # kept, not recomputed
+    assert build_pseudo_gt(tiny_dataset, "test", cfg, progress=False)["status"] == "exists"
+    ds = PseudoGTDataset(tiny_dataset, "test")
+    assert len(ds) == 6 and sorted(ds.arrays["index"].tolist()) == list(range(6))
+    item = ds[3]
+    assert item["texture"].shape == (3, 64, 64) and 0 <= item["texture"].min() and item["texture"].max() <= 1
+    assert set(item["visibility"].unique().tolist()) <= {0.0, 1.0}
+    m = evaluate_pseudo_gt(tiny_dataset, "test", "noisy")
+    assert m["iou"] > 0.85 and 0 < m["texture_mae_visible"] < 0.3 and m["vertex_error"] > 0
+    # other settings need force=True
+    other = PseudoGTConfig.for_profile("quick", batch_size=3)
+    with pytest.raises(ValueError, match="force=True"):
+        build_pseudo_gt(tiny_dataset, "test", other, progress=False)
+
+
+def test_corrupt_shard_gives_clear_error(tiny_dataset, tmp_path):
+    import shutil
+
+    cfg = PseudoGTConfig.for_profile("quick", camera="exact", batch_size=3, fit=SilhouetteFitConfig(steps=5, deform_size=16))
+    build_pseudo_gt(tiny_dataset, "test", cfg, progress=False)
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, root)
+    (root / "pseudo_gt_exact" / "test" / "shard_00001.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="shard_00001.npz.*corrupt"):
+        PseudoGTDataset(root, "test", "exact")
