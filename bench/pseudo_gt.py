@@ -1,0 +1,45 @@
+"""Seconds per image to make pseudo ground truth (silhouette fit + back-projection).
+
+Builds a small SynthBirds split at the chosen profile in a temporary folder (or uses --data),
+makes its pseudo-GT with the profile's settings, and prints the quality figures too.
+Last line: ``pseudo_gt_s_per_image_lite=<float>`` (for --profile lite, the default).
+
+    python bench/pseudo_gt.py [--profile lite] [--images 32] [--camera noisy]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt, evaluate_pseudo_gt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="lite")
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        sizes = {"train": args.images, "val": 1, "test": args.images, "test_hard": 1}
+        build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
+        cfg = PseudoGTConfig.for_profile(args.profile, camera=args.camera)
+        t0 = time.perf_counter()
+        build_pseudo_gt(root, "test", cfg, device=args.device, progress=False)
+        per_image = (time.perf_counter() - t0) / args.images
+        m = evaluate_pseudo_gt(root, "test", args.camera)
+    print(f"profile={args.profile} images={args.images} camera={args.camera} steps={cfg.fit.steps} "
+          f"batch={cfg.batch_size} threads={torch.get_num_threads()}")
+    for k in ("iou", "iou_min", "vertex_error", "chamfer_3d", "texture_mae_visible", "visible_fraction"):
+        print(f"{k:>20} {m[k]:.4f}")
+    print(f"{'s per image':>20} {per_image:.3f}")
+    print(f"pseudo_gt_s_per_image_{args.profile}={per_image:.3f}")
+
+
+if __name__ == "__main__":
+    main()
