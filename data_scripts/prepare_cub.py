@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Convert CUB-200-2011 (+ CMR's cached annotations) into the package's dataset format.
+
+    python data_scripts/prepare_cub.py --cub-dir /data/CUB_200_2011 --out data/cub_lite --profile lite
+    python data_scripts/prepare_cub.py --cub-dir /data/CUB_200_2011 --cache-dir /data/cmr/cachedir/cub \\
+        --out data/cub_quick --image-size 64 --limit 200
+
+Needs ``<cub-dir>/images``, ``classes.txt``, ``images.txt``, ``image_class_labels.txt`` and CMR's
+``data/<split>_cub_cleaned.mat`` + ``sfm/anno_<split>.mat`` (default ``<cub-dir>/cachedir/cub``).
+Each image is cropped to a padded square around its bbox and resized; the SfM camera is converted
+to the package convention (see ``meshinv_lite.data.cub``). Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from meshinv_lite.config import get_profile
+from meshinv_lite.data.cub import CUB_SPLITS, CubFormatError, build_cub
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cub-dir", required=True, help="the CUB_200_2011 folder")
+    parser.add_argument("--cache-dir", default=None, help="CMR's cachedir/cub (default: <cub-dir>/cachedir/cub)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"], help="sets --image-size")
+    parser.add_argument("--image-size", type=int, default=None, help="crop size in pixels (default: the profile's)")
+    parser.add_argument("--splits", nargs="+", default=list(CUB_SPLITS), choices=list(CUB_SPLITS))
+    parser.add_argument("--padding", type=float, default=0.05, help="bbox padding, fraction of its size per side")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    size = args.image_size or get_profile(args.profile).render_size
+    try:
+        report = build_cub(args.cub_dir, args.out, size, args.cache_dir, args.splits, args.padding,
+                           args.limit, args.force, progress=not args.quiet)
+    except (FileNotFoundError, FileExistsError, CubFormatError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for split, r in report.items():
+        print(f"{split:>6}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
+    print(f"CUB at {size} px in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
