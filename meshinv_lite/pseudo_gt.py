@@ -214,6 +214,7 @@ def build_pseudo_gt(
 ) -> dict:
     """Make pseudo ground truth for a split, shard by shard (resumable; see :data:`PSEUDO_GT_FORMAT`).
 
+    A finished split with the same settings is kept (``status="exists"``); ``force=True`` rebuilds.
     Returns ``{"path", "num_images", "status" ("built" | "resumed" | "exists"), "mean_iou", "seconds"}``.
     """
     import shutil
@@ -236,10 +237,10 @@ def build_pseudo_gt(
     meta_path = out / "meta.json"
     if out.exists():
         old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
-        if old != read_json_roundtrip(signature):
-            if not force:
-                raise ValueError(f"{out} was made with other settings; pass force=True to rebuild it")
+        if force:
             shutil.rmtree(out)
+        elif old != read_json_roundtrip(signature):
+            raise ValueError(f"{out} was made with other settings; pass force=True to rebuild it")
         elif meta_path.exists():
             meta = read_json(meta_path)
             return {"path": str(out), "num_images": meta["num_images"], "status": "exists",

@@ -35,7 +35,7 @@ class SilhouetteFitConfig:
     symmetric: bool = True
     w_iou: float = 1.0
     w_chamfer: float = 1.0
-    w_smooth: float = 0.02
+    w_smooth: float = 0.1
     w_l2: float = 1e-3
     w_chamfer_fine: float = 0.1
     # Coarse phase (the first ``coarse_fraction`` of the steps): Chamfer only, no rasterization.
