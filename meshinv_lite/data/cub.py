@@ -344,6 +344,8 @@ def build_cub(
     from .dataset import SplitWriter, update_root_meta
 
     out = Path(out_dir)
+    if not Path(cub_dir).is_dir():
+        raise FileNotFoundError(f"CUB folder {cub_dir} does not exist")
     names = cub_class_names(cub_dir)
     info = {"generator": "cub", "source": str(Path(cub_dir).resolve()), "image_size": int(image_size),
             "padding": padding, "class_names": names}
