@@ -1,8 +1,6 @@
 """SynthBirds: determinism, masks, ground truth that really is the ground truth, species, splits, resuming."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
