@@ -148,6 +148,11 @@ def test_symmetric_maps_and_asymmetric_option():
     assert not torch.equal(q.wing_open[:, 0], q.wing_open[:, 1])
     deform_q = sb.deformation_map(q, 16)
     assert not torch.allclose(mirror_uv_map(deform_q[..., :8], negate_x=True), deform_q, atol=1e-3)
+    tex_q = sb.texture_map(q, 32, g, deform_map=deform_q)
+    assert tex_q.shape == (12, 3, 32, 32) and 0 <= float(tex_q.min()) and float(tex_q.max()) <= 1
+    assert not torch.allclose(mirror_uv_map(tex_q[..., :16], negate_x=False), tex_q, atol=1e-2)
+    batch = sb.generate_batch(torch.arange(4), g, tiny_config(symmetric=False), hard=True)
+    assert (batch.masks.sum((1, 2, 3)) > 0).all()
 
 
 def test_species_are_distinguishable_by_colour():
