@@ -1,0 +1,391 @@
+"""GAN pretraining: a class-conditional generator of UV maps, judged in UV space and in image space.
+
+The paper's objective (MeshInversion eqs. 1-3, ConvMesh's recipe), least squares by default:
+
+* UV discriminator on pseudo-GT maps, real ``(T * V, S, V)`` vs fake ``(G_T(z, c) * V', G_S(z, c), V')``
+  where ``V'`` is the visibility mask of a random real sample (so masks cannot give fakes away);
+* image discriminator (PatchGAN) on renders of fakes through real cameras vs real masked images;
+* ``L_G = lambda_uv * L_G^uv + lambda_I * L_G^I + w_smooth * L_smooth``; 2 discriminator steps per
+  generator step; an exponential moving average (EMA) of the generator is what inversion uses.
+
+Training is resumable and repeatable: checkpoints (written atomically) hold the networks, the
+optimizers, the EMA generator, the loss history, the config and every random-number state, so a run
+resumed from a checkpoint continues exactly as if it had never stopped (on the CPU).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .camera import WeakPerspectiveCamera
+from .config import RenderConfig, get_profile
+from .io import atomic_torch_save
+from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
+from .models import DiscriminatorConfig, Generator, GeneratorConfig, PatchDiscriminator, UVDiscriminator, ema_update
+from .render import render_mesh
+from .silhouette_fit import normal_consistency
+
+CHECKPOINT_FORMAT = "meshinv-lite-gan"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines a pretraining run (with the data)."""
+
+    profile: str = "lite"
+    num_classes: int = 12
+    iterations: int = 1500
+    batch_size: int = 16
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    d_steps: int = 2
+    lambda_uv: float = 1.0
+    lambda_image: float = 0.2
+    image_discriminator: bool = True
+    uv_loss: str = "lsgan"  # "lsgan" (the paper's equations) or "hinge" (the authors' code)
+    w_smooth: float = 1e-4
+    ema_decay: float = 0.999
+    checkpoint_every: int = 100
+    seed: int = 0
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    @classmethod
+    def for_profile(cls, name: str, num_classes: int = 12, **overrides) -> "PretrainConfig":
+        prof = get_profile(name)
+        schedule = {
+            "quick": dict(iterations=40, batch_size=8, d_steps=1, ema_decay=0.9, checkpoint_every=20),
+            "lite": dict(iterations=1500, batch_size=8, d_steps=1, ema_decay=0.995, checkpoint_every=100),
+            "paper": dict(iterations=60000, batch_size=32, ema_decay=0.999, checkpoint_every=1000),
+        }[prof.name]
+        base = cls(profile=prof.name, num_classes=num_classes,
+                   generator=GeneratorConfig.for_profile(prof.name, num_classes=num_classes),
+                   discriminator=DiscriminatorConfig.for_profile(prof.name, num_classes=num_classes), **schedule)
+        return replace(base, **overrides)
+
+    @property
+    def render(self) -> RenderConfig:
+        return get_profile(self.profile).render
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainingData:
+    """What pretraining reads, held in memory.
+
+    Attributes:
+        texture: ``(N, 3, Ht, Wt)`` pseudo-GT textures in ``[0, 1]`` (0 where invisible).
+        visibility: ``(N, 1, Ht, Wt)`` in ``{0, 1}``.
+        deformation: ``(N, 3, Hd, Wd)`` pseudo-GT deformation maps.
+        class_id: ``(N,)`` long.
+        images: ``(M, 3, H, W)`` uint8 real images; masks ``(M, 1, H, W)`` uint8; cameras ``(M, 7)``.
+    """
+
+    texture: torch.Tensor
+    visibility: torch.Tensor
+    deformation: torch.Tensor
+    class_id: torch.Tensor
+    images: torch.Tensor
+    masks: torch.Tensor
+    cameras: torch.Tensor
+    image_class_id: torch.Tensor
+
+    @classmethod
+    def from_dataset(cls, dataset_root, split: str = "train", camera: str = "noisy") -> "TrainingData":
+        """Pseudo-GT of ``split`` (see :mod:`meshinv_lite.pseudo_gt`) plus the split's images."""
+        from .data.dataset import ReconstructionDataset
+        from .pseudo_gt import PseudoGTDataset
+
+        pgt = PseudoGTDataset(dataset_root, split, camera).tensors()
+        data = ReconstructionDataset(dataset_root, split, load_gt=False)
+        items = data.batch(range(len(data)))
+        return cls(
+            texture=pgt["texture"], visibility=pgt["visibility"], deformation=pgt["deformation"],
+            class_id=pgt["class_id"],
+            images=(items["image"] * 255).round().byte(), masks=(items["mask"] * 255).round().byte(),
+            cameras=items["noisy_camera" if camera == "noisy" else "camera"], image_class_id=items["class_id"],
+        )
+
+    def __post_init__(self) -> None:
+        n = self.texture.shape[0]
+        if n == 0:
+            raise ValueError("no pseudo-GT samples to train on")
+        for name in ("visibility", "deformation", "class_id"):
+            if getattr(self, name).shape[0] != n:
+                raise ValueError(f"pseudo-GT {name} has {getattr(self, name).shape[0]} rows, texture has {n}")
+        m = self.images.shape[0]
+        for name in ("masks", "cameras", "image_class_id"):
+            if getattr(self, name).shape[0] != m:
+                raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows, images has {m}")
+
+
+def _lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
+    return (pred - target).pow(2).mean()
+
+
+def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str = "lsgan") -> torch.Tensor:
+    """``lsgan``: ``(D(x) - 1)^2 + D(G(z))^2``; ``hinge``: ``relu(1 - D(x)) + relu(1 + D(G(z)))`` (means)."""
+    if kind == "lsgan":
+        return _lsgan(real, 1.0) + _lsgan(fake, 0.0)
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    raise ValueError(f"unknown GAN loss {kind!r}; use 'lsgan' or 'hinge'")
+
+
+def generator_loss(fake: torch.Tensor, kind: str = "lsgan") -> torch.Tensor:
+    """``lsgan``: ``(D(G(z)) - 1)^2``; ``hinge``: ``-D(G(z))``."""
+    if kind == "lsgan":
+        return _lsgan(fake, 1.0)
+    if kind == "hinge":
+        return -fake.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}; use 'lsgan' or 'hinge'")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, corrupt, or from another configuration."""
+
+
+class GANTrainer:
+    """Holds the networks, optimizers and state of one pretraining run.
+
+    Use :meth:`train` (resumes from ``checkpoint_dir/latest.pt`` when it exists), or :meth:`step`
+    for a single iteration. ``generator_ema`` is the network to sample and invert with.
+    """
+
+    def __init__(self, config: PretrainConfig, data: TrainingData, device: str | torch.device = "cpu",
+                 checkpoint_dir: Optional[str | Path] = None, template: Optional[TemplateMesh] = None):
+        self.config = config
+        self.device = torch.device(device)
+        self.data = data
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        torch.manual_seed(config.seed)
+        self.template = (template or make_uv_sphere()).to(self.device)
+        self.face_pairs = face_adjacency(self.template.faces)
+        self.G = Generator(config.generator).to(self.device)
+        self.G_ema = Generator(config.generator).to(self.device)
+        self.G_ema.load_state_dict(self.G.state_dict())
+        self.G_ema.eval().requires_grad_(False)
+        self.D_uv = UVDiscriminator(config.discriminator).to(self.device)
+        self.D_img = PatchDiscriminator(config.discriminator).to(self.device) if config.image_discriminator else None
+        d_params = list(self.D_uv.parameters()) + (list(self.D_img.parameters()) if self.D_img is not None else [])
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_D = torch.optim.Adam(d_params, lr=config.lr_d, betas=config.betas)
+        self.rng = torch.Generator().manual_seed(config.seed + 1)
+        self.iteration = 0
+        self.history: dict[str, list[float]] = {}
+
+    # data ------------------------------------------------------------------------------------
+    def _real_uv(self, n: int):
+        d = self.data
+        idx = torch.randint(0, d.texture.shape[0], (n,), generator=self.rng)
+        to = lambda t: t[idx].to(self.device)  # noqa: E731
+        return to(d.texture), to(d.deformation), to(d.visibility), to(d.class_id)
+
+    def _real_images(self, n: int):
+        d = self.data
+        idx = torch.randint(0, d.images.shape[0], (n,), generator=self.rng)
+        img = d.images[idx].to(self.device).float() / 255
+        mask = d.masks[idx].to(self.device).float() / 255
+        return img * mask, mask, d.cameras[idx].to(self.device), d.image_class_id[idx].to(self.device)
+
+    def sample_latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z`` ``(n, latent)`` and class ids drawn from the training classes."""
+        z = torch.randn(n, self.config.generator.latent_dim, generator=self.rng).to(self.device)
+        c = self.data.class_id[torch.randint(0, self.data.class_id.shape[0], (n,), generator=self.rng)].to(self.device)
+        return z, c
+
+    def render(self, texture: torch.Tensor, deformation: torch.Tensor, cameras: torch.Tensor):
+        """Masked renders ``(B, 3, H, W)`` and hard masks ``(B, 1, H, W)`` of generated maps."""
+        verts = deform_vertices(self.template, deformation)
+        out = render_mesh(self.template, verts, WeakPerspectiveCamera.from_tensor(cameras), texture,
+                          self.config.render, soft=False)
+        return out.image, out.mask, verts
+
+    # one iteration ---------------------------------------------------------------------------
+    def step(self) -> dict:
+        cfg = self.config
+        bs = cfg.batch_size
+        terms: dict[str, float] = {}
+        for _ in range(cfg.d_steps):
+            tex_r, def_r, vis_r, cls_r = self._real_uv(bs)
+            with torch.no_grad():
+                z, c = self.sample_latents(bs)
+                tex_f, def_f = self.G(z, c)
+                vis_f = self._real_uv(bs)[2]
+            loss_d = cfg.lambda_uv * discriminator_loss(
+                self.D_uv(tex_r * vis_r, def_r, vis_r, cls_r), self.D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
+            terms["d_uv"] = float(loss_d.detach())
+            if self.D_img is not None:
+                img_r, mask_r, cam_r, cls_ir = self._real_images(bs)
+                with torch.no_grad():
+                    img_f, mask_f, _ = self.render(tex_f, def_f, cam_r)
+                loss_di = cfg.lambda_image * discriminator_loss(self.D_img(img_r, mask_r), self.D_img(img_f, mask_f))
+                terms["d_img"] = float(loss_di.detach())
+                loss_d = loss_d + loss_di
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_D.step()
+
+        z, c = self.sample_latents(bs)
+        tex_f, def_f = self.G(z, c)
+        vis_f = self._real_uv(bs)[2]
+        loss_g = cfg.lambda_uv * generator_loss(self.D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
+        terms["g_uv"] = float(loss_g.detach())
+        verts = deform_vertices(self.template, def_f)
+        if self.D_img is not None:
+            cams = self._real_images(bs)[2]
+            img_f, mask_f, verts = self.render(tex_f, def_f, cams)
+            loss_gi = cfg.lambda_image * generator_loss(self.D_img(img_f, mask_f))
+            terms["g_img"] = float(loss_gi.detach())
+            loss_g = loss_g + loss_gi
+        smooth = normal_consistency(verts, self.template.faces, self.face_pairs).mean()
+        terms["smooth"] = float(smooth.detach())
+        loss_g = loss_g + cfg.w_smooth * smooth
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_G.step()
+        ema_update(self.G_ema, self.G, cfg.ema_decay)
+        self.iteration += 1
+        for k, v in terms.items():
+            self.history.setdefault(k, []).append(v)
+        return terms
+
+    def train(self, iterations: Optional[int] = None, callback: Optional[Callable[[int, dict], None]] = None,
+              progress: bool = True, resume: bool = True) -> dict:
+        """Train up to ``iterations`` (default: the config's), resuming from ``latest.pt`` if present.
+
+        Returns ``{"iterations", "seconds", "seconds_per_iteration", "resumed_from"}``.
+        """
+        from tqdm.auto import tqdm
+
+        total = self.config.iterations if iterations is None else iterations
+        resumed_from = None
+        latest = self.checkpoint_dir / "latest.pt" if self.checkpoint_dir is not None else None
+        if resume and latest is not None and latest.exists():
+            self.load_checkpoint(latest)
+            resumed_from = self.iteration
+        t0 = time.perf_counter()
+        start = self.iteration
+        bar = tqdm(total=total, initial=start, desc="GAN pretraining", disable=not progress)
+        while self.iteration < total:
+            terms = self.step()
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items()}, refresh=False)
+            if callback is not None:
+                callback(self.iteration, terms)
+            if latest is not None and (self.iteration % self.config.checkpoint_every == 0 or self.iteration == total):
+                self.save_checkpoint(latest)
+        bar.close()
+        seconds = time.perf_counter() - t0
+        done = self.iteration - start
+        return {"iterations": self.iteration, "seconds": seconds,
+                "seconds_per_iteration": seconds / done if done else None, "resumed_from": resumed_from}
+
+    # checkpoints -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "config": self.config.to_dict(),
+            "iteration": self.iteration,
+            "history": self.history,
+            "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "D_uv": self.D_uv.state_dict(),
+            "D_img": self.D_img.state_dict() if self.D_img is not None else None,
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write everything needed to resume, atomically."""
+        path = Path(path)
+        atomic_torch_save(self.state_dict(), path)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a run; refuses checkpoints of another configuration or a damaged file."""
+        state = read_checkpoint(path)
+        mine = _comparable(self.config.to_dict())
+        theirs = _comparable(state["config"])
+        if mine != theirs:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise CheckpointError(f"{path} was trained with another configuration (differs in: {', '.join(diff)}); "
+                                  "use a new checkpoint folder or the same settings")
+        try:
+            self.G.load_state_dict(state["G"])
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.D_uv.load_state_dict(state["D_uv"])
+            if self.D_img is not None:
+                self.D_img.load_state_dict(state["D_img"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit these networks: {e}") from None
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.iteration = int(state["iteration"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+
+def _comparable(cfg: dict) -> dict:
+    """Config entries that must match to resume (the schedule's length and checkpoint cadence may differ)."""
+    import json
+
+    from .io import _jsonable
+
+    flat = json.loads(json.dumps(_jsonable(cfg)))
+    for k in ("iterations", "checkpoint_every"):
+        flat.pop(k, None)
+    return flat
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a pretraining checkpoint and check its format; clear errors for missing or damaged files."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}; train first (notebook 03 or meshinv_lite.pretrain)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, pickling errors, ...
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); delete it and retrain") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a meshinv-lite GAN checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {state.get('version')}, this package reads {CHECKPOINT_VERSION}")
+    missing = [k for k in ("config", "G", "G_ema", "iteration") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} lacks {missing}: incomplete checkpoint")
+    return state
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> tuple[Generator, PretrainConfig]:
+    """The (EMA) generator of a checkpoint, in eval mode, and the run's config."""
+    state = read_checkpoint(path)
+    cfg = config_from_dict(state["config"])
+    G = Generator(cfg.generator)
+    try:
+        G.load_state_dict(state["G_ema" if ema else "G"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: generator weights do not fit its own config: {e}") from None
+    return G.to(device).eval(), cfg
+
+
+def config_from_dict(d: dict) -> PretrainConfig:
+    """Rebuild a :class:`PretrainConfig` from its ``to_dict`` form."""
+    d = dict(d)
+    d["generator"] = GeneratorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["generator"].items()})
+    d["discriminator"] = DiscriminatorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["discriminator"].items()})
+    d["betas"] = tuple(d["betas"])
+    return PretrainConfig(**d)

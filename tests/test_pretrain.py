@@ -1,0 +1,108 @@
+import pytest
+import torch
+
+from meshinv_lite.camera import random_cameras
+from meshinv_lite.pretrain import (
+    CheckpointError,
+    GANTrainer,
+    PretrainConfig,
+    TrainingData,
+    discriminator_loss,
+    generator_loss,
+    load_generator,
+    read_checkpoint,
+)
+
+
+def tiny_data(n=6, seed=0) -> TrainingData:
+    g = torch.Generator().manual_seed(seed)
+    vis = (torch.rand(n, 1, 64, 64, generator=g) > 0.5).float()
+    return TrainingData(
+        texture=torch.rand(n, 3, 64, 64, generator=g) * vis,
+        visibility=vis,
+        deformation=0.1 * torch.randn(n, 3, 16, 16, generator=g),
+        class_id=torch.randint(0, 12, (n,), generator=g),
+        images=torch.randint(0, 256, (n, 3, 64, 64), generator=g, dtype=torch.uint8),
+        masks=(torch.rand(n, 1, 64, 64, generator=g) > 0.5).to(torch.uint8) * 255,
+        cameras=random_cameras(n, generator=g).as_tensor(),
+        image_class_id=torch.randint(0, 12, (n,), generator=g),
+    )
+
+
+def quick_config(**kw) -> PretrainConfig:
+    return PretrainConfig.for_profile("quick", batch_size=2, **kw)
+
+
+def test_gan_losses():
+    real, fake = torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.5])
+    assert discriminator_loss(real, fake) == pytest.approx(0.25)  # mean((r-1)^2) + mean(f^2) = 0.125 + 0.125
+    assert generator_loss(fake) == pytest.approx(0.625)
+    assert discriminator_loss(torch.tensor([2.0]), torch.tensor([-2.0]), "hinge") == 0
+    assert generator_loss(torch.tensor([3.0]), "hinge") == -3
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        generator_loss(fake, "wgan")
+
+
+def test_training_data_checks_rows():
+    d = tiny_data()
+    with pytest.raises(ValueError, match="visibility"):
+        TrainingData(d.texture, d.visibility[:3], d.deformation, d.class_id, d.images, d.masks, d.cameras, d.image_class_id)
+    with pytest.raises(ValueError, match="no pseudo-GT"):
+        TrainingData(d.texture[:0], d.visibility[:0], d.deformation[:0], d.class_id[:0], d.images, d.masks, d.cameras, d.image_class_id)
+
+
+@pytest.mark.parametrize("image_d,uv_loss", [(True, "lsgan"), (False, "hinge")])
+def test_steps_run_and_ema_moves(image_d, uv_loss):
+    tr = GANTrainer(quick_config(image_discriminator=image_d, uv_loss=uv_loss), tiny_data())
+    before = [p.detach().clone() for p in tr.G_ema.parameters()]
+    for _ in range(2):
+        terms = tr.step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    assert ("g_img" in terms) == image_d and (tr.D_img is not None) == image_d
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.G_ema.parameters()))
+    assert tr.iteration == 2 and len(tr.history["g_uv"]) == 2
+
+
+def test_resume_continues_the_same_run(tmp_path):
+    cfg = quick_config(checkpoint_every=2, iterations=4)
+    straight = GANTrainer(cfg, tiny_data(), checkpoint_dir=tmp_path / "a")
+    straight.train(progress=False)
+    interrupted = GANTrainer(cfg, tiny_data(), checkpoint_dir=tmp_path / "b")
+    interrupted.train(iterations=2, progress=False)  # stops after writing the checkpoint at 2
+    resumed = GANTrainer(cfg, tiny_data(), checkpoint_dir=tmp_path / "b")
+    info = resumed.train(progress=False)
+    assert info["resumed_from"] == 2 and resumed.iteration == 4
+    for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b)
+    assert straight.history == resumed.history
+    G, loaded_cfg = load_generator(tmp_path / "b" / "latest.pt")
+    assert loaded_cfg == cfg
+    for a, b in zip(G.state_dict().values(), resumed.G_ema.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    tr = GANTrainer(quick_config(), tiny_data())
+    path = tr.save_checkpoint(tmp_path / "ok.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        read_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        read_checkpoint(tmp_path / "garbage.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        read_checkpoint(truncated)
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a meshinv-lite GAN checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+    other = GANTrainer(quick_config(lambda_image=0.5), tiny_data())
+    with pytest.raises(CheckpointError, match="lambda_image"):
+        other.load_checkpoint(path)
+    # a checkpoint whose weights were tampered with is refused, not partially loaded
+    state = torch.load(path, weights_only=False)
+    state["G"].pop(next(iter(state["G"])))
+    torch.save(state, tmp_path / "tampered.pt")
+    fresh = GANTrainer(quick_config(), tiny_data())
+    with pytest.raises(CheckpointError, match="does not fit"):
+        fresh.load_checkpoint(tmp_path / "tampered.pt")
