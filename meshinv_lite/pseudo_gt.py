@@ -240,7 +240,9 @@ def build_pseudo_gt(
         if force:
             shutil.rmtree(out)
         elif old != read_json_roundtrip(signature):
-            raise ValueError(f"{out} was made with other settings; pass force=True to rebuild it")
+            changed = _changed_keys(old or {}, read_json_roundtrip(signature))
+            raise ValueError(f"{out} was made with other settings (differs in: {', '.join(changed)}); "
+                             "pass force=True to rebuild it")
         elif meta_path.exists():
             meta = read_json(meta_path)
             return {"path": str(out), "num_images": meta["num_images"], "status": "exists",
@@ -280,6 +282,18 @@ def build_pseudo_gt(
     write_json(meta_path, meta)
     return {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
             "mean_iou": meta["mean_iou"], "seconds": seconds}
+
+
+def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the entries that differ between two nested dicts."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _changed_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
 
 
 def read_json_roundtrip(obj):
