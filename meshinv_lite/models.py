@@ -35,7 +35,7 @@ from .mesh import mirror_uv_map
 # --------------------------------------------------------------------------------------------------
 
 #: Channel widths per profile: (max_channels at the lowest resolution, min_channels at the highest).
-_GENERATOR_WIDTHS = {"quick": (64, 8), "lite": (128, 16), "paper": (512, 32)}
+_GENERATOR_WIDTHS = {"quick": (64, 8), "lite": (128, 8), "paper": (512, 32)}
 #: (uv_ndf, uv_max_channels, patch_ndf) per profile.
 _DISCRIMINATOR_WIDTHS = {"quick": (8, 64, 8), "lite": (16, 128, 16), "paper": (32, 512, 64)}
 
@@ -340,20 +340,20 @@ class Generator(nn.Module):
 
 
 class _UVBranch(nn.Module):
-    """Strided UV convolutions ``size -> min_size``, then a 3x3 score layer and optional class projection."""
+    """Strided UV convolutions ``size -> min_size`` (``uv_ndf`` channels first, doubling), then a 3x3 score
+    layer and an optional class projection. Needs ``size > min_size`` or one 3x3 layer at ``size == min_size``."""
 
     def __init__(self, in_ch: int, size: int, cfg: DiscriminatorConfig):
         super().__init__()
         sn = cfg.spectral_norm
         layers: list[nn.Module] = []
-        c, s = in_ch, size
-        out = cfg.uv_ndf
-        layers += [UVConv2d(c, out, 3, spectral_norm=sn), nn.LeakyReLU(0.2)]
-        c = out
-        while s > cfg.uv_min_size:
-            out = min(cfg.uv_max_channels, c * 2)
+        c, s, out = in_ch, size, cfg.uv_ndf
+        while s > cfg.uv_min_size:  # 4x4 stride-2 convolutions; channels double as the size halves
             layers += [UVConv2d(c, out, 4, stride=2, pad=1, spectral_norm=sn), nn.LeakyReLU(0.2)]
-            c, s = out, s // 2
+            c, s, out = out, s // 2, min(cfg.uv_max_channels, out * 2)
+        if not layers:  # the branch's input is already at min_size
+            layers += [UVConv2d(c, out, 3, spectral_norm=sn), nn.LeakyReLU(0.2)]
+            c = out
         self.features = nn.Sequential(*layers)
         self.score = UVConv2d(c, 1, 3, spectral_norm=sn)
         use_proj = cfg.projection and cfg.num_classes > 1
