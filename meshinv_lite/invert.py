@@ -1,0 +1,359 @@
+"""MeshInversion: reconstruct a textured mesh from one image by searching the GAN's latent space.
+
+Given an image ``I``, its mask ``M``, a camera ``c`` and a class, find
+
+    z* = argmin_z  L_tex(R(G(z), c), I) + w_mask L_mask(P(G_S(z), c), M) + w_smooth L_smooth + w_lat |z|^2 / 2
+
+where ``R`` renders the generated textured mesh and ``P`` projects its vertices (no rasterization).
+The texture terms are Chamfer distances between the render and the image seen as sets of coloured
+points (pixels, and frozen CNN features), which forgive the small misalignments that the imperfect
+shape and camera always leave. The recipe follows the authors:
+
+1. **initialisation**: ``z`` is the best of ``init_candidates`` random draws under the full loss;
+2. **optimisation**: Adam (``betas = (0, 0.99)``) in stages of decreasing learning rates, refining the
+   camera (scale, translation, quaternion) alongside ``z`` unless ``refine_camera=False``.
+
+Images are processed as a batch (each has its own ``z`` and camera); the result holds the maps, the
+mesh, the refined camera and the loss history per term.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_finite, check_shape
+from .camera import WeakPerspectiveCamera
+from .config import RenderConfig, get_profile
+from .features import load_feature_extractor
+from .features import masked_features
+from .losses import (
+    NEEDS_EXTRACTOR,
+    chamfer_point_sets,
+    foreground_points,
+    get_mask_loss,
+    get_texture_loss,
+    latent_loss,
+    smoothness_loss,
+)
+from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
+from .metrics import mask_iou
+from .render import project, render_mesh
+
+
+@dataclass(frozen=True)
+class InversionStage:
+    """``steps`` Adam steps with learning rates for ``z`` and for the camera."""
+
+    steps: int
+    lr_z: float
+    lr_camera: float
+
+
+AUTHORS_STAGES = (InversionStage(50, 0.1, 1e-2), InversionStage(50, 0.05, 5e-3),
+                  InversionStage(50, 0.01, 1e-3), InversionStage(50, 0.005, 5e-4))
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """What to minimize and how (defaults: the authors' schedule and weights, DESIGN.md section 4).
+
+    ``texture_losses``: ``(name, weight)`` pairs from :data:`meshinv_lite.losses.TEXTURE_LOSSES`;
+    ``mask_loss``: a name from :data:`meshinv_lite.losses.MASK_LOSSES`.
+    """
+
+    texture_losses: tuple[tuple[str, float], ...] = (("chamfer", 1.0), ("chamfer_feature", 0.04))
+    mask_loss: str = "chamfer"
+    w_mask: float = 10.0
+    w_smooth: float = 5e-5
+    w_latent: float = 0.05
+    num_points: int = 8192
+    two_sided: bool = True
+    feature_image_size: Optional[int] = None  # images are resized to this before the CNN (None: render size)
+    init_candidates: int = 500
+    init_batch: int = 64
+    stages: tuple[InversionStage, ...] = AUTHORS_STAGES
+    refine_camera: bool = True
+    betas: tuple[float, float] = (0.0, 0.99)
+    render: RenderConfig = field(default_factory=lambda: RenderConfig(image_size=256))
+
+    @classmethod
+    def for_profile(cls, name: str, **overrides) -> "InversionConfig":
+        """quick: few steps and points; lite: the full 200-step schedule at 128 px; paper: the authors'."""
+        prof = get_profile(name)
+        if prof.name == "quick":
+            base = cls(num_points=1024, init_candidates=16, init_batch=16, render=prof.render,
+                       stages=tuple(InversionStage(10, s.lr_z, s.lr_camera) for s in AUTHORS_STAGES))
+        elif prof.name == "lite":
+            base = cls(num_points=4096, init_candidates=64, init_batch=32, render=prof.render, feature_image_size=64)
+        else:
+            base = cls(render=prof.render)
+        return replace(base, **overrides)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+    def with_losses(self, texture: str | tuple[tuple[str, float], ...], mask: Optional[str] = None) -> "InversionConfig":
+        """A copy with other losses: ``texture`` a name (weight 1) or ``(name, weight)`` pairs."""
+        tex = ((texture, 1.0),) if isinstance(texture, str) else tuple(texture)
+        return replace(self, texture_losses=tex, mask_loss=mask or self.mask_loss)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Reconstruction:
+    """What :func:`invert` found, for a batch of ``B`` images.
+
+    Attributes:
+        z: ``(B, latent)``; class_id ``(B,)``.
+        texture: ``(B, 3, Ht, Wt)`` in ``[0, 1]``; deformation ``(B, 3, Hd, Wd)``; vertices ``(B, N, 3)``.
+        camera: the refined cameras (``init_camera``: the given ones).
+        terms: final per-image value of every loss term, ``{name: (B,)}``, and ``"total"``.
+        history: mean value of every term at every step, ``{name: [float]}``.
+        iou: ``(B,)`` hard-mask IoU of the final render with the input mask, at the render size.
+        feature_extractor: name of the CNN used by feature losses ("" when none ran).
+    """
+
+    z: torch.Tensor
+    class_id: torch.Tensor
+    texture: torch.Tensor
+    deformation: torch.Tensor
+    vertices: torch.Tensor
+    camera: WeakPerspectiveCamera
+    init_camera: WeakPerspectiveCamera
+    terms: dict
+    history: dict
+    iou: torch.Tensor
+    init_loss: torch.Tensor
+    feature_extractor: str = ""
+
+    def __len__(self) -> int:
+        return self.z.shape[0]
+
+    def __getitem__(self, i: int) -> "Reconstruction":
+        s = slice(i, i + 1)
+        return Reconstruction(self.z[s], self.class_id[s], self.texture[s], self.deformation[s], self.vertices[s],
+                              self.camera[s], self.init_camera[s], {k: v[s] for k, v in self.terms.items()},
+                              self.history, self.iou[s], self.init_loss[s], self.feature_extractor)
+
+
+@contextmanager
+def _frozen(module: torch.nn.Module):
+    """Eval mode and no parameter gradients for the duration; restored afterwards."""
+    flags = [p.requires_grad for p in module.parameters()]
+    training = module.training
+    module.eval().requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)
+        module.train(training)
+
+
+class InversionObjective:
+    """The full inversion loss for fixed targets; call it with ``(z, camera)`` -> ``(total (B,), terms)``."""
+
+    def __init__(self, generator, template: TemplateMesh, images: torch.Tensor, masks: torch.Tensor,
+                 class_id: torch.Tensor, config: InversionConfig, extractor=None, seed: int = 0):
+        self.G = generator
+        self.template = template
+        self.images, self.masks, self.class_id = images, masks, class_id
+        self.config = config
+        self.pairs = face_adjacency(template.faces)
+        self.extractor = extractor
+        self.rng = torch.Generator().manual_seed(seed)
+        self.mask_fn = get_mask_loss(config.mask_loss)
+        self.needs_soft = config.mask_loss != "chamfer"
+        self.texture_fns = {name: get_texture_loss(name) for name, _ in config.texture_losses}
+        self.target_features = None
+        if any(name == "chamfer_feature" for name, _ in config.texture_losses):
+            with torch.no_grad():  # the targets never change: their features are computed once
+                self.target_features = masked_features(extractor, *self._feature_input(images, masks))
+
+    def _feature_input(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.config.feature_image_size
+        if size is None or size == images.shape[-1]:
+            return images, masks
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return images, (F.interpolate(masks, size=(size, size), mode="area") > 0.5).to(images.dtype)
+
+    def _feature_chamfer(self, pred, pred_mask, index: torch.Tensor) -> torch.Tensor:
+        """Feature-level Chamfer against the cached target features (rows ``index``)."""
+        pf, pm = masked_features(self.extractor, *self._feature_input(pred, pred_mask))
+        tf, tm = self.target_features
+        out = []
+        for k, i in enumerate(index.tolist()):
+            if pm[k].sum() == 0:  # the render is too small to leave a feature cell: no feature term
+                out.append(pf.new_tensor(1e3))
+                continue
+            a = foreground_points(pf[k], pm[k], self.config.num_points, 0.5, self.rng)
+            b = foreground_points(tf[i], tm[i], self.config.num_points, 0.5, self.rng)
+            out.append(chamfer_point_sets(*a, *b, two_sided=self.config.two_sided))
+        return torch.stack(out)
+
+    def _texture(self, name: str, pred, pred_mask, target, target_mask, index: torch.Tensor) -> torch.Tensor:
+        if name == "chamfer_feature":
+            return self._feature_chamfer(pred, pred_mask, index)
+        options = {"num_points": self.config.num_points, "two_sided": self.config.two_sided} if name == "chamfer" else {}
+        return self.texture_fns[name](pred, pred_mask, target, target_mask, extractor=self.extractor,
+                                      generator=self.rng, **options)
+
+    def __call__(self, z: torch.Tensor, camera: WeakPerspectiveCamera, index: Optional[torch.Tensor] = None,
+                 return_render: bool = False):
+        """Loss of latents ``z`` ``(B', D)`` seen through ``camera`` against targets ``index`` (default: all)."""
+        cfg = self.config
+        idx = torch.arange(z.shape[0], device=z.device) if index is None else index
+        images, masks, cls = self.images[idx], self.masks[idx], self.class_id[idx]
+        texture, deform = self.G(z, cls)
+        verts = deform_vertices(self.template, deform)
+        out = render_mesh(self.template, verts, camera, texture, cfg.render, soft=self.needs_soft)
+        terms: dict[str, torch.Tensor] = {}
+        total = torch.zeros(z.shape[0], device=z.device)
+        # A render may miss the frame entirely (a wild initial draw): such items get a large constant
+        # texture loss instead of an error, and no texture gradient.
+        visible = out.mask.flatten(1).amax(1) > 0.5
+        for name, weight in cfg.texture_losses:
+            value = torch.full((z.shape[0],), 1e3, device=z.device)
+            if visible.any():
+                v = torch.nonzero(visible).squeeze(1)
+                value = value.index_put((v,), self._texture(name, out.image[v], out.mask[v], images[v], masks[v], idx[v]))
+            terms[name] = value
+            total = total + weight * value
+        mask_value = self.mask_fn(out.soft_mask, project(verts, camera), masks)
+        terms[f"mask_{cfg.mask_loss}"] = mask_value
+        total = total + cfg.w_mask * mask_value
+        if cfg.w_smooth:
+            terms["smooth"] = smoothness_loss(verts, self.template.faces, self.pairs, reduction="none")
+            total = total + cfg.w_smooth * terms["smooth"]
+        terms["latent"] = latent_loss(z, reduction="none")
+        total = total + cfg.w_latent * terms["latent"]
+        terms["total"] = total
+        if return_render:
+            return total, terms, (texture, deform, verts, out)
+        return total, terms
+
+
+def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPerspectiveCamera, class_id: torch.Tensor) -> None:
+    check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
+    b, _, h, w = images.shape
+    check_shape("masks", masks, (b, 1, None, None), f"({b}, 1, H, W)")
+    if masks.shape[-2:] != images.shape[-2:]:
+        raise ValueError(f"image and mask sizes differ: images {h}x{w}, masks {masks.shape[-2]}x{masks.shape[-1]}")
+    check_finite("images", images)
+    check_finite("masks", masks)
+    empty = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
+    if empty:
+        raise ValueError(f"empty mask for image(s) {empty}: inversion needs the object's silhouette")
+    if len(cameras) != b:
+        raise ValueError(f"mismatched batch sizes: {b} images, {len(cameras)} cameras")
+    check_shape("class_id", class_id, (b,), f"({b},) class indices")
+
+
+def _camera_params(camera: WeakPerspectiveCamera) -> list[torch.Tensor]:
+    return [camera.scale.detach().clone().requires_grad_(), camera.translation.detach().clone().requires_grad_(),
+            camera.rotation.detach().clone().requires_grad_()]
+
+
+def invert(
+    generator,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    cameras: WeakPerspectiveCamera,
+    class_id: torch.Tensor,
+    config: InversionConfig = InversionConfig(),
+    template: Optional[TemplateMesh] = None,
+    extractor=None,
+    callback: Optional[Callable[..., None]] = None,
+    seed: int = 0,
+) -> Reconstruction:
+    """Invert a batch of images into the generator's latent space.
+
+    Args:
+        generator: a (pretrained, EMA) :class:`~meshinv_lite.models.Generator`; left unchanged.
+        images: ``(B, 3, H, W)`` in ``[0, 1]``; masks ``(B, 1, H, W)`` in ``[0, 1]`` (none empty);
+            resized to ``config.render.image_size`` when they differ.
+        cameras: ``B`` cameras (e.g. the noisy SfM-like ones); class_id ``(B,)`` long.
+        extractor: feature extractor for feature losses (loaded when needed and not given).
+        callback: ``callback(step, terms, images=[render, target])`` after every optimisation step,
+            ``terms`` holding the batch-mean of every loss term (e.g. :class:`~meshinv_lite.viz.LiveLoss`).
+    """
+    _check_targets(images, masks, cameras, class_id)
+    cfg = config
+    device = images.device
+    size = cfg.render.image_size
+    if images.shape[-1] != size or images.shape[-2] != size:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        masks = (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).to(images.dtype)
+    template = (template or make_uv_sphere()).to(device)
+    needs_features = any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses)
+    if needs_features and extractor is None:
+        extractor = load_feature_extractor(device=device)
+    class_id = class_id.to(device)
+    b = images.shape[0]
+    latent_dim = generator.config.latent_dim
+    rng = torch.Generator().manual_seed(seed)
+
+    with _frozen(generator):
+        objective = InversionObjective(generator, template, images, masks, class_id, cfg, extractor, seed)
+        # 1. best of N random draws, per image
+        with torch.no_grad():
+            n = max(1, cfg.init_candidates)
+            cands = torch.randn(b, n, latent_dim, generator=rng).to(device)
+            scores = torch.empty(b, n, device=device)
+            flat_img = torch.arange(b, device=device).repeat_interleave(n)
+            flat_z = cands.reshape(b * n, latent_dim)
+            for s in range(0, b * n, cfg.init_batch):
+                sl = slice(s, s + cfg.init_batch)
+                scores.view(-1)[sl] = objective(flat_z[sl], _take(cameras, flat_img[sl]), flat_img[sl])[0]
+            best = scores.argmin(1)
+            z0 = cands[torch.arange(b, device=device), best]
+            init_loss = scores.min(1).values
+
+        # 2. staged Adam on z (and the camera)
+        z = z0.clone().requires_grad_()
+        cam_params = _camera_params(cameras)
+        groups = [{"params": [z], "lr": cfg.stages[0].lr_z if cfg.stages else 0.0}]
+        if cfg.refine_camera:
+            groups.append({"params": cam_params, "lr": cfg.stages[0].lr_camera if cfg.stages else 0.0})
+        opt = torch.optim.Adam(groups, betas=cfg.betas)
+        history: dict[str, list[float]] = {}
+        step = 0
+        for stage in cfg.stages:
+            opt.param_groups[0]["lr"] = stage.lr_z
+            if cfg.refine_camera:
+                opt.param_groups[1]["lr"] = stage.lr_camera
+            for _ in range(stage.steps):
+                cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs() + 1e-4, cam_params[1], cam_params[2])
+                total, terms, (_, _, _, out) = objective(z, cam, return_render=True)
+                opt.zero_grad(set_to_none=True)
+                total.sum().backward()
+                opt.step()
+                means = {k: float(v.detach().mean()) for k, v in terms.items()}
+                for k, v in means.items():
+                    history.setdefault(k, []).append(v)
+                if callback is not None:
+                    callback(step, means, images=[out.image[:1].detach(), images[:1]])
+                step += 1
+
+        # 3. the result
+        with torch.no_grad():
+            cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs() + 1e-4, cam_params[1], cam_params[2]).detach()
+            total, terms, (texture, deform, verts, out) = objective(z.detach(), cam, return_render=True)
+            iou = mask_iou(out.mask, masks)
+    return Reconstruction(
+        z=z.detach(), class_id=class_id, texture=texture, deformation=deform, vertices=verts, camera=cam,
+        init_camera=cameras, terms={k: v.detach() for k, v in terms.items()}, history=history, iou=iou,
+        init_loss=init_loss, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
+    )
+
+
+def _take(camera: WeakPerspectiveCamera, index: torch.Tensor) -> WeakPerspectiveCamera:
+    """Cameras at ``index`` (long ``(K,)``, repeats allowed)."""
+    return WeakPerspectiveCamera(camera.scale[index], camera.translation[index], camera.rotation[index])
