@@ -10,12 +10,14 @@ One extractor today, built for the feature-level Chamfer texture loss (DESIGN.md
 
 Every extractor is a :class:`FeatureExtractor`: images ``(B, 3, H, W)`` in ``[0, 1]`` in, features out,
 frozen (no parameter gradients; gradients do flow to the input), with a ``name`` that every result
-derived from it must record. More kinds (the Inception-v3 of FID) register in :data:`EXTRACTORS`.
+derived from it must record. More kinds (the Inception-v3 of FID, not built yet) register in :data:`EXTRACTORS`;
+:func:`load_feature_extractor` caches what it builds per (kind, weight file, device).
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -168,7 +170,8 @@ def fallback_vgg19(seed: int = FALLBACK_SEED, reason: str = "") -> VGG19Relu31:
     feature-level Chamfer loss meaningful as a local-appearance term, cf. texture synthesis with random
     shallow CNNs, Ustyuzhaninov et al. 2016), but carry no learned semantics: losses and scores computed
     with them are not comparable to anything computed with ImageNet VGG-19, and ablations "with
-    perceptual features" run on them are not the paper's. Every result must carry this extractor's
+    perceptual features" run on them are not the paper's: figures made with the fallback are not
+    comparable to the paper's. Every result must carry this extractor's
     ``name``.
     """
     why = f"; {reason}" if reason else ""
@@ -187,24 +190,58 @@ def fallback_vgg19(seed: int = FALLBACK_SEED, reason: str = "") -> VGG19Relu31:
     return net.freeze()
 
 
-def _load_vgg19(weights: Optional[str | os.PathLike], allow_fallback: bool) -> FeatureExtractor:
+def _resolve_vgg19(weights: Optional[str | os.PathLike], allow_fallback: bool) -> Optional[Path]:
+    """The VGG-19 weight file to load, or ``None`` for the offline fallback (with a warning)."""
     if weights is not None:  # an explicit file must exist: the caller asked for it
-        return vgg19_relu3_1(weights)
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"VGG-19 weight file {path} does not exist (download {VGG19_URL})")
+        return path
     cached = vgg19_hub_path()
     if cached.is_file():
-        return vgg19_relu3_1(cached)
-    msg = (f"no VGG-19 weights: {cached} does not exist (download {VGG19_URL} there, set TORCH_HOME, "
-           "or pass weights=<path>)")
+        return cached
+    msg = (f"no VGG-19 weights: {cached} does not exist. Download {VGG19_URL} and put it there "
+           "(or set TORCH_HOME, or pass weights=<path>)")
     if not allow_fallback:
         raise FileNotFoundError(msg)
-    warnings.warn(msg + "; using the OFFLINE FALLBACK (fixed random VGG-shaped network)", stacklevel=3)
-    return fallback_vgg19(reason=f"{cached} not found")
+    warnings.warn(msg + "; using the OFFLINE FALLBACK (fixed random VGG-shaped network, not perceptual)",
+                  stacklevel=4)
+    return None
 
 
-#: Extractor kinds: ``kind -> loader(weights, allow_fallback)``. Inception-v3 (FID) will register here.
-EXTRACTORS: dict[str, Callable[[Optional[str | os.PathLike], bool], FeatureExtractor]] = {
-    "vgg19": _load_vgg19,
+def _build_vgg19(source: Optional[Path]) -> FeatureExtractor:
+    if source is None:
+        return fallback_vgg19(reason=f"no pretrained weights found at {vgg19_hub_path()}")
+    return vgg19_relu3_1(source)
+
+
+@dataclass(frozen=True)
+class ExtractorKind:
+    """How to get one kind of extractor: ``resolve(weights, allow_fallback)`` finds the weight file
+    (``None``: the labelled fallback; raises when there is none and no fallback is allowed), and
+    ``build(source)`` constructs the frozen network on the CPU."""
+
+    resolve: Callable[[Optional[str | os.PathLike], bool], Optional[Path]]
+    build: Callable[[Optional[Path]], FeatureExtractor]
+
+
+#: Extractor kinds by name.
+EXTRACTORS: dict[str, ExtractorKind] = {
+    "vgg19": ExtractorKind(_resolve_vgg19, _build_vgg19),
+    # ----------------------------------------------------------------------------------------------
+    # TODO(inception): "inception_v3_fid": the Inception-v3 of FID (pytorch-fid's pt_inception-2015-12-05
+    # weights, 2048-d pool3 features) goes here as ExtractorKind(_resolve_inception, _build_inception), with
+    # the same rules: explicit file, else the hub cache, else a labelled fallback whose scores are NOT FID.
+    # Not built yet.
+    # ----------------------------------------------------------------------------------------------
 }
+
+_CACHE: dict[tuple, FeatureExtractor] = {}
+
+
+def clear_extractor_cache() -> None:
+    """Forget the extractors :func:`load_feature_extractor` has built (e.g. after replacing a weight file)."""
+    _CACHE.clear()
 
 
 def load_feature_extractor(
@@ -213,17 +250,30 @@ def load_feature_extractor(
     device: str | torch.device = "cpu",
     allow_fallback: bool = True,
 ) -> FeatureExtractor:
-    """A frozen extractor of ``kind`` on ``device``.
+    """A frozen extractor of ``kind`` on ``device``, cached.
 
-    ``weights``: a weight file (must exist and match exactly); ``None`` looks in torch's hub cache and,
-    when absent, returns the labelled offline fallback (with a warning) if ``allow_fallback``, else
-    raises ``FileNotFoundError``. A corrupt or mismatched file always raises ``ValueError`` naming it.
+    ``weights``: a weight file (must exist and match exactly); ``None`` looks in torch's hub cache
+    (:func:`vgg19_hub_path`) and, when absent, returns the labelled OFFLINE FALLBACK (with a warning) if
+    ``allow_fallback``, else raises ``FileNotFoundError`` saying where to put the file. A corrupt or
+    mismatched file always raises ``ValueError`` naming it (never a partial load).
+
+    Repeated calls with the same kind, resolved weight file (path, size, modification time) and device
+    return the same module: treat it as read-only (do not ``.to()`` it elsewhere; ask for the device).
     """
     try:
-        loader = EXTRACTORS[kind]
+        spec = EXTRACTORS[kind]
     except KeyError:
         raise ValueError(f"unknown feature extractor {kind!r}; choose one of {sorted(EXTRACTORS)}") from None
-    return loader(weights, allow_fallback).to(device)
+    source = spec.resolve(weights, allow_fallback)
+    if source is None:
+        ident: tuple = ("fallback",)
+    else:
+        st = source.stat()
+        ident = (str(source.resolve()), st.st_size, st.st_mtime_ns)
+    key = (kind, ident, str(torch.device(device)))
+    if key not in _CACHE:
+        _CACHE[key] = spec.build(source).to(device)
+    return _CACHE[key]
 
 
 def masked_features(extractor: FeatureExtractor, images: torch.Tensor, masks: torch.Tensor,
@@ -234,11 +284,12 @@ def masked_features(extractor: FeatureExtractor, images: torch.Tensor, masks: to
         images: ``(B, 3, H, W)`` in ``[0, 1]``; masks ``(B, 1, H, W)`` in ``[0, 1]``.
     Returns:
         features ``(B, C, h, w)`` of ``images * masks``, and ``(B, 1, h, w)`` binary masks: the mask
-        area-averaged to ``(h, w)`` and thresholded at ``threshold`` (as in the authors' code).
+        average-pooled by ``extractor.stride`` (4 for VGG-19 relu3_1) and thresholded at ``threshold`` (as in the authors' code).
     """
     check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
     check_shape("masks", masks, (images.shape[0], 1) + tuple(images.shape[2:]), "(B, 1, H, W) matching the images")
     check_finite("images", images)
     feats = extractor(images * masks)
-    small = F.adaptive_avg_pool2d(masks.to(feats.dtype), feats.shape[-2:])
+    s = extractor.stride  # VGG's max-pools floor odd sizes; so does avg_pool2d, then crop to be safe
+    small = F.avg_pool2d(masks.to(feats.dtype), s, s)[..., : feats.shape[-2], : feats.shape[-1]]
     return feats, (small > threshold).to(feats.dtype)

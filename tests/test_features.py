@@ -11,6 +11,7 @@ from meshinv_lite.features import (
     VGG19_CLASSIFIER_INDICES,
     VGG19_CONV_INDICES,
     VGG19_FILENAME,
+    clear_extractor_cache,
     fallback_vgg19,
     load_feature_extractor,
     masked_features,
@@ -141,3 +142,22 @@ def test_missing_unexpected_and_mismatched_keys_raise(tmp_path):
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown feature extractor 'inception'.*vgg19"):
         load_feature_extractor("inception")
+
+
+def test_loader_caches_per_kind_weights_and_device(tmp_path, no_hub):
+    path = tmp_path / "vgg19.pth"
+    torch.save(_fake_vgg19_state(), path)
+    a = load_feature_extractor(weights=path)
+    assert load_feature_extractor(weights=str(path), device="cpu") is a
+    with pytest.warns(UserWarning, match="OFFLINE FALLBACK"):
+        fb = load_feature_extractor()
+    assert fb is not a and fb.is_fallback
+    # a replaced file is a different extractor, not a stale cached one
+    state = _fake_vgg19_state()
+    state["features.0.bias"] = state["features.0.bias"] + 1.0
+    torch.save(state, path)
+    b = load_feature_extractor(weights=path)
+    x = torch.rand(1, 3, 16, 16)
+    assert b is not a and torch.allclose(b(x), _reference_relu3_1(state, x), atol=1e-5)
+    clear_extractor_cache()
+    assert load_feature_extractor(weights=path) is not b
