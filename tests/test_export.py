@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from meshinv_lite.export import export_glb, export_obj
+from meshinv_lite.mesh import deform_vertices, make_uv_sphere
+
+trimesh = pytest.importorskip("trimesh")
+
+
+def sample_mesh():
+    t = make_uv_sphere()
+    v = deform_vertices(t, 0.1 * torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)))[0]
+    tex = torch.rand(3, 32, 64, generator=torch.Generator().manual_seed(1))
+    return t, v, tex
+
+
+def expected_corners(t, v):
+    """(F, 3, 3) corner positions and (F, 3, 2) corner UVs in our convention."""
+    return v[t.faces].numpy(), t.uvs[t.faces_uv].numpy()
+
+
+def check_loaded(mesh, t, v, tex, flip_v: bool):
+    assert len(mesh.faces) == t.num_faces
+    # the same set of corner positions, face by face (order may differ)
+    got = np.sort(mesh.vertices[mesh.faces].reshape(-1, 3).round(5), axis=0)
+    want = np.sort(v[t.faces].numpy().reshape(-1, 3).round(5), axis=0)
+    assert np.allclose(got, want, atol=1e-4)
+    # every loaded vertex has the UV of a template UV point at that position
+    from scipy.spatial import cKDTree
+
+    uv = mesh.visual.uv
+    assert uv is not None and len(uv) == len(mesh.vertices)
+    ref_pos, ref_uv = v[t.uv_to_vertex].numpy(), t.uvs.numpy()
+    tree = cKDTree(ref_pos)
+    for p, q in zip(mesh.vertices, uv):
+        near = tree.query_ball_point(p, 1e-4)
+        assert near, f"loaded vertex {p} is not a template vertex"
+        q = np.array([q[0], 1 - q[1]]) if flip_v else np.asarray(q)
+        assert any(np.allclose(q, ref_uv[j], atol=1e-4) for j in near), f"vertex {p} has uv {q}"
+    img = mesh.visual.material.image if hasattr(mesh.visual.material, "image") else mesh.visual.material.baseColorTexture
+    assert img.size == (tex.shape[2], tex.shape[1])
+
+
+def test_obj_round_trip(tmp_path):
+    t, v, tex = sample_mesh()
+    paths = export_obj(tmp_path / "bird", v, t, tex)
+    assert [p.suffix for p in paths] == [".obj", ".mtl", ".png"]
+    mesh = trimesh.load(paths[0], process=False, force="mesh")
+    # trimesh reports OBJ texture coordinates with v = 0 at the image bottom, i.e. 1 - ours
+    check_loaded(mesh, t, v, tex, flip_v=True)
+
+
+def test_glb_round_trip(tmp_path):
+    t, v, tex = sample_mesh()
+    path = export_glb(tmp_path / "bird", v, t, tex)
+    scene = trimesh.load(path, process=False)
+    mesh = next(iter(scene.geometry.values())) if hasattr(scene, "geometry") else scene
+    assert len(mesh.vertices) == len(t.uvs)
+    # trimesh flips glTF's top-left UV origin to bottom-left as well
+    check_loaded(mesh, t, v, tex, flip_v=True)
+
+
+def test_export_rejects_bad_input(tmp_path):
+    t, v, tex = sample_mesh()
+    with pytest.raises(ValueError, match="verts"):
+        export_obj(tmp_path / "x", v[:10], t, tex)
+    with pytest.raises(ValueError, match="texture"):
+        export_glb(tmp_path / "x", v, t, tex[None])
+    with pytest.raises(ValueError, match="NaN"):
+        export_glb(tmp_path / "x", v * float("nan"), t, tex)
