@@ -330,7 +330,7 @@ def invert(
             if cfg.refine_camera:
                 opt.param_groups[1]["lr"] = stage.lr_camera
             for _ in range(stage.steps):
-                cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs() + 1e-4, cam_params[1], cam_params[2])
+                cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2])
                 total, terms, (_, _, _, out) = objective(z, cam, return_render=True)
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
@@ -344,7 +344,7 @@ def invert(
 
         # 3. the result
         with torch.no_grad():
-            cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs() + 1e-4, cam_params[1], cam_params[2]).detach()
+            cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2]).detach()
             total, terms, (texture, deform, verts, out) = objective(z.detach(), cam, return_render=True)
             iou = mask_iou(out.mask, masks)
     return Reconstruction(
