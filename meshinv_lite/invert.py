@@ -357,3 +357,39 @@ def invert(
 def _take(camera: WeakPerspectiveCamera, index: torch.Tensor) -> WeakPerspectiveCamera:
     """Cameras at ``index`` (long ``(K,)``, repeats allowed)."""
     return WeakPerspectiveCamera(camera.scale[index], camera.translation[index], camera.rotation[index])
+
+
+def invert_batch(generator, batch: dict, config: InversionConfig, camera: str = "noisy", **kwargs) -> Reconstruction:
+    """:func:`invert` on a dict from :meth:`ReconstructionDataset.batch` (``image``, ``mask``,
+    ``camera`` / ``noisy_camera``, ``class_id``), on the generator's device."""
+    if camera not in ("noisy", "exact"):
+        raise ValueError(f"camera must be 'noisy' or 'exact', got {camera!r}")
+    device = next(generator.parameters()).device
+    cams = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if camera == "noisy" else "camera"]).to(device)
+    return invert(generator, batch["image"].to(device), batch["mask"].to(device), cams, batch["class_id"].to(device),
+                  config, **kwargs)
+
+
+@torch.no_grad()
+def reconstruction_metrics(reconstruction: Reconstruction, batch: dict, template: TemplateMesh,
+                           render_config: RenderConfig, azimuths: tuple[float, ...] = tuple(range(0, 360, 30))) -> dict:
+    """Per-image figures of a reconstruction against SynthBirds ground truth (``batch`` with GT maps).
+
+    Returns ``{"iou", "psnr_novel", "ssim_novel", "psnr_input_view", "chamfer_3d", "f_score"}`` as
+    ``(B,)`` tensors plus ``"psnr_per_view"`` ``(B, K)``; novel-view figures average the ``azimuths``
+    other than 0 (0 is the input view). See :func:`meshinv_lite.metrics.ground_truth_metrics`.
+    """
+    from .metrics import ground_truth_metrics
+
+    if "deform_map" not in batch or "texture_map" not in batch:
+        raise ValueError("the batch has no ground-truth maps (deform_map, texture_map): real data cannot be scored in 3D")
+    device = reconstruction.vertices.device
+    gt_verts = deform_vertices(template, batch["deform_map"].to(device))
+    gt_cam = WeakPerspectiveCamera.from_tensor(batch["camera"]).to(device)
+    m = ground_truth_metrics(template, reconstruction.vertices, reconstruction.texture, reconstruction.camera,
+                             gt_verts, batch["texture_map"].to(device), gt_cam, render_config, azimuths)
+    novel = [i for i, a in enumerate(m["azimuths"]) if a % 360 != 0]
+    return {"iou": reconstruction.iou.cpu(), "psnr_novel": m["psnr"][:, novel].mean(1).cpu(),
+            "ssim_novel": m["ssim"][:, novel].mean(1).cpu(), "psnr_input_view": m["psnr"][:, m["azimuths"].index(0)].cpu()
+            if 0 in m["azimuths"] else None, "chamfer_3d": m["chamfer_3d"].cpu(), "f_score": m["f_score"].cpu(),
+            "psnr_per_view": m["psnr"].cpu()}
