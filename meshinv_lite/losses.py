@@ -29,7 +29,11 @@ Speed and memory: nearest neighbours are searched without autograd, in chunks of
 8,192 x 8,192 cost matrix of one image would take 256 MB), with the squared distances as matrix
 products of augmented coordinates (``[a, |a|^2 + eps, 1] . [-2 b, 1, |b|^2] = |a - b|^2 + eps``). The loss
 is then recomputed with gradients on the matched pairs only: the same value and gradient as
-differentiating the minimum directly, at a fraction of the memory.
+differentiating the minimum directly, at a fraction of the memory. For large sets the texture search
+is also pruned spatially, exactly: ``D >= eps_a * max((Ds + eps_s)^alpha, 1)``, so once a point has a
+match of cost ``c``, points farther than the radius where that bound reaches ``c`` cannot beat it;
+each tile of points is compared only with the points within the weight-1 radius (0.32) of it, and
+then with the few farther ones the bound cannot exclude (see :func:`_pruned_nearest_both_ways`).
 """
 from __future__ import annotations
 
@@ -54,8 +58,13 @@ EPS_A = 1.0
 NUM_POINTS = 8192
 MASK_THRESHOLD = 0.5
 #: Rows of a cost matrix per chunk, and the column-group width of the two-level argmin (see _row_argmin).
-CHUNK_ROWS = 256
+CHUNK_ROWS = 64
 ARGMIN_GROUP = 64
+#: Spatial pruning of the Chamfer texture search (exact): used from this many point pairs on, with the
+#: points in PRUNE_TILES x PRUNE_TILES tiles and a first search radius of the weight-1 radius + margin.
+PRUNE_MIN_PAIRS = 1 << 20
+PRUNE_TILES = 8
+PRUNE_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,87 @@ def _nearest_both_ways(
     return idx_row, idx_col
 
 
+def _tile_groups(xy: torch.Tensor, tiles: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Order points ``(N, 2)`` in ``[-1, 1]`` by a ``tiles x tiles`` grid: ``(order (N,), [(start, end) per
+    non-empty tile, in that order])``."""
+    t = ((xy + 1) * (tiles / 2)).floor().clamp_(0, tiles - 1).long()
+    key = t[:, 1] * tiles + t[:, 0]
+    order = torch.argsort(key, stable=True)
+    ends = torch.bincount(key, minlength=tiles * tiles).cumsum(0).tolist()
+    starts = [0] + ends[:-1]
+    return order, [(s, e) for s, e in zip(starts, ends) if e > s]
+
+
+def _pruned_nearest_both_ways(
+    a_xy: torch.Tensor,
+    groups: list[tuple[int, int]],
+    b_xy: torch.Tensor,
+    block: Callable[[int, int, Optional[torch.Tensor]], torch.Tensor],
+    radius2: Callable[[torch.Tensor], torch.Tensor],
+    r0: float,
+    both: bool,
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """:func:`_nearest_both_ways` for costs with a spatial lower bound, skipping pairs that cannot win.
+
+    ``a_xy`` ``(n, 2)`` is ordered so that each ``groups`` slice is spatially compact (one tile);
+    ``block(s, e, cols)`` gives the cost of rows ``s:e`` against B points ``cols``; ``radius2(best)``
+    is a squared distance beyond which every cost is at least ``best`` (``inf``: no bound).
+    Stage 1: every tile against the B points within ``r0`` of its bounding box. Stage 2: against
+    the B points that may still hold a smaller cost, by the radius of the worst row of the tile and
+    of each B point's best so far. Exact: a pair is skipped only when the bound proves it cannot be
+    strictly smaller than a cost already found (ties may resolve to a different, equally near, point).
+    """
+    n, m = a_xy.shape[0], b_xy.shape[0]
+    dev = a_xy.device
+    bx, by = b_xy[:, 0], b_xy[:, 1]
+    row_best = torch.full((n,), float("inf"), device=dev)
+    row_idx = torch.zeros(n, dtype=torch.long, device=dev)
+    col_best = torch.full((m,), float("inf"), device=dev)
+    col_owner = torch.zeros(m, dtype=torch.long, device=dev)
+
+    def update(g: int, s: int, e: int, cand: torch.Tensor) -> None:
+        d = block(s, e, cand)
+        k = _row_argmin(d)
+        v = d.gather(1, k[:, None]).squeeze(1)
+        better = v < row_best[s:e]
+        row_best[s:e] = torch.where(better, v, row_best[s:e])
+        row_idx[s:e] = torch.where(better, cand[k], row_idx[s:e])
+        if both:
+            cv, old = d.amin(0), col_best[cand]
+            cb = cv < old
+            col_best[cand] = torch.where(cb, cv, old)
+            col_owner[cand] = torch.where(cb, torch.full_like(cand, g), col_owner[cand])
+
+    box_d2 = []
+    for g, (s, e) in enumerate(groups):
+        lo, hi = a_xy[s:e].amin(0), a_xy[s:e].amax(0)
+        dx = (lo[0] - bx).clamp_min(0) + (bx - hi[0]).clamp_min(0)
+        dy = (lo[1] - by).clamp_min(0) + (by - hi[1]).clamp_min(0)
+        d2 = dx * dx + dy * dy
+        box_d2.append(d2)
+        cand = (d2 <= r0 * r0).nonzero().squeeze(1)
+        if cand.numel():
+            update(g, s, e, cand)
+    rho_row = radius2(row_best)
+    rho_col = radius2(col_best) if both else None
+    for g, (s, e) in enumerate(groups):
+        d2 = box_d2[g]
+        need = d2 < rho_row[s:e].max()
+        if both:
+            need |= d2 < rho_col
+        cand = (need & (d2 > r0 * r0)).nonzero().squeeze(1)
+        if cand.numel():
+            update(g, s, e, cand)
+    if not both:
+        return row_idx, None
+    idx_col = torch.empty(m, dtype=torch.long, device=dev)
+    for g in torch.unique(col_owner).tolist():
+        cols = (col_owner == g).nonzero().squeeze(1)
+        s, e = groups[g]
+        idx_col[cols] = block(s, e, cols).argmin(0) + s
+    return row_idx, idx_col
+
+
 # --------------------------------------------------------------------------------------------------
 # Chamfer texture losses
 # --------------------------------------------------------------------------------------------------
@@ -261,9 +351,15 @@ def chamfer_point_sets(
     _check_chamfer_constants(eps_s, alpha, eps_a, None)
     n, m = a_xy.shape[0], b_xy.shape[0]
     with torch.no_grad():
-        axy = _augment(a_xy.detach().float(), eps_s, left=True)
-        bxy = _augment(b_xy.detach().float(), 0.0, left=False)
-        av = _augment(a_val.detach().float(), eps_a, left=True)
+        a_pos, b_pos = a_xy.detach().float(), b_xy.detach().float()
+        prune = n * m >= PRUNE_MIN_PAIRS and eps_a > 0
+        order = None
+        if prune:  # A in tile order, so that row slices are spatially compact
+            order, groups = _tile_groups(a_pos, PRUNE_TILES)
+            a_pos = a_pos[order]
+        axy = _augment(a_pos, eps_s, left=True)
+        bxy = _augment(b_pos, 0.0, left=False)
+        av = _augment(a_val.detach().float() if order is None else a_val.detach().float()[order], eps_a, left=True)
         bv = _augment(b_val.detach().float(), 0.0, left=False)
 
         def block(s: int, e: int, cols: Optional[torch.Tensor]) -> torch.Tensor:
@@ -276,7 +372,18 @@ def chamfer_point_sets(
                 da.clamp_(min=0)
             return d.mul_(da)
 
-        idx_ab, idx_ba = _nearest_both_ways(n, m, block, chunk_size, two_sided)
+        if prune:
+            def radius2(best: torch.Tensor) -> torch.Tensor:
+                # D >= eps_a * max((Ds + eps_s)^alpha, 1) >= best once Ds >= (best / eps_a)^(1 / alpha) - eps_s
+                # (a relative margin of 1e-5 covers float rounding of the matrix-product distances)
+                return ((best * (1 + 1e-5) / eps_a) ** (1 / alpha) - eps_s).clamp_min(0)
+
+            r0 = max(1.0 - eps_s, 0.0) ** 0.5 + PRUNE_MARGIN  # where the spatial weight leaves 1
+            idx_ab, idx_ba = _pruned_nearest_both_ways(a_pos, groups, b_pos, block, radius2, r0, two_sided)
+            idx_ab = torch.empty_like(idx_ab).index_copy_(0, order, idx_ab)
+            idx_ba = order[idx_ba] if idx_ba is not None else None
+        else:
+            idx_ab, idx_ba = _nearest_both_ways(n, m, block, chunk_size, two_sided)
 
     def matched(p_xy, p_val, q_xy, q_val):
         with torch.no_grad():  # Ds: a weight only

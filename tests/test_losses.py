@@ -70,6 +70,31 @@ def test_chamfer_point_sets_matches_dense_reference(two_sided, alpha, eps_a):
     assert torch.allclose(got, ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("case", range(6))
+def test_pruned_search_equals_brute_force(case, monkeypatch):
+    """The spatially pruned search (used for large sets) gives exactly the brute-force value, also with
+    clustered sets, disjoint sets, many ties, other constants and features."""
+    g = torch.Generator().manual_seed(10 + case)
+    n, m, c = [(900, 1300, 3), (1500, 700, 3), (800, 800, 16), (1200, 1000, 3), (600, 1400, 3), (1000, 1000, 8)][case]
+    a_xy, b_xy = torch.rand(n, 2, generator=g) * 2 - 1, torch.rand(m, 2, generator=g) * 2 - 1
+    a_v, b_v = torch.rand(n, c, generator=g), torch.rand(m, c, generator=g)
+    if case == 1:
+        a_xy = a_xy * 0.3 + 0.5  # A in a corner: most of B far from it
+    if case == 3:
+        a_v, b_v = (a_v * 2).round() / 2, (b_v * 2).round() / 2  # few distinct colours: ties everywhere
+    if case == 4:
+        b_xy = b_xy * 0.2 - 0.7  # disjoint clusters
+    kw = [{}, {"two_sided": False}, {"alpha": 2.0, "eps_a": 0.1}, {}, {"eps_s": 0.5}, {"alpha": 0.5, "eps_a": 2.0}][case]
+    monkeypatch.setattr(L, "PRUNE_MIN_PAIRS", 1 << 62)
+    brute = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
+    monkeypatch.setattr(L, "PRUNE_MIN_PAIRS", 0)
+    a_v.requires_grad_()
+    pruned = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
+    assert pruned.item() == pytest.approx(brute.item(), rel=1e-6)
+    pruned.backward()
+    assert a_v.grad.abs().sum() > 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Chamfer texture loss
 # --------------------------------------------------------------------------------------------------
