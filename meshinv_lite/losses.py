@@ -62,7 +62,10 @@ CHUNK_ROWS = 64
 ARGMIN_GROUP = 64
 #: Spatial pruning of the Chamfer texture search (exact): used from this many point pairs on, with the
 #: points in PRUNE_TILES x PRUNE_TILES tiles and a first search radius of the weight-1 radius + margin.
+#: Not for high-dimensional features (256-d VGG): there the products are compute-bound, gathering
+#: candidate columns costs more than it saves, and the bound is weak (feature distances reach 4).
 PRUNE_MIN_PAIRS = 1 << 20
+PRUNE_MAX_CHANNELS = 8
 PRUNE_TILES = 8
 PRUNE_MARGIN = 0.05
 
@@ -352,7 +355,9 @@ def chamfer_point_sets(
     n, m = a_xy.shape[0], b_xy.shape[0]
     with torch.no_grad():
         a_pos, b_pos = a_xy.detach().float(), b_xy.detach().float()
-        prune = n * m >= PRUNE_MIN_PAIRS and eps_a > 0
+        # (on a GPU the brute-force products are cheap and many small pruned blocks are not)
+        prune = (a_xy.device.type == "cpu" and n * m >= PRUNE_MIN_PAIRS and a_val.shape[1] <= PRUNE_MAX_CHANNELS
+                 and eps_a > 0)
         order = None
         if prune:  # A in tile order, so that row slices are spatially compact
             order, groups = _tile_groups(a_pos, PRUNE_TILES)
