@@ -15,6 +15,15 @@ SIZE = 64
 RADIUS = 0.6  # foreground disc, normalized units (19 px at 64 px: shifts of 16 px stay inside the frame)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Many small products: with 2 threads on a busy 2-core machine, OpenMP hand-offs make them ~50x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def extractor():
     return fallback_vgg19()
