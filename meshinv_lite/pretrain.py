@@ -455,3 +455,39 @@ def sample_quality(
         "mask_area_gap": float((a_f.mean() - a_r.mean()).abs()),
         "num_samples": n,
     }
+
+
+def prepare_prior(
+    data_dir,
+    profile: str = "quick",
+    camera: str = "noisy",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    image_discriminator: bool = True,
+    progress: bool = True,
+) -> tuple[Generator, PretrainConfig, Path]:
+    """The trained (EMA) generator of a profile, making whatever is missing on the way.
+
+    SynthBirds, the training pseudo ground truth and the GAN checkpoint are each built only when absent
+    (each step is a no-op when its result is on disk), so notebooks after 03 run standalone.
+    Returns ``(generator in eval mode, its config, checkpoint path)``.
+    """
+    from .data.synthbirds import build_synthbirds, synthbirds_dir
+    from .pseudo_gt import PseudoGTConfig, build_pseudo_gt
+
+    prof = get_profile(profile)
+    root = synthbirds_dir(data_dir, prof.name)
+    ckpt = gan_dir(root, camera, image_discriminator) / "latest.pt"
+    cfg = PretrainConfig.for_profile(prof.name, image_discriminator=image_discriminator, seed=seed)
+    done = False
+    if ckpt.exists():
+        state = read_checkpoint(ckpt)
+        done = int(state["iteration"]) >= config_from_dict(state["config"]).iterations
+    if not done:
+        build_synthbirds(root, profile=prof.name, seed=seed, progress=progress)
+        build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
+                        limit={"lite": 1000}.get(prof.name), seed=seed, progress=progress)
+        trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)
+        trainer.train(progress=progress)
+    G, cfg = load_generator(ckpt, device=device)
+    return G, cfg, ckpt

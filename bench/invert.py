@@ -1,0 +1,58 @@
+"""Seconds per image for MeshInversion at a profile, and peak memory.
+
+Inverts ``--images`` SynthBirds test images (built in a temporary folder) in one batch with the
+profile's full schedule (best-of-N initialisation, staged Adam, both Chamfer texture losses and the
+Chamfer mask loss, camera refinement), using a randomly initialised generator of the profile's size:
+the speed does not depend on training. Last line: ``invert_s_per_image_<profile>=<float>``.
+
+    python bench/invert.py [--profile lite] [--images 8] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+import torch
+
+from meshinv_lite.data.dataset import ReconstructionDataset
+from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+from meshinv_lite.invert import InversionConfig, invert_batch
+from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.models import Generator, GeneratorConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="lite")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as root:
+        sizes = {"train": 1, "val": 1, "test": args.images, "test_hard": 1}
+        build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
+        batch = ReconstructionDataset(root, "test").batch(range(args.images))
+    G = Generator(GeneratorConfig.for_profile(args.profile)).to(args.device).eval()
+    cfg = InversionConfig.for_profile(args.profile)
+    template = make_uv_sphere().to(args.device)
+    invert_batch(G, {k: v[:1] if hasattr(v, "shape") else v[:1] for k, v in batch.items()},
+                 InversionConfig.for_profile(args.profile, init_candidates=2, stages=cfg.stages[:1]), template=template)  # warm-up
+    t0 = time.perf_counter()
+    rec = invert_batch(G, batch, cfg, template=template)
+    seconds = (time.perf_counter() - t0) / args.images
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"profile={args.profile} images={args.images} steps={cfg.total_steps} init={cfg.init_candidates} "
+          f"points={cfg.num_points} render={cfg.render.image_size}px threads={torch.get_num_threads()} "
+          f"features={rec.feature_extractor.split(':')[0]}")
+    print(f"{'s per image':>16} {seconds:.2f}")
+    print(f"{'peak RSS MB':>16} {peak_mb:.0f}")
+    print(f"invert_s_per_image_{args.profile}={seconds:.3f}")
+
+
+if __name__ == "__main__":
+    main()
