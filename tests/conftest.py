@@ -1,7 +1,6 @@
 """Shared fixtures: executing a notebook at the quick profile and reading what it wrote."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory):
+    """One quick-profile data root for all notebook tests: SynthBirds, pseudo-GT and the GAN checkpoint
+    are built by whichever notebook needs them first and reused by the others (each notebook still
+    builds what is missing, so any one of them runs alone)."""
+    return tmp_path_factory.mktemp("shared_data")
+
+
 @pytest.fixture
-def run_notebook(tmp_path):
+def run_notebook(tmp_path, monkeypatch):
     """``run_notebook("00_meshes_cameras_rendering", **params)`` -> (output dir, metrics dict).
 
     Executes ``notebooks/<name>.ipynb`` with papermill at the quick profile (headless), into ``tmp_path``.
@@ -22,7 +29,7 @@ def run_notebook(tmp_path):
     def _run(name: str, **params):
         out_dir = tmp_path / name
         params = {"profile": "quick", "device": "cpu", "seed": 0, "output_dir": str(out_dir), "interactive": False, **params}
-        os.environ["MESHINV_HEADLESS"] = "1"
+        monkeypatch.setenv("MESHINV_HEADLESS", "1")
         pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
                             parameters=params, kernel_name="python3", cwd=str(REPO), progress_bar=False)
         return out_dir, read_json(out_dir / "metrics.json")
