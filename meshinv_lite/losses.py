@@ -37,6 +37,7 @@ then with the few farther ones the bound cannot exclude (see :func:`_pruned_near
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -66,6 +67,8 @@ ARGMIN_GROUP = 64
 #: candidate columns costs more than it saves, and the bound is weak (feature distances reach 4).
 PRUNE_MIN_PAIRS = 1 << 20
 PRUNE_MAX_CHANNELS = 8
+#: Torch threads for the CPU nearest-neighbour searches (see _search_threads); None: leave the setting.
+SEARCH_THREADS: Optional[int] = 1
 PRUNE_TILES = 8
 PRUNE_MARGIN = 0.05
 
@@ -239,6 +242,25 @@ def _nearest_both_ways(
     return idx_row, idx_col
 
 
+@contextmanager
+def _search_threads(device: torch.device):
+    """Run a CPU nearest-neighbour search with :data:`SEARCH_THREADS` torch threads, then restore the setting.
+
+    The search is many small products and reductions; each multi-threaded op is a fork/join, and on a
+    busy machine (other jobs on the cores) every join waits for a descheduled thread: measured 10-100x
+    slower with 2 threads than with 1 on a loaded 2-core box. One thread loses little when idle.
+    """
+    before = torch.get_num_threads()
+    change = SEARCH_THREADS is not None and device.type == "cpu" and before != SEARCH_THREADS
+    if change:
+        torch.set_num_threads(SEARCH_THREADS)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)
+
+
 def _tile_groups(xy: torch.Tensor, tiles: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Order points ``(N, 2)`` in ``[-1, 1]`` by a ``tiles x tiles`` grid: ``(order (N,), [(start, end) per
     non-empty tile, in that order])``."""
@@ -353,7 +375,7 @@ def chamfer_point_sets(
         raise ValueError("Chamfer distance needs non-empty point sets on both sides")
     _check_chamfer_constants(eps_s, alpha, eps_a, None)
     n, m = a_xy.shape[0], b_xy.shape[0]
-    with torch.no_grad():
+    with torch.no_grad(), _search_threads(a_xy.device):
         a_pos, b_pos = a_xy.detach().float(), b_xy.detach().float()
         # (on a GPU the brute-force products are cheap and many small pruned blocks are not)
         prune = (a_xy.device.type == "cpu" and n * m >= PRUNE_MIN_PAIRS and a_val.shape[1] <= PRUNE_MAX_CHANNELS
@@ -533,7 +555,7 @@ def chamfer_mask_loss(
         if num_points is not None and idx.numel() > num_points:
             idx = idx[torch.randperm(idx.numel(), generator=generator)[:num_points].to(idx.device)]
         pix, v = centers[idx], projected_verts[b]
-        with torch.no_grad():
+        with torch.no_grad(), _search_threads(pix.device):
             p_aug = _augment(pix.float(), 0.0, left=True)
             v_aug = _augment(v.detach().float(), 0.0, left=False)
 
