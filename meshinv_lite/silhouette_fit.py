@@ -22,6 +22,7 @@ import torch
 from ._checks import check_shape
 from .camera import WeakPerspectiveCamera, pixel_centers
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, face_normals, mirror_uv_map
+from .metrics import mask_iou as hard_iou  # IoU of binarized masks, (B,)
 from .render import rasterize, soft_mask
 
 
@@ -192,11 +193,3 @@ def fit_deformation(
         frags = rasterize(cameras.apply(verts[view_to_mesh]), faces, (h, w))
         iou = hard_iou(frags.mask, masks)
     return SilhouetteFit(deformation=deform, vertices=verts, iou=iou, history=history)
-
-
-def hard_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """IoU ``(B,)`` of binarized masks ``(B, 1, H, W)`` (threshold 0.5)."""
-    p, t = pred > 0.5, target > 0.5
-    inter = (p & t).flatten(1).sum(1).float()
-    union = (p | t).flatten(1).sum(1).float().clamp_min(1)
-    return inter / union
