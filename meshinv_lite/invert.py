@@ -71,6 +71,7 @@ class InversionConfig:
     w_smooth: float = 5e-5
     w_latent: float = 0.05
     num_points: int = 8192
+    mask_points: Optional[int] = None  # foreground pixels sampled for the Chamfer mask loss (None: all)
     two_sided: bool = True
     feature_image_size: Optional[int] = None  # images are resized to this before the CNN (None: render size)
     init_candidates: int = 500
@@ -88,7 +89,8 @@ class InversionConfig:
             base = cls(num_points=1024, init_candidates=16, init_batch=16, render=prof.render,
                        stages=tuple(InversionStage(10, s.lr_z, s.lr_camera) for s in AUTHORS_STAGES))
         elif prof.name == "lite":
-            base = cls(num_points=4096, init_candidates=64, init_batch=32, render=prof.render, feature_image_size=64)
+            base = cls(num_points=2048, mask_points=2048, init_candidates=64, init_batch=32, render=prof.render,
+                       feature_image_size=64)
         else:
             base = cls(render=prof.render)
         return replace(base, **overrides)
@@ -226,7 +228,8 @@ class InversionObjective:
                 value = value.index_put((v,), self._texture(name, out.image[v], out.mask[v], images[v], masks[v], idx[v]))
             terms[name] = value
             total = total + weight * value
-        mask_value = self.mask_fn(out.soft_mask, project(verts, camera), masks)
+        mask_options = {"num_points": cfg.mask_points, "generator": self.rng} if cfg.mask_loss == "chamfer" else {}
+        mask_value = self.mask_fn(out.soft_mask, project(verts, camera), masks, **mask_options)
         terms[f"mask_{cfg.mask_loss}"] = mask_value
         total = total + cfg.w_mask * mask_value
         if cfg.w_smooth:
