@@ -86,10 +86,10 @@ class InversionConfig:
         """quick: few steps and points; lite: the full 200-step schedule at 128 px; paper: the authors'."""
         prof = get_profile(name)
         if prof.name == "quick":
-            base = cls(num_points=1024, init_candidates=16, init_batch=16, render=prof.render,
+            base = cls(num_points=512, init_candidates=16, init_batch=16, render=prof.render,
                        stages=tuple(InversionStage(10, s.lr_z, s.lr_camera) for s in AUTHORS_STAGES))
         elif prof.name == "lite":
-            base = cls(num_points=2048, mask_points=2048, init_candidates=64, init_batch=32, render=prof.render,
+            base = cls(num_points=1024, mask_points=2048, init_candidates=64, init_batch=32, render=prof.render,
                        feature_image_size=64)
         else:
             base = cls(render=prof.render)
