@@ -447,19 +447,21 @@ def _fmt_sig(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
 
 
-def results_table(metrics: dict, label: str = "ours (SynthBirds)") -> str:
+def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: Sequence[tuple[str, dict]] = ()) -> str:
     """The paper's Table 1 layout (IoU, FID_1, FID_10, FID_12) in Markdown, the paper's CUB figures
-    beside ours, with the differences spelled out (data; and the feature extractor when the fallback ran)."""
+    beside ours, with the differences spelled out (data; and the feature extractor when the fallback ran).
+    ``extra_rows``: more ``(label, metrics)`` rows (e.g. the hard split; missing figures print as n/a)."""
     fb = bool(metrics.get("fd_is_fallback", True))
     name = "FD (fallback)" if fb else "FID"
     head = f"| method | data | IoU ↑ | {name}_1 ↓ | {name}_10 ↓ | {name}_12 ↓ |"
     lines = [head, "|---|---|---|---|---|---|",
              f"| MeshInversion (paper, Table 1) | CUB-200-2011 | {PAPER_CUB['iou']:.3f} | {PAPER_CUB['fid_1']:.1f} | "
              f"{PAPER_CUB['fid_10']:.1f} | {PAPER_CUB['fid_12']:.1f} |"]
-    figs = [metrics.get(fid_key(k, fb)) for k in (1, 10, 12)]
-    lines.append(f"| {label} | SynthBirds {metrics.get('split', '')}, {metrics.get('num_images', 0)} images, "
-                 f"{metrics.get('camera', '')} cameras | {_fmt(metrics.get('iou'), 3)} | "
-                 + " | ".join(_fmt_sig(f) if fb else _fmt(f, 1) for f in figs) + " |")
+    for lab, m in [(label, metrics), *extra_rows]:
+        figs = [m.get(fid_key(k, fb)) for k in (1, 10, 12)]
+        lines.append(f"| {lab} | SynthBirds {m.get('split', '')}, {m.get('num_images', 0)} images, "
+                     f"{m.get('camera', '')} cameras | {_fmt(m.get('iou'), 3)} | "
+                     + " | ".join(_fmt_sig(f) if fb else _fmt(f, 1) for f in figs) + " |")
     notes = ["", "The paper's row is on CUB (real photos, 5,794 test images); ours is on synthetic birds with far fewer "
              "images: the numbers show the protocol running, not a reproduction of the paper's figures."]
     if fb:
@@ -470,3 +472,16 @@ def results_table(metrics: dict, label: str = "ours (SynthBirds)") -> str:
         notes.append(f"FID with {metrics.get('fd_feature_extractor', 'Inception-v3')}; with so few images FID is "
                      "biased upwards and not comparable to figures over thousands of images.")
     return "\n".join(lines + notes) + "\n"
+
+
+GT_COLUMNS = (("psnr_input_view", "PSNR input view ↑", 2), ("psnr_novel", "PSNR novel views ↑", 2),
+              ("ssim_novel", "SSIM novel ↑", 3), ("chamfer_3d", "3D Chamfer ↓", 4), ("f_score", "F-score ↑", 3),
+              ("tex_err_seen", "texture error, seen ↓", 3), ("tex_err_unseen", "texture error, unseen ↓", 3))
+
+
+def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:
+    """Markdown table of the SynthBirds ground-truth figures (not in the paper: CUB has no 3D ground truth)."""
+    lines = ["| split | " + " | ".join(h for _, h, _ in GT_COLUMNS) + " |", "|---|" + "---|" * len(GT_COLUMNS)]
+    for lab, m in rows:
+        lines.append(f"| {lab} | " + " | ".join(_fmt(m.get(k), d) for k, _, d in GT_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"

@@ -7,7 +7,8 @@ Each notebook ``notebooks/NN_name.ipynb`` is executed into ``<output_root>/<prof
 with the parameters ``profile``, ``device``, ``seed``, ``data_dir``, ``output_dir``
 (= ``<output_root>/<profile>/NN_name``) and ``interactive=False``. The run stops at the first
 failing notebook and shows the failing cell's error. ``summary.json`` and ``summary.md`` list each
-notebook's status, wall time and the figures from its ``metrics.json``.
+notebook's status, wall time and the figures from its ``metrics.json``; the command line then prints
+``summary.md`` and, when notebook 06 ran, its evaluation table (``06_evaluation/table.md``).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Optional, Sequence
 from .io import read_json, write_json, atomic_write_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Written by notebook 06 (the paper's Table 1 with our figures); printed at the end of a run that made it.
+EVALUATION_TABLE = Path("06_evaluation") / "table.md"
 
 
 @dataclass
@@ -121,9 +124,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
     args = parser.parse_args(argv)
     runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only)
-    summary = Path(args.output_root) / args.profile / "summary.md"
-    print(summary.read_text())
-    print(f"outputs: {Path(args.output_root) / args.profile}")
+    out_root = Path(args.output_root) / args.profile
+    print((out_root / "summary.md").read_text())
+    table = out_root / EVALUATION_TABLE
+    if table.exists() and any(r.name == table.parent.name and r.status == "ok" for r in runs):
+        print(table.read_text())
+        print(f"evaluation details: {table.parent}")
+    print(f"outputs: {out_root}")
     return 0 if all(r.status == "ok" for r in runs) else 1
 
 
