@@ -462,7 +462,7 @@ def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: S
         lines.append(f"| {lab} | SynthBirds {m.get('split', '')}, {m.get('num_images', 0)} images, "
                      f"{m.get('camera', '')} cameras | {_fmt(m.get('iou'), 3)} | "
                      + " | ".join(_fmt_sig(f) if fb else _fmt(f, 1) for f in figs) + " |")
-    notes = ["", "The paper's row is on CUB (real photos, 5,794 test images); ours is on synthetic birds with far fewer "
+    notes = ["", "The paper's row is on CUB (real photos, thousands of test images); ours is on synthetic birds with far fewer "
              "images: the numbers show the protocol running, not a reproduction of the paper's figures."]
     if fb:
         notes.append(f"**Our distance columns are NOT FID**: no Inception-v3 FID weights were found, so they are Frechet "

@@ -7,10 +7,11 @@ def test_notebook_05_texture_transfer(run_notebook, shared_data_dir):
     assert m["profile"] == "quick"
     assert m["num_shapes"] == 4 and m["num_textures"] == 4 and m["num_pairs"] == 12 and m["num_views"] == 2
     assert m["geometry_unchanged"] is True                 # a swap never moves a vertex
+    assert m["ground_truth_geometry_unchanged"] is True
     assert m["direct_render_max_error"] < 1e-5             # grid cell == rendering A's vertices with B's texture
     assert m["transfer_colour_change_min"] > 0.005         # ... and it does change the colours
     assert m["shape_silhouette_iou_between_rows_max"] < 0.999  # the shapes differ, so the check is not empty
     assert m["hard_indices"]["wing_open"] != m["hard_indices"]["long_tail"]
     assert all(0 < v <= 1 for v in m["iou"].values()) and len(m["iou"]) == 4
-    for png in ("transfer_grid.png", "inputs_and_textures.png", "hard_cases_input_view.png"):
+    for png in ("transfer_grid.png", "transfer_grid_ground_truth.png", "inputs_and_textures.png", "hard_cases_input_view.png"):
         assert (out / png).stat().st_size > 1000, png
