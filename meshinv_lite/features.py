@@ -10,7 +10,7 @@ One extractor today, built for the feature-level Chamfer texture loss (DESIGN.md
 
 Every extractor is a :class:`FeatureExtractor`: images ``(B, 3, H, W)`` in ``[0, 1]`` in, features out,
 frozen (no parameter gradients; gradients do flow to the input), with a ``name`` that every result
-derived from it must record. More kinds (the Inception-v3 of FID, not built yet) register in :data:`EXTRACTORS`;
+derived from it must record. More kinds (the Inception-v3 of FID, :mod:`meshinv_lite.inception`) register in :data:`EXTRACTORS`;
 :func:`load_feature_extractor` caches what it builds per (kind, weight file, device).
 """
 from __future__ import annotations
@@ -228,12 +228,9 @@ class ExtractorKind:
 #: Extractor kinds by name.
 EXTRACTORS: dict[str, ExtractorKind] = {
     "vgg19": ExtractorKind(_resolve_vgg19, _build_vgg19),
-    # ----------------------------------------------------------------------------------------------
-    # TODO(inception): "inception_v3_fid": the Inception-v3 of FID (pytorch-fid's pt_inception-2015-12-05
-    # weights, 2048-d pool3 features) goes here as ExtractorKind(_resolve_inception, _build_inception), with
-    # the same rules: explicit file, else the hub cache, else a labelled fallback whose scores are NOT FID.
-    # Not built yet.
-    # ----------------------------------------------------------------------------------------------
+    # "inception_v3_fid" (FID's Inception-v3, pytorch-fid weights) is registered by
+    # meshinv_lite.inception, imported on first use below, with the same rules: explicit file, else the
+    # hub cache, else a labelled fallback whose scores are NOT FID.
 }
 
 _CACHE: dict[tuple, FeatureExtractor] = {}
@@ -260,6 +257,8 @@ def load_feature_extractor(
     Repeated calls with the same kind, resolved weight file (path, size, modification time) and device
     return the same module: treat it as read-only (do not ``.to()`` it elsewhere; ask for the device).
     """
+    if kind not in EXTRACTORS and kind == "inception_v3_fid":
+        from . import inception  # noqa: F401  (registers itself in EXTRACTORS)
     try:
         spec = EXTRACTORS[kind]
     except KeyError:
