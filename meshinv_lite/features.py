@@ -190,23 +190,29 @@ def fallback_vgg19(seed: int = FALLBACK_SEED, reason: str = "") -> VGG19Relu31:
     return net.freeze()
 
 
-def _resolve_vgg19(weights: Optional[str | os.PathLike], allow_fallback: bool) -> Optional[Path]:
-    """The VGG-19 weight file to load, or ``None`` for the offline fallback (with a warning)."""
+def resolve_weights(weights: Optional[str | os.PathLike], cached: Path, what: str, url: str, allow_fallback: bool,
+                    fallback_note: str) -> Optional[Path]:
+    """The weight file to load: an explicit ``weights`` path (must exist), else ``cached`` (the hub cache),
+    else ``None`` for a fallback (with a warning ending in ``fallback_note``) if ``allow_fallback``."""
     if weights is not None:  # an explicit file must exist: the caller asked for it
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"VGG-19 weight file {path} does not exist (download {VGG19_URL})")
+            raise FileNotFoundError(f"{what} weight file {path} does not exist (download {url})")
         return path
-    cached = vgg19_hub_path()
     if cached.is_file():
         return cached
-    msg = (f"no VGG-19 weights: {cached} does not exist. Download {VGG19_URL} and put it there "
+    msg = (f"no {what} weights: {cached} does not exist. Download {url} and put it there "
            "(or set TORCH_HOME, or pass weights=<path>)")
     if not allow_fallback:
         raise FileNotFoundError(msg)
-    warnings.warn(msg + "; using the OFFLINE FALLBACK (fixed random VGG-shaped network, not perceptual)",
-                  stacklevel=4)
+    warnings.warn(f"{msg}; {fallback_note}", stacklevel=5)
     return None
+
+
+def _resolve_vgg19(weights: Optional[str | os.PathLike], allow_fallback: bool) -> Optional[Path]:
+    """The VGG-19 weight file to load, or ``None`` for the offline fallback (with a warning)."""
+    return resolve_weights(weights, vgg19_hub_path(), "VGG-19", VGG19_URL, allow_fallback,
+                           "using the OFFLINE FALLBACK (fixed random VGG-shaped network, not perceptual)")
 
 
 def _build_vgg19(source: Optional[Path]) -> FeatureExtractor:

@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import check_shape
-from .features import EXTRACTORS, ExtractorKind, FeatureExtractor, load_feature_extractor
+from .features import EXTRACTORS, ExtractorKind, FeatureExtractor, load_feature_extractor, resolve_weights
 
 INCEPTION_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILENAME
@@ -286,20 +286,8 @@ def fid_fallback(device: str | torch.device = "cpu", reason: str = "") -> Pooled
 
 
 def _resolve_inception(weights: Optional[str | os.PathLike], allow_fallback: bool) -> Optional[Path]:
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"Inception-v3 weight file {path} does not exist (download {INCEPTION_URL})")
-        return path
-    cached = inception_hub_path()
-    if cached.is_file():
-        return cached
-    msg = (f"no Inception-v3 FID weights: {cached} does not exist. Download {INCEPTION_URL} and put it there "
-           "(or set TORCH_HOME, or pass weights=<path>)")
-    if not allow_fallback:
-        raise FileNotFoundError(msg)
-    warnings.warn(msg + "; using a LABELLED FALLBACK whose figures are not FID", stacklevel=4)
-    return None
+    return resolve_weights(weights, inception_hub_path(), "Inception-v3 FID", INCEPTION_URL, allow_fallback,
+                           "using a LABELLED FALLBACK whose figures are not FID")
 
 
 def _build_inception(source: Optional[Path]) -> FeatureExtractor:
