@@ -32,8 +32,7 @@ from .features import load_feature_extractor
 from .features import masked_features
 from .losses import (
     NEEDS_EXTRACTOR,
-    chamfer_point_sets,
-    foreground_points,
+    chamfer_on_maps,
     get_mask_loss,
     get_texture_loss,
     latent_loss,
@@ -190,15 +189,13 @@ class InversionObjective:
         """Feature-level Chamfer against the cached target features (rows ``index``)."""
         pf, pm = masked_features(self.extractor, *self._feature_input(pred, pred_mask))
         tf, tm = self.target_features
-        out = []
-        for k, i in enumerate(index.tolist()):
-            if pm[k].sum() == 0:  # the render is too small to leave a feature cell: no feature term
-                out.append(pf.new_tensor(1e3))
-                continue
-            a = foreground_points(pf[k], pm[k], self.config.num_points, 0.5, self.rng)
-            b = foreground_points(tf[i], tm[i], self.config.num_points, 0.5, self.rng)
-            out.append(chamfer_point_sets(*a, *b, two_sided=self.config.two_sided))
-        return torch.stack(out)
+        # a render too small to leave a feature cell gets a large constant and no feature gradient
+        out = pf.new_full((pf.shape[0],), 1e3)
+        ok = torch.nonzero(pm.flatten(1).amax(1) > 0.5).squeeze(1)
+        if ok.numel():
+            out = out.index_put((ok,), chamfer_on_maps(pf[ok], pm[ok], tf[index[ok]], tm[index[ok]], self.config.num_points,
+                                                       self.rng, two_sided=self.config.two_sided))
+        return out
 
     def _texture(self, name: str, pred, pred_mask, target, target_mask, index: torch.Tensor) -> torch.Tensor:
         if name == "chamfer_feature":
@@ -314,7 +311,7 @@ def invert(
             flat_z = cands.reshape(b * n, latent_dim)
             for s in range(0, b * n, cfg.init_batch):
                 sl = slice(s, s + cfg.init_batch)
-                scores.view(-1)[sl] = objective(flat_z[sl], _take(cameras, flat_img[sl]), flat_img[sl])[0]
+                scores.view(-1)[sl] = objective(flat_z[sl], cameras[flat_img[sl]], flat_img[sl])[0]
             best = scores.argmin(1)
             z0 = cands[torch.arange(b, device=device), best]
             init_loss = scores.min(1).values
@@ -355,11 +352,6 @@ def invert(
         init_camera=cameras, terms={k: v.detach() for k, v in terms.items()}, history=history, iou=iou,
         init_loss=init_loss, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
     )
-
-
-def _take(camera: WeakPerspectiveCamera, index: torch.Tensor) -> WeakPerspectiveCamera:
-    """Cameras at ``index`` (long ``(K,)``, repeats allowed)."""
-    return WeakPerspectiveCamera(camera.scale[index], camera.translation[index], camera.rotation[index])
 
 
 def invert_batch(generator, batch: dict, config: InversionConfig, camera: str = "noisy", **kwargs) -> Reconstruction:

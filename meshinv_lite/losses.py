@@ -474,7 +474,7 @@ def _pad_sets(sets: list[tuple[torch.Tensor, torch.Tensor]]):
     return xy, val, ok
 
 
-def _chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor, target_mask: torch.Tensor,
+def chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor, target_mask: torch.Tensor,
                      num_points: Optional[int], generator: Optional[torch.Generator], **constants) -> torch.Tensor:
     """Per-image Chamfer distance ``(B,)`` between value maps ``(B, C, H, W)`` with binary masks ``(B, 1, H, W)``.
 
@@ -527,7 +527,7 @@ def chamfer_texture_loss(
     _check_chamfer_constants(eps_s, alpha, eps_a, num_points)
     _check_nonempty("pred_mask", pred_mask, MASK_THRESHOLD)
     _check_nonempty("target_mask", target_mask, MASK_THRESHOLD)
-    per_image = _chamfer_on_maps(pred_img, pred_mask, target_img, target_mask, num_points, generator,
+    per_image = chamfer_on_maps(pred_img, pred_mask, target_img, target_mask, num_points, generator,
                                  two_sided=two_sided, eps_s=eps_s, alpha=alpha, eps_a=eps_a, chunk_size=chunk_size)
     return _reduce(per_image, reduction)
 
@@ -563,7 +563,7 @@ def chamfer_feature_loss(
     tf, tm = masked_features(extractor, target_img, target_mask)
     _check_nonempty("pred_mask at feature resolution (foreground too small)", pm, MASK_THRESHOLD)
     _check_nonempty("target_mask at feature resolution (foreground too small)", tm, MASK_THRESHOLD)
-    per_image = _chamfer_on_maps(pf, pm, tf, tm, num_points, generator,
+    per_image = chamfer_on_maps(pf, pm, tf, tm, num_points, generator,
                                  two_sided=two_sided, eps_s=eps_s, alpha=alpha, eps_a=eps_a, chunk_size=chunk_size)
     return _reduce(per_image, reduction)
 
