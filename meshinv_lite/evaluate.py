@@ -12,6 +12,11 @@ SynthBirds, ground-truth metrics (DESIGN.md section 9).
   other settings refuses to mix results (``force=True`` starts over);
 * ``metrics.json``: means over the rows, mean PSNR per view, and the FID figures.
 
+Under ``torchrun`` (``python -m meshinv_lite.cli evaluate``) the batches are dealt round-robin to the ranks;
+each rank keeps its rows in ``per_image.part<rank>.csv`` while it works, and rank 0 merges them into
+``per_image.csv`` and computes the split-level figures. Batch ``k`` is the same batch, with the same seed,
+whatever the number of ranks, so a sharded evaluation reproduces a single-process one.
+
 FID protocol (the authors'): **FID_1** compares renders at the (refined) input camera with the input
 images, both masked on black. **FID_10 / FID_12** render every reconstruction re-centred and scaled
 (:func:`~meshinv_lite.metrics.normalize_for_protocol`), in the canonical pose at 30 degrees elevation, turned
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 
 from .camera import WeakPerspectiveCamera
+from .distributed import SINGLE, DistContext
 from .io import _jsonable, atomic_savez, atomic_write_bytes, read_json, write_json
 from .mesh import TemplateMesh, deform_vertices, make_uv_sphere
 from .metrics import (
@@ -47,6 +53,8 @@ from .metrics import (
 from .render import render_mesh
 
 CSV_NAME = "per_image.csv"
+PART_NAME = "per_image.part{rank}.csv"  # a rank's rows while a sharded evaluation runs
+PART_GLOB = "per_image.part*.csv"
 RECON_DIR = "reconstructions"
 SIGNATURE_NAME = "evaluation.json"
 GT_AZIMUTHS = tuple(range(0, 360, 30))  # ground-truth views: turns from the input view
@@ -105,6 +113,19 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def _merge_parts(out: Path) -> None:
+    """Fold the per-rank CSVs an interrupted sharded run left behind into ``per_image.csv``."""
+    parts = sorted(out.glob(PART_GLOB))
+    if not parts:
+        return
+    by_name = {str(r["name"]): r for r in read_rows(out / CSV_NAME)}
+    for p in parts:
+        by_name.update({str(r["name"]): r for r in read_rows(p)})
+    write_rows(out / CSV_NAME, sorted(by_name.values(), key=lambda r: int(r["index"])))
+    for p in parts:
+        p.unlink()
 
 
 def save_reconstructions(path: str | Path, names: Sequence[str], rec) -> Path:
@@ -332,6 +353,7 @@ def evaluate_split(
     views: Sequence[int] = (1, 10, 12),
     reference_splits: Sequence[str] = ("test", "val"),
     force: bool = False,
+    dist: Optional[DistContext] = None,
 ) -> dict:
     """Invert ``split`` (first ``limit`` images) in batches, score every image, then the split as a whole.
 
@@ -347,6 +369,8 @@ def evaluate_split(
             ``fid_weights``: Inception-v3 when the weights are found, else the labelled fallback).
         views: which of FID_1/10/12 to compute (empty: none).
         force: discard earlier results in ``out_dir`` made with other settings instead of refusing.
+        dist: the :class:`~meshinv_lite.distributed.DistContext` of a ``torchrun`` launch; every rank calls
+            this function with the same arguments and gets the same result back.
     Returns:
         the aggregate written to ``metrics.json`` (plus ``"newly_inverted"``: images inverted by this call).
     """
@@ -355,6 +379,7 @@ def evaluate_split(
     from .data.dataset import ReconstructionDataset
     from .invert import invert_batch
 
+    ctx = dist or SINGLE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = next(generator.parameters()).device
@@ -374,29 +399,51 @@ def evaluate_split(
             if not force:
                 raise ValueError(f"{out} holds results made with other settings (differences: {changed}); "
                                  "use another out_dir or pass force=True to start over")
-            csv_path.unlink(missing_ok=True)
-            for f in (out / RECON_DIR).glob("batch_*.npz"):
-                f.unlink()
-    write_json(sig_path, signature)
+            ctx.barrier()  # every rank has read the old signature before rank 0 deletes anything
+            if ctx.is_main:
+                csv_path.unlink(missing_ok=True)
+                for f in [*out.glob(PART_GLOB), *(out / RECON_DIR).glob("batch_*.npz")]:
+                    f.unlink()
+    if ctx.is_main:
+        write_json(sig_path, signature)
+        _merge_parts(out)  # rows an interrupted sharded run left in per-rank files
+    ctx.barrier()
 
     rows = read_rows(csv_path)
     done = {str(r["name"]) for r in rows}
     todo = [i for i, n in enumerate(names) if n not in done]
+    batches = ctx.shard([todo[s:s + batch_size] for s in range(0, len(todo), batch_size)])
+    mine_path = out / PART_NAME.format(rank=ctx.rank) if ctx.enabled else csv_path
+    mine: list[dict] = []
     t0 = time.perf_counter()
-    bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f"evaluate {split}", unit="img", disable=not progress)
-    for s in range(0, len(todo), batch_size):
-        idx = todo[s:s + batch_size]
+    n_mine = sum(len(b) for b in batches)
+    bar = tqdm(total=len(names) if not ctx.enabled else n_mine, initial=len(names) - len(todo) if not ctx.enabled else 0,
+               desc=f"evaluate {split}" + (f" (rank 0 of {ctx.world_size})" if ctx.enabled else ""), unit="img",
+               disable=not progress or not ctx.is_main)
+    for idx in batches:
         batch = ds.batch(idx)
         rec = invert_batch(generator, batch, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
         bnames = [names[i] for i in idx]
         save_reconstructions(out / RECON_DIR / f"batch_{bnames[0]}.npz", bnames, rec)
-        rows += _per_image_rows(rec, batch, bnames, template, config.render, ds)
-        rows.sort(key=lambda r: int(r["index"]))
-        write_rows(csv_path, rows)  # the record of completion: written after the reconstructions
+        mine += _per_image_rows(rec, batch, bnames, template, config.render, ds)
+        mine.sort(key=lambda r: int(r["index"]))
+        # the record of completion, written after the reconstructions
+        write_rows(mine_path, mine if ctx.enabled else sorted(rows + mine, key=lambda r: int(r["index"])))
         if extractor is None and rec.feature_extractor:
             write_json(out / "inversion_extractor.json", {"feature_extractor": rec.feature_extractor})
         bar.update(len(idx))
     bar.close()
+    if ctx.enabled:
+        for part in ctx.all_gather_object(mine):
+            rows += part
+        if ctx.is_main:
+            write_rows(csv_path, sorted(rows, key=lambda r: int(r["index"])))
+            for f in out.glob(PART_GLOB):
+                f.unlink()
+        ctx.barrier()
+    else:
+        rows += mine
+    rows.sort(key=lambda r: int(r["index"]))
     seconds = time.perf_counter() - t0
 
     keep = [r for r in rows if str(r["name"]) in set(names)]
@@ -406,6 +453,10 @@ def evaluate_split(
     ext_path = out / "inversion_extractor.json"
     metrics["inversion_feature_extractor"] = (getattr(extractor, "name", None) if extractor is not None
                                               else read_json(ext_path)["feature_extractor"] if ext_path.exists() else "")
+    if ctx.enabled:
+        metrics["num_processes"] = ctx.world_size
+        if not ctx.is_main:  # rank 0 alone computes the split-level figures and writes metrics.json
+            return ctx.broadcast_object(None)
     if views and keep:
         if fid_extractor is None:
             from .inception import load_fid_extractor
@@ -421,7 +472,7 @@ def evaluate_split(
                                    fid_extractor, views))
         metrics["seconds_fid"] = time.perf_counter() - t1
     write_json(out / "metrics.json", metrics)
-    return metrics
+    return ctx.broadcast_object(metrics)
 
 
 def _resize(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,11 @@ The paper's objective (MeshInversion eqs. 1-3, ConvMesh's recipe), least squares
 Training is resumable and repeatable: checkpoints (written atomically) hold the networks, the
 optimizers, the EMA generator, the loss history, the config and every random-number state, so a run
 resumed from a checkpoint continues exactly as if it had never stopped (on the CPU).
+
+Under ``torchrun`` (see :mod:`meshinv_lite.distributed` and ``python -m meshinv_lite.cli pretrain``) every
+rank trains on ``batch_size / world_size`` samples of its own and DistributedDataParallel averages the
+gradients, so the global batch and the schedule stay those of the config; only rank 0 writes checkpoints.
+Batch-norm statistics are per rank on CPUs (SyncBatchNorm needs GPUs) and synchronized on GPUs.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import torch.nn.functional as F
 
 from .camera import WeakPerspectiveCamera
 from .config import RenderConfig, get_profile
+from .distributed import SINGLE, DistContext, wrap_ddp
 from .io import atomic_torch_save
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
 from .models import DiscriminatorConfig, Generator, GeneratorConfig, PatchDiscriminator, UVDiscriminator, ema_update
@@ -158,12 +164,21 @@ class GANTrainer:
     """Holds the networks, optimizers and state of one pretraining run.
 
     Use :meth:`train` (resumes from ``checkpoint_dir/latest.pt`` when it exists), or :meth:`step`
-    for a single iteration. ``generator_ema`` is the network to sample and invert with.
+    for a single iteration. ``G_ema`` is the network to sample and invert with.
+
+    ``dist``: the :class:`~meshinv_lite.distributed.DistContext` of a ``torchrun`` launch (default: one
+    process). Every rank must construct the trainer and call :meth:`train` / :meth:`save_checkpoint`.
     """
 
     def __init__(self, config: PretrainConfig, data: TrainingData, device: str | torch.device = "cpu",
-                 checkpoint_dir: Optional[str | Path] = None, template: Optional[TemplateMesh] = None):
+                 checkpoint_dir: Optional[str | Path] = None, template: Optional[TemplateMesh] = None,
+                 dist: Optional[DistContext] = None):
         self.config = config
+        self.dist = dist or SINGLE
+        if config.batch_size % self.dist.world_size:
+            raise ValueError(f"batch_size {config.batch_size} does not split over {self.dist.world_size} processes; "
+                             "use a batch size divisible by the number of processes")
+        self.local_batch = config.batch_size // self.dist.world_size
         self.device = torch.device(device)
         self.data = data
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -171,6 +186,8 @@ class GANTrainer:
         self.template = (template or make_uv_sphere()).to(self.device)
         self.face_pairs = face_adjacency(self.template.faces)
         self.G = Generator(config.generator).to(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
         self.G_ema = Generator(config.generator).to(self.device)
         self.G_ema.load_state_dict(self.G.state_dict())
         self.G_ema.eval().requires_grad_(False)
@@ -179,9 +196,17 @@ class GANTrainer:
         d_params = list(self.D_uv.parameters()) + (list(self.D_img.parameters()) if self.D_img is not None else [])
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
         self.opt_D = torch.optim.Adam(d_params, lr=config.lr_d, betas=config.betas)
-        self.rng = torch.Generator().manual_seed(config.seed + 1)
+        # The DDP views of the networks: gradients through them are averaged over ranks.
+        self._G = wrap_ddp(self.G, self.dist)
+        self._D_uv = wrap_ddp(self.D_uv, self.dist)
+        self._D_img = wrap_ddp(self.D_img, self.dist) if self.D_img is not None else None
+        self.rng = torch.Generator().manual_seed(self._rank_seed())
         self.iteration = 0
         self.history: dict[str, list[float]] = {}
+
+    def _rank_seed(self) -> int:
+        """Rank 0 draws exactly what a single process draws; other ranks draw their own samples."""
+        return self.config.seed + 1 + 7919 * self.dist.rank
 
     # data ------------------------------------------------------------------------------------
     def _real_uv(self, n: int):
@@ -213,7 +238,7 @@ class GANTrainer:
     # one iteration ---------------------------------------------------------------------------
     def step(self) -> dict:
         cfg = self.config
-        bs = cfg.batch_size
+        bs = self.local_batch
         terms: dict[str, float] = {}
         for _ in range(cfg.d_steps):
             tex_r, def_r, vis_r, cls_r = self._real_uv(bs)
@@ -222,13 +247,13 @@ class GANTrainer:
                 tex_f, def_f = self.G(z, c)
                 vis_f = self._real_uv(bs)[2]
             loss_d = cfg.lambda_uv * discriminator_loss(
-                self.D_uv(tex_r * vis_r, def_r, vis_r, cls_r), self.D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
+                self._D_uv(tex_r * vis_r, def_r, vis_r, cls_r), self._D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
             terms["d_uv"] = float(loss_d.detach())
             if self.D_img is not None:
                 img_r, mask_r, cam_r, cls_ir = self._real_images(bs)
                 with torch.no_grad():
                     img_f, mask_f, _ = self.render(tex_f, def_f, cam_r)
-                loss_di = cfg.lambda_image * discriminator_loss(self.D_img(img_r, mask_r), self.D_img(img_f, mask_f))
+                loss_di = cfg.lambda_image * discriminator_loss(self._D_img(img_r, mask_r), self._D_img(img_f, mask_f))
                 terms["d_img"] = float(loss_di.detach())
                 loss_d = loss_d + loss_di
             self.opt_D.zero_grad(set_to_none=True)
@@ -236,7 +261,7 @@ class GANTrainer:
             self.opt_D.step()
 
         z, c = self.sample_latents(bs)
-        tex_f, def_f = self.G(z, c)
+        tex_f, def_f = self._G(z, c)  # the discriminators below are plain modules: their gradients are discarded
         vis_f = self._real_uv(bs)[2]
         loss_g = cfg.lambda_uv * generator_loss(self.D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
         terms["g_uv"] = float(loss_g.detach())
@@ -253,8 +278,10 @@ class GANTrainer:
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_G.step()
+        self.dist.broadcast_buffers(self.G)  # per-rank batch-norm statistics -> rank 0's, so G_ema agrees too
         ema_update(self.G_ema, self.G, cfg.ema_decay)
         self.iteration += 1
+        terms = self.dist.mean_of(terms)
         for k, v in terms.items():
             self.history.setdefault(k, []).append(v)
         return terms
@@ -263,7 +290,8 @@ class GANTrainer:
               progress: bool = True, resume: bool = True) -> dict:
         """Train up to ``iterations`` (default: the config's), resuming from ``latest.pt`` if present.
 
-        Returns ``{"iterations", "seconds", "seconds_per_iteration", "resumed_from"}``.
+        Returns ``{"iterations", "seconds", "seconds_per_iteration", "resumed_from", "checkpoints_written"}``
+        (``checkpoints_written`` counts this process's writes: zero except on rank 0).
         """
         from tqdm.auto import tqdm
 
@@ -275,7 +303,8 @@ class GANTrainer:
             resumed_from = self.iteration
         t0 = time.perf_counter()
         start = self.iteration
-        bar = tqdm(total=total, initial=start, desc="GAN pretraining", disable=not progress)
+        written = 0
+        bar = tqdm(total=total, initial=start, desc="GAN pretraining", disable=not progress or not self.dist.is_main)
         while self.iteration < total:
             terms = self.step()
             bar.update(1)
@@ -283,15 +312,17 @@ class GANTrainer:
             if callback is not None:
                 callback(self.iteration, terms)
             if latest is not None and (self.iteration % self.config.checkpoint_every == 0 or self.iteration == total):
-                self.save_checkpoint(latest)
+                written += self.save_checkpoint(latest) is not None
         bar.close()
         seconds = time.perf_counter() - t0
         done = self.iteration - start
         return {"iterations": self.iteration, "seconds": seconds,
-                "seconds_per_iteration": seconds / done if done else None, "resumed_from": resumed_from}
+                "seconds_per_iteration": seconds / done if done else None, "resumed_from": resumed_from,
+                "checkpoints_written": written}
 
     # checkpoints -----------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self, rank_rng: Optional[list] = None) -> dict:
+        """Everything to resume; ``rank_rng``: every rank's ``(sampling, torch)`` RNG states (distributed runs)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -306,13 +337,21 @@ class GANTrainer:
             "opt_D": self.opt_D.state_dict(),
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "world_size": self.dist.world_size,
+            "rank_rng": rank_rng,
         }
 
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything needed to resume, atomically."""
+    def save_checkpoint(self, path: str | Path) -> Optional[Path]:
+        """Write everything needed to resume, atomically. Distributed: every rank must call this; rank 0
+        writes (with every rank's RNG states) and returns the path, the others return ``None``."""
         path = Path(path)
-        atomic_torch_save(self.state_dict(), path)
-        return path
+        rank_rng = None
+        if self.dist.enabled:
+            rank_rng = self.dist.all_gather_object((self.rng.get_state(), torch.get_rng_state()))
+        if self.dist.is_main:
+            atomic_torch_save(self.state_dict(rank_rng), path)
+        self.dist.barrier()  # nobody reads or overwrites it half-written
+        return path if self.dist.is_main else None
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a run; refuses checkpoints of another configuration or a damaged file."""
@@ -333,9 +372,16 @@ class GANTrainer:
             self.opt_D.load_state_dict(state["opt_D"])
         except (RuntimeError, KeyError, ValueError) as e:
             raise CheckpointError(f"{path} does not fit these networks: {e}") from None
-        self.rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
         self.iteration = int(state["iteration"])
+        rank_rng = state.get("rank_rng")
+        if rank_rng is not None and len(rank_rng) == self.dist.world_size:
+            self.rng.set_state(rank_rng[self.dist.rank][0])
+            torch.set_rng_state(rank_rng[self.dist.rank][1])
+        elif self.dist.is_main:
+            self.rng.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+        else:  # resumed with another number of processes: a fresh stream per rank and iteration
+            self.rng.manual_seed(self._rank_seed() + 104729 * self.iteration)
         self.history = {k: list(v) for k, v in state["history"].items()}
 
 

@@ -211,10 +211,13 @@ def build_pseudo_gt(
     force: bool = False,
     seed: int = 0,
     progress: bool = True,
+    dist=None,
 ) -> dict:
     """Make pseudo ground truth for a split, shard by shard (resumable; see :data:`PSEUDO_GT_FORMAT`).
 
     A finished split with the same settings is kept (``status="exists"``); ``force=True`` rebuilds.
+    ``dist``: a :class:`~meshinv_lite.distributed.DistContext`; under ``torchrun`` the shards are dealt to
+    the ranks (each shard has its own seed, so the result does not depend on the number of ranks).
     Returns ``{"path", "num_images", "status" ("built" | "resumed" | "exists"), "mean_iou", "seconds"}``.
     """
     import shutil
@@ -225,9 +228,11 @@ def build_pseudo_gt(
     from tqdm.auto import tqdm
 
     from .data.dataset import ReconstructionDataset
+    from .distributed import SINGLE
     from .io import atomic_savez, read_json, write_json
     from .mesh import make_uv_sphere
 
+    ctx = dist or SINGLE
     if config.camera not in ("noisy", "exact"):
         raise ValueError(f"config.camera must be 'noisy' or 'exact', got {config.camera!r}")
     data = ReconstructionDataset(dataset_root, split, load_gt=False, limit=limit)
@@ -238,7 +243,9 @@ def build_pseudo_gt(
     if out.exists():
         old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
         if force:
-            shutil.rmtree(out)
+            ctx.barrier()  # every rank has looked before rank 0 deletes
+            if ctx.is_main:
+                shutil.rmtree(out)
         elif old != read_json_roundtrip(signature):
             changed = _changed_keys(old or {}, read_json_roundtrip(signature))
             raise ValueError(f"{out} was made with other settings (differs in: {', '.join(changed)}); "
@@ -247,15 +254,17 @@ def build_pseudo_gt(
             meta = read_json(meta_path)
             return {"path": str(out), "num_images": meta["num_images"], "status": "exists",
                     "mean_iou": meta["mean_iou"], "seconds": 0.0}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "signature.json", signature)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "signature.json", signature)
+    ctx.barrier()
 
     template = make_uv_sphere().to(device)
     n, bs = len(data), config.batch_size
     shards = [(i, list(range(s, min(s + bs, n)))) for i, s in enumerate(range(0, n, bs))]
     resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
     t0 = time.perf_counter()
-    for i, idx in tqdm(shards, desc=f"pseudo-GT {split}", disable=not progress):
+    for i, idx in tqdm(ctx.shard(shards), desc=f"pseudo-GT {split}", disable=not progress or not ctx.is_main):
         path = out / f"shard_{i:05d}.npz"
         if path.exists():
             continue
@@ -274,14 +283,18 @@ def build_pseudo_gt(
             visibility=(pgt.visibility > 0.5).cpu().numpy(),
             iou=pgt.iou.cpu().numpy().astype(np.float32),
         )
+    ctx.barrier()  # every shard is on disk
     seconds = time.perf_counter() - t0
-    ious = np.concatenate([np.load(out / f"shard_{i:05d}.npz")["iou"] for i, _ in shards])
-    meta = {"num_images": n, "num_shards": len(shards), "mean_iou": float(ious.mean()), "split": split,
-            "camera": config.camera, "texture_size": config.texture_size, "deform_size": config.fit.deform_size,
-            "seconds": seconds, "format": PSEUDO_GT_FORMAT.splitlines()[0]}
-    write_json(meta_path, meta)
-    return {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
-            "mean_iou": meta["mean_iou"], "seconds": seconds}
+    result = None
+    if ctx.is_main:
+        ious = np.concatenate([np.load(out / f"shard_{i:05d}.npz")["iou"] for i, _ in shards])
+        meta = {"num_images": n, "num_shards": len(shards), "mean_iou": float(ious.mean()), "split": split,
+                "camera": config.camera, "texture_size": config.texture_size, "deform_size": config.fit.deform_size,
+                "seconds": seconds, "format": PSEUDO_GT_FORMAT.splitlines()[0]}
+        write_json(meta_path, meta)
+        result = {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
+                  "mean_iou": meta["mean_iou"], "seconds": seconds}
+    return ctx.broadcast_object(result)
 
 
 def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:

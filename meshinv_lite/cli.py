@@ -1,0 +1,141 @@
+"""Command-line entry points for the heavy steps, single-process or under ``torchrun``.
+
+The notebooks call the same functions one process at a time; these commands are for scaling out::
+
+    # GAN pretraining, one process per GPU (DistributedDataParallel over nccl)
+    torchrun --nproc_per_node 4 -m meshinv_lite.cli pretrain --profile paper --device cuda --data-dir data
+
+    # two CPU processes talking over gloo
+    torchrun --nproc_per_node 2 -m meshinv_lite.cli pretrain --profile quick --data-dir data
+
+    # evaluation of a split, batches dealt to the ranks, results merged by rank 0
+    torchrun --nproc_per_node 2 -m meshinv_lite.cli evaluate --profile quick --data-dir data --split test
+
+Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
+the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are
+split over the ranks. Each command ends with one ``[rank r/N] ...`` line per process and writes a JSON
+report (rank 0).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from .distributed import DistContext, init_distributed, shutdown
+from .io import write_json
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", choices=["quick", "lite", "paper"])
+    p.add_argument("--data-dir", default="data", help="folder holding synthbirds_<profile> (made if missing)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: GPU number LOCAL_RANK)")
+    p.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per process (default: torch's; torchrun sets 1 per process)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m meshinv_lite.cli", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain", help="build data + pseudo-GT if missing, then train the GAN prior")
+    _common(p)
+    p.add_argument("--iterations", type=int, default=None, help="train up to this many iterations (default: profile)")
+    p.add_argument("--checkpoint-dir", default=None, help="default: <dataset>/gan_<camera>[_noimgD]")
+    p.add_argument("--no-image-discriminator", action="store_true")
+    p.add_argument("--no-resume", action="store_true", help="ignore latest.pt in the checkpoint folder")
+    e = sub.add_parser("evaluate", help="invert and score a split with a trained prior")
+    _common(e)
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int, default=None, help="first N images of the split")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--out-dir", default=None, help="default: outputs/<profile>/eval_<split>")
+    e.add_argument("--checkpoint", default=None, help="GAN checkpoint (default: the profile's latest.pt)")
+    e.add_argument("--views", default="1,10,12", help="FID_k to compute, e.g. '1,10,12' or '' for none")
+    e.add_argument("--force", action="store_true", help="discard earlier results made with other settings")
+    return parser
+
+
+def _say(ctx: DistContext, text: str) -> None:
+    # one write per line, so the lines of ranks sharing a terminal do not interleave
+    sys.stdout.write(f"[rank {ctx.rank}/{ctx.world_size}] {text}\n")
+    sys.stdout.flush()
+
+
+def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
+    from .data.synthbirds import build_synthbirds, synthbirds_dir
+    from .evaluate import generator_fingerprint
+    from .pretrain import GANTrainer, PretrainConfig, TrainingData, gan_dir
+    from .pseudo_gt import PseudoGTConfig, build_pseudo_gt
+
+    root = synthbirds_dir(args.data_dir, args.profile)
+    progress = not args.quiet
+    if ctx.is_main:
+        build_synthbirds(root, profile=args.profile, seed=args.seed, progress=progress)
+    ctx.barrier()
+    build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(args.profile, camera=args.camera), device=ctx.device,
+                    limit={"lite": 1000}.get(args.profile), seed=args.seed, progress=progress, dist=ctx)
+    image_d = not args.no_image_discriminator
+    overrides = {"iterations": args.iterations} if args.iterations is not None else {}
+    cfg = PretrainConfig.for_profile(args.profile, image_discriminator=image_d, seed=args.seed, **overrides)
+    ckpt_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else gan_dir(root, args.camera, image_d)
+    trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", args.camera), device=ctx.device,
+                         checkpoint_dir=ckpt_dir, dist=ctx)
+    result = trainer.train(progress=progress, resume=not args.no_resume)
+    # Every rank must end with the same networks: DDP averaged the gradients of G and of both discriminators.
+    nets = {"G_ema": trainer.G_ema, "D_uv": trainer.D_uv, "D_img": trainer.D_img}
+    prints = ctx.all_gather_object({k: generator_fingerprint(m) for k, m in nets.items() if m is not None})
+    in_sync = all(p == prints[0] for p in prints)
+    _say(ctx, f"iterations={result['iterations']} checkpoints_written={result['checkpoints_written']} "
+              f"local_batch={trainer.local_batch} " + " ".join(f"{k}={v}" for k, v in prints[ctx.rank].items()))
+    if ctx.is_main:
+        report = {"command": "pretrain", "profile": args.profile, "num_processes": ctx.world_size,
+                  "backend": ctx.backend, "device": str(ctx.device), "global_batch": cfg.batch_size,
+                  "local_batch": trainer.local_batch, "ranks_in_sync": in_sync, "rank_fingerprints": prints,
+                  "checkpoint": str(ckpt_dir / "latest.pt"), **result,
+                  "final_losses": {k: v[-1] for k, v in trainer.history.items() if v}}
+        write_json(ckpt_dir / "pretrain_run.json", report)
+        print(f"checkpoint: {ckpt_dir / 'latest.pt'}  ({result['seconds']:.1f} s, ranks in sync: {in_sync})")
+    return 0 if in_sync else 2
+
+
+def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
+    from .data.synthbirds import synthbirds_dir
+    from .evaluate import evaluate_split
+    from .invert import InversionConfig
+    from .pretrain import gan_dir, load_generator
+
+    root = synthbirds_dir(args.data_dir, args.profile)
+    ckpt = Path(args.checkpoint) if args.checkpoint else gan_dir(root, args.camera) / "latest.pt"
+    if not ckpt.exists():
+        raise SystemExit(f"no GAN checkpoint at {ckpt}: train one first (python -m meshinv_lite.cli pretrain "
+                         f"--profile {args.profile} --data-dir {args.data_dir}) or pass --checkpoint")
+    G, _ = load_generator(ckpt, device=ctx.device)
+    out_dir = Path(args.out_dir) if args.out_dir else Path("outputs", args.profile, f"eval_{args.split}")
+    views = tuple(int(v) for v in args.views.split(",") if v.strip())
+    m = evaluate_split(G, root, args.split, InversionConfig.for_profile(args.profile), out_dir, camera=args.camera,
+                       limit=args.limit, batch_size=args.batch_size, progress=not args.quiet, seed=args.seed,
+                       views=views, force=args.force, dist=ctx)
+    _say(ctx, f"images={m['num_images']} newly_inverted={m['newly_inverted']} iou={m['iou']:.4f}")
+    if ctx.is_main:
+        print(f"results: {out_dir} (per_image.csv, metrics.json)")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ctx = init_distributed(args.device)
+    code = {"pretrain": pretrain, "evaluate": evaluate}[args.command](args, ctx)
+    shutdown(ctx)  # not reached on an error: torchrun then stops the other ranks
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
