@@ -40,7 +40,7 @@ test: install
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not notebook"
+	$(BIN)/python -m pytest -q -m "not notebook and not slow and not browser"
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

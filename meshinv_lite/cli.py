@@ -3,13 +3,13 @@
 The notebooks call the same functions one process at a time; these commands are for scaling out::
 
     # GAN pretraining, one process per GPU (DistributedDataParallel over nccl)
-    torchrun --nproc_per_node 4 -m meshinv_lite.cli pretrain --profile paper --device cuda --data-dir data
+    torchrun --standalone --nproc_per_node 4 -m meshinv_lite.cli pretrain --profile paper --device cuda --data-dir data
 
     # two CPU processes talking over gloo
-    torchrun --nproc_per_node 2 -m meshinv_lite.cli pretrain --profile quick --data-dir data
+    torchrun --standalone --nproc_per_node 2 -m meshinv_lite.cli pretrain --profile quick --data-dir data
 
     # evaluation of a split, batches dealt to the ranks, results merged by rank 0
-    torchrun --nproc_per_node 2 -m meshinv_lite.cli evaluate --profile quick --data-dir data --split test
+    torchrun --standalone --nproc_per_node 2 -m meshinv_lite.cli evaluate --profile quick --data-dir data --split test
 
 Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
 the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are

@@ -9,6 +9,11 @@ with the parameters ``profile``, ``device``, ``seed``, ``data_dir``, ``output_di
 failing notebook and shows the failing cell's error. ``summary.json`` and ``summary.md`` list each
 notebook's status, wall time and the figures from its ``metrics.json``; the command line then prints
 ``summary.md`` and, when notebook 06 ran, its evaluation table (``06_evaluation/table.md``).
+
+A re-run reuses what earlier runs built: the dataset, the pseudo-GT shards and the GAN checkpoint live
+under ``data_dir`` and the evaluation rows under ``<output_root>/<profile>/06_evaluation``; each step
+continues where it stopped. ``--rebuild STAGE`` recomputes from ``STAGE`` on (``data`` > ``pseudo_gt`` >
+``gan`` > ``results``): it deletes that stage's caches and those of every later stage first.
 """
 from __future__ import annotations
 
@@ -45,6 +50,43 @@ def find_notebooks(notebook_dir: Path, only: Optional[Sequence[str]] = None) -> 
     if not books:
         raise FileNotFoundError(f"no notebooks matching {list(only) if only else 'NN_*.ipynb'} in {notebook_dir}")
     return books
+
+
+#: Cached stages, in the order they are built; rebuilding one invalidates the later ones.
+STAGES = ("data", "pseudo_gt", "gan", "results")
+
+
+def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: str | Path) -> list[Path]:
+    """Delete the caches of ``stage`` and every later stage for a profile; returns what was removed.
+
+    ``data``: the SynthBirds folder (everything below lives in it); ``pseudo_gt``: its ``pseudo_gt_*``
+    folders; ``gan``: its ``gan_*`` checkpoint folders; ``results``: ``<output_root>/<profile>`` (executed
+    notebooks, figures, evaluation rows). Only folders of those names are touched.
+    """
+    import shutil
+
+    from .config import get_profile
+    from .data.synthbirds import synthbirds_dir
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    later = STAGES[STAGES.index(stage):]
+    root = synthbirds_dir(data_dir, profile)
+    targets: list[Path] = []
+    if root.is_dir():
+        if "data" in later:
+            if not (root / "meta.json").exists():
+                raise ValueError(f"{root} has no meta.json: not a SynthBirds folder, refusing to delete it")
+            targets.append(root)
+        else:
+            globs = [g for st, g in (("pseudo_gt", "pseudo_gt_*"), ("gan", "gan_*")) if st in later]
+            targets += sorted(p for g in globs for p in root.glob(g) if p.is_dir())
+    results = Path(output_root) / get_profile(profile).name
+    if results.is_dir():
+        targets.append(results)
+    for t in targets:
+        shutil.rmtree(t)
+    return targets
 
 
 def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "python3") -> NotebookRun:
@@ -122,7 +164,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+    parser.add_argument("--rebuild", choices=STAGES, default=None,
+                        help="recompute from this stage on instead of reusing earlier runs' caches "
+                             "(data > pseudo_gt > gan > results)")
     args = parser.parse_args(argv)
+    if args.rebuild:
+        for p in clear_stages(args.rebuild, args.profile, args.data_dir, args.output_root):
+            print(f"[pipeline] --rebuild {args.rebuild}: removed {p}", flush=True)
     runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only)
     out_root = Path(args.output_root) / args.profile
     print((out_root / "summary.md").read_text())

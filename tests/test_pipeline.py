@@ -39,3 +39,44 @@ def test_pipeline_stops_at_a_failing_notebook(tmp_path):
     assert [r.status for r in runs] == ["ok", "failed"]
     assert "broken on purpose" in runs[1].error
     assert "01_bad" in (tmp_path / "out" / "quick" / "summary.md").read_text()
+
+
+def _fake_caches(tmp_path):
+    root = tmp_path / "data" / "synthbirds_quick"
+    for d in ("train/images", "pseudo_gt_noisy/train", "pseudo_gt_exact/train", "gan_noisy", "gan_noisy_no_image_d"):
+        (root / d).mkdir(parents=True)
+    (root / "meta.json").write_text("{}")
+    (root / "gan_noisy" / "latest.pt").write_bytes(b"x")
+    (tmp_path / "outputs" / "quick" / "06_evaluation").mkdir(parents=True)
+    (tmp_path / "outputs" / "lite").mkdir(parents=True)
+    return root
+
+
+@pytest.mark.parametrize("stage, kept", [
+    ("results", {"train", "meta.json", "pseudo_gt_noisy", "pseudo_gt_exact", "gan_noisy", "gan_noisy_no_image_d"}),
+    ("gan", {"train", "meta.json", "pseudo_gt_noisy", "pseudo_gt_exact"}),
+    ("pseudo_gt", {"train", "meta.json"}),
+])
+def test_rebuild_clears_a_stage_and_the_later_ones(tmp_path, stage, kept):
+    from meshinv_lite.pipeline import clear_stages
+
+    root = _fake_caches(tmp_path)
+    removed = clear_stages(stage, "quick", tmp_path / "data", tmp_path / "outputs")
+    assert {p.name for p in root.iterdir()} == kept
+    assert not (tmp_path / "outputs" / "quick").exists() and (tmp_path / "outputs" / "lite").exists()
+    assert tmp_path / "outputs" / "quick" in removed
+
+
+def test_rebuild_data_removes_the_dataset_but_only_a_real_one(tmp_path):
+    from meshinv_lite.pipeline import clear_stages
+
+    root = _fake_caches(tmp_path)
+    clear_stages("data", "quick", tmp_path / "data", tmp_path / "outputs")
+    assert not root.exists() and (tmp_path / "data").exists()
+    stranger = tmp_path / "data" / "synthbirds_quick"
+    (stranger / "my_files").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not a SynthBirds folder"):
+        clear_stages("data", "quick", tmp_path / "data", tmp_path / "outputs")
+    assert (stranger / "my_files").exists()
+    with pytest.raises(ValueError, match="unknown stage"):
+        clear_stages("everything", "quick", tmp_path / "data", tmp_path / "outputs")
