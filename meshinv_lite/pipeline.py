@@ -96,6 +96,9 @@ def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "py
     out_dir = out_root / path.stem
     out_nb = out_root / path.name
     params = dict(parameters, output_dir=str(out_dir))
+    declared = set(pm.inspect_notebook(str(path)))
+    if declared:  # pass only what the notebook's parameters cell declares (notebook 00 has no data_dir)
+        params = {k: v for k, v in params.items() if k in declared}
     t0 = time.perf_counter()
     env_before = os.environ.get("MESHINV_HEADLESS")
     os.environ["MESHINV_HEADLESS"] = "1"

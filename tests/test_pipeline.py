@@ -80,3 +80,22 @@ def test_rebuild_data_removes_the_dataset_but_only_a_real_one(tmp_path):
     assert (stranger / "my_files").exists()
     with pytest.raises(ValueError, match="unknown stage"):
         clear_stages("everything", "quick", tmp_path / "data", tmp_path / "outputs")
+
+
+@pytest.mark.notebook
+def test_pipeline_passes_only_declared_parameters(tmp_path):
+    import nbformat as nbf
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    nb = nbf.v4.new_notebook()
+    params = nbf.v4.new_code_cell("profile = 'x'\noutput_dir = 'o'")
+    params.metadata["tags"] = ["parameters"]
+    check = "import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True)\n" \
+            "pathlib.Path(output_dir, 'metrics.json').write_text(json.dumps({'has_data_dir': 'data_dir' in dir(), 'profile': profile}))"
+    nb.cells = [params, nbf.v4.new_code_cell(check)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbf.write(nb, nbdir / "00_p.ipynb")
+    runs = run_pipeline("quick", tmp_path / "out", data_dir="somewhere", notebook_dir=nbdir)
+    assert runs[0].status == "ok", runs[0].error
+    assert runs[0].metrics == {"has_data_dir": False, "profile": "quick"}
