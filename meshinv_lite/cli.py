@@ -68,18 +68,12 @@ def _say(ctx: DistContext, text: str) -> None:
 
 
 def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
-    from .data.synthbirds import build_synthbirds, synthbirds_dir
     from .evaluate import generator_fingerprint
-    from .pretrain import GANTrainer, PretrainConfig, TrainingData, gan_dir
-    from .pseudo_gt import PseudoGTConfig, build_pseudo_gt
+    from .pretrain import GANTrainer, PretrainConfig, TrainingData, build_training_inputs, gan_dir
 
-    root = synthbirds_dir(args.data_dir, args.profile)
     progress = not args.quiet
-    if ctx.is_main:
-        build_synthbirds(root, profile=args.profile, seed=args.seed, progress=progress)
-    ctx.barrier()
-    build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(args.profile, camera=args.camera), device=ctx.device,
-                    limit={"lite": 1000}.get(args.profile), seed=args.seed, progress=progress, dist=ctx)
+    root = build_training_inputs(args.data_dir, args.profile, args.camera, device=ctx.device, seed=args.seed,
+                                 progress=progress, dist=ctx)
     image_d = not args.no_image_discriminator
     overrides = {"iterations": args.iterations} if args.iterations is not None else {}
     cfg = PretrainConfig.for_profile(args.profile, image_discriminator=image_d, seed=args.seed, **overrides)

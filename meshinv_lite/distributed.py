@@ -94,11 +94,6 @@ class DistContext:
     def _comm_device(self) -> torch.device:
         return self.device if self.backend == "nccl" else torch.device("cpu")
 
-    def describe(self) -> str:
-        if not self.enabled:
-            return f"1 process on {self.device}"
-        return f"rank {self.rank} of {self.world_size} ({self.backend}) on {self.device}"
-
 
 #: The context of a plain, single-process run.
 SINGLE = DistContext()

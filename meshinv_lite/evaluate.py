@@ -71,7 +71,8 @@ PAPER_CUB = {"iou": 0.708, "fid_1": 38.6, "fid_10": 38.6, "fid_12": 56.6}
 
 
 def generator_fingerprint(generator: torch.nn.Module) -> str:
-    """SHA-1 of the generator's parameters and buffers (which prior made these reconstructions)."""
+    """SHA-1 of a network's parameters and buffers: which prior made these reconstructions (also used to
+    check that every rank of a distributed run holds the same networks)."""
     h = hashlib.sha1()
     for k, v in sorted(generator.state_dict().items()):
         h.update(k.encode())
@@ -433,17 +434,14 @@ def evaluate_split(
             write_json(out / "inversion_extractor.json", {"feature_extractor": rec.feature_extractor})
         bar.update(len(idx))
     bar.close()
+    rows += [r for part in ctx.all_gather_object(mine) for r in part]  # one process: [mine]
+    rows.sort(key=lambda r: int(r["index"]))
     if ctx.enabled:
-        for part in ctx.all_gather_object(mine):
-            rows += part
         if ctx.is_main:
-            write_rows(csv_path, sorted(rows, key=lambda r: int(r["index"])))
+            write_rows(csv_path, rows)
             for f in out.glob(PART_GLOB):
                 f.unlink()
         ctx.barrier()
-    else:
-        rows += mine
-    rows.sort(key=lambda r: int(r["index"]))
     seconds = time.perf_counter() - t0
 
     keep = [r for r in rows if str(r["name"]) in set(names)]

@@ -503,6 +503,34 @@ def sample_quality(
     }
 
 
+def build_training_inputs(
+    data_dir,
+    profile: str = "quick",
+    camera: str = "noisy",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    dist: Optional[DistContext] = None,
+) -> Path:
+    """SynthBirds of a profile and its training pseudo ground truth, each built only when absent.
+
+    Under ``torchrun`` rank 0 builds the dataset while the others wait, and the pseudo-GT shards are
+    dealt to the ranks. Returns the dataset root.
+    """
+    from .data.synthbirds import build_synthbirds, synthbirds_dir
+    from .pseudo_gt import PseudoGTConfig, build_pseudo_gt, train_image_limit
+
+    ctx = dist or SINGLE
+    prof = get_profile(profile)
+    root = synthbirds_dir(data_dir, prof.name)
+    if ctx.is_main:
+        build_synthbirds(root, profile=prof.name, seed=seed, progress=progress)
+    ctx.barrier()
+    build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
+                    limit=train_image_limit(prof.name), seed=seed, progress=progress, dist=ctx)
+    return root
+
+
 def prepare_prior(
     data_dir,
     profile: str = "quick",
@@ -518,8 +546,7 @@ def prepare_prior(
     (each step is a no-op when its result is on disk), so notebooks after 03 run standalone.
     Returns ``(generator in eval mode, its config, checkpoint path)``.
     """
-    from .data.synthbirds import build_synthbirds, synthbirds_dir
-    from .pseudo_gt import PseudoGTConfig, build_pseudo_gt
+    from .data.synthbirds import synthbirds_dir
 
     prof = get_profile(profile)
     root = synthbirds_dir(data_dir, prof.name)
@@ -530,9 +557,7 @@ def prepare_prior(
         state = read_checkpoint(ckpt)
         done = int(state["iteration"]) >= config_from_dict(state["config"]).iterations
     if not done:
-        build_synthbirds(root, profile=prof.name, seed=seed, progress=progress)
-        build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
-                        limit={"lite": 1000}.get(prof.name), seed=seed, progress=progress)
+        build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress)
         trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)
         trainer.train(progress=progress)
     G, cfg = load_generator(ckpt, device=device)

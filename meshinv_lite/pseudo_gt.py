@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ._checks import check_batch, check_shape
 from .camera import WeakPerspectiveCamera
+from .distributed import SINGLE, DistContext
 from .mesh import TemplateMesh, face_normals
 from .render import Fragments, interpolate, rasterize
 from .silhouette_fit import SilhouetteFitConfig, fit_deformation
@@ -195,6 +196,17 @@ class PseudoGTConfig:
         return asdict(self)
 
 
+#: Training images that get pseudo ground truth (and so train the GAN), per profile; absent: the whole split.
+TRAIN_IMAGES = {"lite": 1000}
+
+
+def train_image_limit(profile: str) -> Optional[int]:
+    """How many training images a profile fits pseudo ground truth for (``None``: all of them)."""
+    from .config import get_profile
+
+    return TRAIN_IMAGES.get(get_profile(profile).name)
+
+
 def pseudo_gt_dir(dataset_root, split: str, camera: str = "noisy"):
     """``<dataset_root>/pseudo_gt_<camera>/<split>``."""
     from pathlib import Path
@@ -211,7 +223,7 @@ def build_pseudo_gt(
     force: bool = False,
     seed: int = 0,
     progress: bool = True,
-    dist=None,
+    dist: Optional[DistContext] = None,
 ) -> dict:
     """Make pseudo ground truth for a split, shard by shard (resumable; see :data:`PSEUDO_GT_FORMAT`).
 
@@ -228,7 +240,6 @@ def build_pseudo_gt(
     from tqdm.auto import tqdm
 
     from .data.dataset import ReconstructionDataset
-    from .distributed import SINGLE
     from .io import atomic_savez, read_json, write_json
     from .mesh import make_uv_sphere
 
