@@ -292,7 +292,7 @@ def _per_image_rows(rec, batch: dict, names: Sequence[str], template: TemplateMe
     if "deform_map" in batch:
         device = rec.vertices.device
         m = reconstruction_metrics(rec, batch, template, render_config, GT_AZIMUTHS)
-        for k in ("psnr_input_view", "psnr_novel", "ssim_novel", "chamfer_3d", "f_score"):
+        for k in ("psnr_input_view", "psnr_novel", "ssim_novel", "chamfer_3d", "f_score", "folded", "folded_gt"):
             cols[k] = m[k].tolist()
         for j, az in enumerate(GT_AZIMUTHS):
             cols[f"psnr_az{az:03d}"] = m["psnr_per_view"][:, j].tolist()
@@ -525,7 +525,8 @@ def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: S
 
 GT_COLUMNS = (("psnr_input_view", "PSNR input view ↑", 2), ("psnr_novel", "PSNR novel views ↑", 2),
               ("ssim_novel", "SSIM novel ↑", 3), ("chamfer_3d", "3D Chamfer ↓", 4), ("f_score", "F-score ↑", 3),
-              ("tex_err_seen", "texture error, seen ↓", 3), ("tex_err_unseen", "texture error, unseen ↓", 3))
+              ("tex_err_seen", "texture error, seen ↓", 3), ("tex_err_unseen", "texture error, unseen ↓", 3),
+              ("folded", "folded faces ↓", 4), ("folded_gt", "folded faces, true birds", 4))
 
 
 def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:

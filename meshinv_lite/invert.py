@@ -370,15 +370,18 @@ def reconstruction_metrics(reconstruction: Reconstruction, batch: dict, template
                            render_config: RenderConfig, azimuths: tuple[float, ...] = tuple(range(0, 360, 30))) -> dict:
     """Per-image figures of a reconstruction against SynthBirds ground truth (``batch`` with GT maps).
 
-    Returns ``{"iou", "psnr_novel", "ssim_novel", "psnr_input_view", "chamfer_3d", "f_score"}`` as
-    ``(B,)`` tensors plus ``"psnr_per_view"`` ``(B, K)``; novel-view figures average the ``azimuths``
-    other than 0 (0 is the input view). See :func:`meshinv_lite.metrics.ground_truth_metrics`.
+    Returns ``{"iou", "psnr_novel", "ssim_novel", "psnr_input_view", "chamfer_3d", "f_score", "folded",
+    "folded_gt"}`` as ``(B,)`` tensors plus ``"psnr_per_view"`` ``(B, K)``; novel-view figures average the
+    ``azimuths`` other than 0 (0 is the input view); ``folded`` / ``folded_gt``: the share of folded face
+    pairs of the reconstruction / the true shape (:func:`~meshinv_lite.metrics.folded_fraction`).
+    See :func:`meshinv_lite.metrics.ground_truth_metrics`.
     """
-    from .metrics import ground_truth_metrics
+    from .metrics import folded_fraction, ground_truth_metrics
 
     if "deform_map" not in batch or "texture_map" not in batch:
         raise ValueError("the batch has no ground-truth maps (deform_map, texture_map): real data cannot be scored in 3D")
     device = reconstruction.vertices.device
+    pairs = face_adjacency(template.faces)
     gt_verts = deform_vertices(template, batch["deform_map"].to(device))
     gt_cam = WeakPerspectiveCamera.from_tensor(batch["camera"]).to(device)
     m = ground_truth_metrics(template, reconstruction.vertices, reconstruction.texture, reconstruction.camera,
@@ -387,4 +390,5 @@ def reconstruction_metrics(reconstruction: Reconstruction, batch: dict, template
     return {"iou": reconstruction.iou.cpu(), "psnr_novel": m["psnr"][:, novel].mean(1).cpu(),
             "ssim_novel": m["ssim"][:, novel].mean(1).cpu(), "psnr_input_view": m["psnr"][:, m["azimuths"].index(0)].cpu()
             if 0 in m["azimuths"] else None, "chamfer_3d": m["chamfer_3d"].cpu(), "f_score": m["f_score"].cpu(),
-            "psnr_per_view": m["psnr"].cpu()}
+            "psnr_per_view": m["psnr"].cpu(), "folded": folded_fraction(reconstruction.vertices, template.faces, pairs).cpu(),
+            "folded_gt": folded_fraction(gt_verts, template.faces, pairs).cpu()}

@@ -103,6 +103,17 @@ def f_score(a: torch.Tensor, b: torch.Tensor, threshold: float) -> torch.Tensor:
     return 2 * precision * recall / (precision + recall).clamp_min(1e-8)
 
 
+def folded_fraction(verts: torch.Tensor, faces: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Share ``(B,)`` of neighbouring face pairs whose normals differ by more than 90 degrees: creases where
+    the surface folds back on itself. Meshes ``(B, N, 3)``, faces ``(F, 3)``, adjacent face pairs ``(P, 2)``
+    (:func:`meshinv_lite.mesh.face_adjacency`). SynthBirds' true birds score about 0.003 (sharp beak and
+    tail tips); a crumpled reconstruction scores many times that."""
+    from .mesh import face_normals
+
+    n = face_normals(verts, faces)
+    return ((n[:, pairs[:, 0]] * n[:, pairs[:, 1]]).sum(-1) < 0).float().mean(1)
+
+
 def turn_cameras(camera, azimuth_deg: float):
     """The same cameras after turning the object by ``azimuth_deg`` about its vertical (``y``) axis."""
     import math

@@ -141,11 +141,17 @@ def run_pipeline(
     seed: int = 0,
     only: Optional[Sequence[str]] = None,
     notebook_dir: str | Path = REPO_ROOT / "notebooks",
+    prior: Optional[str] = None,
 ) -> list[NotebookRun]:
-    """Run the notebooks in order; stops at the first failure. Returns the runs so far."""
+    """Run the notebooks in order; stops at the first failure. Returns the runs so far.
+
+    ``prior``: what notebooks 04-06 invert, ``"shipped"`` or ``"train"`` (``None``: each notebook's default,
+    the shipped prior at quick and lite)."""
     out_root = Path(output_root) / profile
     out_root.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False}
+    if prior is not None:
+        params["prior"] = prior
     runs: list[NotebookRun] = []
     for path in find_notebooks(Path(notebook_dir), only):
         print(f"[pipeline] {path.name} ...", flush=True)
@@ -169,12 +175,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
     parser.add_argument("--rebuild", choices=STAGES, default=None,
                         help="recompute from this stage on instead of reusing earlier runs' caches "
-                             "(data > pseudo_gt > gan > results)")
+                             "(data > pseudo_gt > gan > results); rebuilding data, pseudo_gt or gan also makes "
+                             "notebooks 04-06 invert the GAN trained here instead of the shipped prior")
+    parser.add_argument("--prior", choices=("shipped", "train"), default=None,
+                        help="what notebooks 04-06 invert: the prior shipped in meshinv_lite/priors (default at "
+                             "quick and lite) or the profile's own GAN of notebook 03 (trained if missing)")
     args = parser.parse_args(argv)
+    prior = args.prior
     if args.rebuild:
         for p in clear_stages(args.rebuild, args.profile, args.data_dir, args.output_root):
             print(f"[pipeline] --rebuild {args.rebuild}: removed {p}", flush=True)
-    runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only)
+        if args.rebuild != "results" and prior is None:
+            prior = "train"
+            print("[pipeline] notebooks 04-06 invert the GAN trained in this run (--prior train)", flush=True)
+    runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only, prior=prior)
     out_root = Path(args.output_root) / args.profile
     print((out_root / "summary.md").read_text())
     table = out_root / EVALUATION_TABLE

@@ -202,6 +202,7 @@ class GANTrainer:
         self._D_img = wrap_ddp(self.D_img, self.dist) if self.D_img is not None else None
         self.rng = torch.Generator().manual_seed(self._rank_seed())
         self.iteration = 0
+        self.train_seconds = 0.0  # wall time spent in train(), summed over resumed runs
         self.history: dict[str, list[float]] = {}
 
     def _rank_seed(self) -> int:
@@ -235,48 +236,78 @@ class GANTrainer:
                           self.config.render, soft=False)
         return out.image, out.mask, verts
 
+    def _fakes(self, bs: int) -> dict:
+        """A batch of generated maps, the visibility masks they are judged through and (with an image
+        discriminator) their renders at real cameras. Differentiable in G when called with grad enabled."""
+        z, c = self.sample_latents(bs)
+        tex, deform = self._G(z, c) if torch.is_grad_enabled() else self.G(z, c)
+        fake = {"texture": tex, "deformation": deform, "visibility": self._real_uv(bs)[2], "class_id": c}
+        if self.D_img is not None:
+            cams = self._real_images(bs)[2]
+            fake["image"], fake["mask"], fake["vertices"] = self.render(tex, deform, cams)
+        else:
+            fake["vertices"] = deform_vertices(self.template, deform)
+        return fake
+
+    def _d_step(self, fake: dict, terms: dict) -> None:
+        """One discriminator update: real and (detached) fake batches go through each discriminator together."""
+        cfg = self.config
+        bs = fake["texture"].shape[0]
+        tex_r, def_r, vis_r, cls_r = self._real_uv(bs)
+        vis_f = fake["visibility"]
+        scores = self._D_uv(torch.cat([tex_r * vis_r, fake["texture"].detach() * vis_f]),
+                            torch.cat([def_r, fake["deformation"].detach()]), torch.cat([vis_r, vis_f]),
+                            torch.cat([cls_r, fake["class_id"]]))
+        loss_d = cfg.lambda_uv * discriminator_loss(scores[:bs], scores[bs:], cfg.uv_loss)
+        terms["d_uv"] = float(loss_d.detach())
+        if self.D_img is not None:
+            img_r, mask_r = self._real_images(bs)[:2]
+            out = self._D_img(torch.cat([img_r, fake["image"].detach()]), torch.cat([mask_r, fake["mask"].detach()]))
+            loss_di = cfg.lambda_image * discriminator_loss(out[:bs], out[bs:])
+            terms["d_img"] = float(loss_di.detach())
+            loss_d = loss_d + loss_di
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_D.step()
+
     # one iteration ---------------------------------------------------------------------------
     def step(self) -> dict:
+        """One iteration: ``d_steps`` discriminator updates, then one generator update.
+
+        The fakes of the first discriminator update are the ones the generator update then improves
+        (generated and rendered once, with gradients kept for the G step); extra discriminator updates
+        draw fresh fakes. During the G step the discriminators are frozen: no weight gradients.
+        """
         cfg = self.config
         bs = self.local_batch
         terms: dict[str, float] = {}
-        for _ in range(cfg.d_steps):
-            tex_r, def_r, vis_r, cls_r = self._real_uv(bs)
-            with torch.no_grad():
-                z, c = self.sample_latents(bs)
-                tex_f, def_f = self.G(z, c)
-                vis_f = self._real_uv(bs)[2]
-            loss_d = cfg.lambda_uv * discriminator_loss(
-                self._D_uv(tex_r * vis_r, def_r, vis_r, cls_r), self._D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
-            terms["d_uv"] = float(loss_d.detach())
-            if self.D_img is not None:
-                img_r, mask_r, cam_r, cls_ir = self._real_images(bs)
+        fake = self._fakes(bs)
+        for k in range(cfg.d_steps):
+            if k:
                 with torch.no_grad():
-                    img_f, mask_f, _ = self.render(tex_f, def_f, cam_r)
-                loss_di = cfg.lambda_image * discriminator_loss(self._D_img(img_r, mask_r), self._D_img(img_f, mask_f))
-                terms["d_img"] = float(loss_di.detach())
-                loss_d = loss_d + loss_di
-            self.opt_D.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_D.step()
+                    extra = self._fakes(bs)
+            self._d_step(fake if k == 0 else extra, terms)
 
-        z, c = self.sample_latents(bs)
-        tex_f, def_f = self._G(z, c)  # the discriminators below are plain modules: their gradients are discarded
-        vis_f = self._real_uv(bs)[2]
-        loss_g = cfg.lambda_uv * generator_loss(self.D_uv(tex_f * vis_f, def_f, vis_f, c), cfg.uv_loss)
-        terms["g_uv"] = float(loss_g.detach())
-        verts = deform_vertices(self.template, def_f)
-        if self.D_img is not None:
-            cams = self._real_images(bs)[2]
-            img_f, mask_f, verts = self.render(tex_f, def_f, cams)
-            loss_gi = cfg.lambda_image * generator_loss(self.D_img(img_f, mask_f))
-            terms["g_img"] = float(loss_gi.detach())
-            loss_g = loss_g + loss_gi
-        smooth = normal_consistency(verts, self.template.faces, self.face_pairs).mean()
-        terms["smooth"] = float(smooth.detach())
-        loss_g = loss_g + cfg.w_smooth * smooth
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
+        discriminators = [d for d in (self.D_uv, self.D_img) if d is not None]
+        for d in discriminators:
+            d.requires_grad_(False)
+        try:
+            vis_f = fake["visibility"]
+            loss_g = cfg.lambda_uv * generator_loss(
+                self.D_uv(fake["texture"] * vis_f, fake["deformation"], vis_f, fake["class_id"]), cfg.uv_loss)
+            terms["g_uv"] = float(loss_g.detach())
+            if self.D_img is not None:
+                loss_gi = cfg.lambda_image * generator_loss(self.D_img(fake["image"], fake["mask"]))
+                terms["g_img"] = float(loss_gi.detach())
+                loss_g = loss_g + loss_gi
+            smooth = normal_consistency(fake["vertices"], self.template.faces, self.face_pairs).mean()
+            terms["smooth"] = float(smooth.detach())
+            loss_g = loss_g + cfg.w_smooth * smooth
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_g.backward()
+        finally:
+            for d in discriminators:
+                d.requires_grad_(True)
         self.opt_G.step()
         self.dist.broadcast_buffers(self.G)  # per-rank batch-norm statistics -> rank 0's, so G_ema agrees too
         ema_update(self.G_ema, self.G, cfg.ema_decay)
@@ -305,12 +336,15 @@ class GANTrainer:
         start = self.iteration
         written = 0
         bar = tqdm(total=total, initial=start, desc="GAN pretraining", disable=not progress or not self.dist.is_main)
+        tick = time.perf_counter()
         while self.iteration < total:
             terms = self.step()
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items()}, refresh=False)
             if callback is not None:
                 callback(self.iteration, terms)
+            self.train_seconds += time.perf_counter() - tick
+            tick = time.perf_counter()
             if latest is not None and (self.iteration % self.config.checkpoint_every == 0 or self.iteration == total):
                 written += self.save_checkpoint(latest) is not None
         bar.close()
@@ -339,6 +373,7 @@ class GANTrainer:
             "torch_rng": torch.get_rng_state(),
             "world_size": self.dist.world_size,
             "rank_rng": rank_rng,
+            "train_seconds": self.train_seconds,
         }
 
     def save_checkpoint(self, path: str | Path) -> Optional[Path]:
@@ -361,7 +396,7 @@ class GANTrainer:
         if mine != theirs:
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise CheckpointError(f"{path} was trained with another configuration (differs in: {', '.join(diff)}); "
-                                  "use a new checkpoint folder or the same settings")
+                                  f"use a new checkpoint folder or the same settings, or {RETRAIN_HINT}")
         try:
             self.G.load_state_dict(state["G"])
             self.G_ema.load_state_dict(state["G_ema"])
@@ -371,8 +406,10 @@ class GANTrainer:
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
         except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path} does not fit these networks: {e}") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{path} does not fit these networks ({first}); {RETRAIN_HINT}") from None
         self.iteration = int(state["iteration"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         rank_rng = state.get("rank_rng")
         if rank_rng is not None and len(rank_rng) == self.dist.world_size:
             self.rng.set_state(rank_rng[self.dist.rank][0])
@@ -416,15 +453,34 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
+RETRAIN_HINT = ("retrain it: delete the checkpoint folder, or run `python -m meshinv_lite.pipeline --rebuild gan`, "
+                "or `python -m meshinv_lite.cli pretrain --no-resume`")
+
+
+def checkpoint_config(state: dict, path: str | Path = "checkpoint") -> PretrainConfig:
+    """The :class:`PretrainConfig` a checkpoint was trained with; :class:`CheckpointError` when this code's
+    config no longer has the same fields (the package changed since the checkpoint was written)."""
+    try:
+        return config_from_dict(state["config"])
+    except (TypeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{path} was written by another version of meshinv-lite (its config does not fit "
+                              f"this code: {e}); {RETRAIN_HINT}") from None
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> tuple[Generator, PretrainConfig]:
-    """The (EMA) generator of a checkpoint, in eval mode, and the run's config."""
+    """The (EMA) generator of a checkpoint, in eval mode, and the run's config.
+
+    A checkpoint whose config or weights no longer fit this code's generator is refused with a
+    :class:`CheckpointError` that says how to retrain, never a shape-mismatch traceback."""
     state = read_checkpoint(path)
-    cfg = config_from_dict(state["config"])
+    cfg = checkpoint_config(state, path)
     G = Generator(cfg.generator)
     try:
         G.load_state_dict(state["G_ema" if ema else "G"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: generator weights do not fit its own config: {e}") from None
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path} does not fit the generator this code builds ({first}): the architecture "
+                              f"changed since it was trained; {RETRAIN_HINT}") from None
     return G.to(device).eval(), cfg
 
 
@@ -531,6 +587,14 @@ def build_training_inputs(
     return root
 
 
+PRIOR_CHOICES = ("shipped", "train")
+
+
+def default_prior(profile: str) -> str:
+    """``"shipped"`` where the shipped prior's sizes serve the profile (quick, lite), else ``"train"``."""
+    return "shipped" if get_profile(profile).name in ("quick", "lite") else "train"
+
+
 def prepare_prior(
     data_dir,
     profile: str = "quick",
@@ -539,23 +603,35 @@ def prepare_prior(
     seed: int = 0,
     image_discriminator: bool = True,
     progress: bool = True,
+    prior: Optional[str] = None,
 ) -> tuple[Generator, PretrainConfig, Path]:
-    """The trained (EMA) generator of a profile, making whatever is missing on the way.
+    """The generator notebooks 04-06 invert, in eval mode: ``(generator, its config, file it came from)``.
 
-    SynthBirds, the training pseudo ground truth and the GAN checkpoint are each built only when absent
-    (each step is a no-op when its result is on disk), so notebooks after 03 run standalone.
-    Returns ``(generator in eval mode, its config, checkpoint path)``.
+    ``prior="shipped"`` (the default at quick and lite): the prior that ships with the package
+    (:mod:`meshinv_lite.prior`), trained by ``python -m meshinv_lite.cli build-prior`` with a schedule far
+    longer than a notebook can afford; nothing is built. ``prior="train"`` (the default at paper, and
+    what ``image_discriminator=False`` implies): the profile's own GAN of notebook 03, trained here if its
+    checkpoint is missing or unfinished; SynthBirds and the training pseudo ground truth are built first
+    when absent, so notebooks after 03 run standalone.
     """
     from .data.synthbirds import synthbirds_dir
 
     prof = get_profile(profile)
+    prior = prior or (default_prior(prof.name) if image_discriminator else "train")
+    if prior not in PRIOR_CHOICES:
+        raise ValueError(f"prior must be one of {PRIOR_CHOICES}, got {prior!r}")
+    if prior == "shipped":
+        from .prior import SHIPPED, load_shipped_prior, shipped_paths
+
+        G, _ = load_shipped_prior(device=device)
+        return G, SHIPPED.pretrain_config(), shipped_paths()[0]
     root = synthbirds_dir(data_dir, prof.name)
     ckpt = gan_dir(root, camera, image_discriminator) / "latest.pt"
     cfg = PretrainConfig.for_profile(prof.name, image_discriminator=image_discriminator, seed=seed)
     done = False
     if ckpt.exists():
         state = read_checkpoint(ckpt)
-        done = int(state["iteration"]) >= config_from_dict(state["config"]).iterations
+        done = int(state["iteration"]) >= checkpoint_config(state, ckpt).iterations
     if not done:
         build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress)
         trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)

@@ -2,15 +2,27 @@
 
 The GAN never sees 3D data. For every training image we make UV-space targets from that one view:
 
-1. **Shape**: fit a deformation map to the image's silhouette under its camera
-   (:func:`meshinv_lite.silhouette_fit.fit_deformation`, one mesh per image, symmetric by default).
-2. **Texture**: back-project the image into UV space. Rasterize the mesh *laid out in UV space*
+1. **Species mean shape**: one silhouette says nothing about depth, but many photos of one species,
+   seen from many known viewpoints, do. A single mesh per species is fitted to the silhouettes of
+   several of its training images at once (:func:`fit_species_means`): a visual hull of the species.
+2. **Shape**: fit a deformation map to each image's silhouette under its camera
+   (:func:`meshinv_lite.silhouette_fit.fit_deformation`, symmetric), starting from the species mean and
+   anchored to it: offsets along the line of sight (depth, which the silhouette cannot see) are held
+   close to the mean's, in-plane offsets follow the silhouette. Without the anchor (``shape_prior=
+   "sphere"``) every image is fitted from the sphere alone: silhouettes match as well, but depth is
+   guessed, and the surface slides differently in every image (measured on 96 quick-profile training
+   images: 3D Chamfer to the true shapes 0.105 from the sphere, 0.056 anchored to the species mean, at
+   the same silhouette IoU 0.97).
+3. **Texture**: back-project the image into UV space. Rasterize the mesh *laid out in UV space*
    (vertex positions = UVs) to find, for every texel, the 3D surface point it colours; project that
    point with the camera and read the image there.
-3. **Visibility**: a texel is visible when its surface point faces the camera, is not hidden by
+4. **Visibility**: a texel is visible when its surface point faces the camera, is not hidden by
    another part of the mesh (its depth matches the image z-buffer, as in shadow mapping) and falls
    inside the image's mask (so occluders excluded from the mask stay invisible). The texture is
    multiplied by this mask; the GAN's UV discriminator ignores invisible texels.
+5. **Mirror fill** (birds are left-right symmetric, and so is the generator): a texel hidden on one
+   side takes the colour of its mirror texel on the other side when that one was seen, which roughly
+   doubles the texture a side view gives.
 
 ConvMesh finds visible texels from the gradient of the render with respect to the texture; the depth
 test used here gives the same answer for texels that reach a pixel centre, is exact about
@@ -19,6 +31,7 @@ self-occlusion, and needs no backward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -39,11 +52,14 @@ class BackProjectionConfig:
     ``depth_tolerance``: how far (camera-space units) a texel may lie behind the z-buffer and still
     count as visible. ``min_facing``: cosine between the face normal and the view direction below
     which a texel is considered too oblique to trust (0 keeps everything that faces the camera).
+    ``mirror_fill``: in :func:`make_pseudo_gt`, fill hidden texels from their visible mirror texels
+    (:func:`mirror_fill`); :func:`back_project` itself always returns what the camera saw.
     """
 
     depth_tolerance: float = 0.03
     min_facing: float = 0.15
     mask_threshold: float = 0.5
+    mirror_fill: bool = True
 
 
 @dataclass
@@ -130,6 +146,17 @@ def back_project(
     return colour * vis, vis
 
 
+def mirror_fill(texture: torch.Tensor, visibility: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Complete partial textures with their mirror image (``u -> 1 - u``, the left-right mirror of the template).
+
+    ``texture (B, 3, Ht, Wt)``, ``visibility (B, 1, Ht, Wt)`` in ``{0, 1}``. A texel keeps its own colour where
+    it was seen, takes its mirror texel's where only that was seen; the visibility becomes the union.
+    """
+    mirrored_tex, mirrored_vis = texture.flip(-1), visibility.flip(-1)
+    fill = mirrored_vis * (1 - visibility)
+    return texture * visibility + mirrored_tex * fill, (visibility + fill).clamp(0, 1)
+
+
 def make_pseudo_gt(
     template: TemplateMesh,
     images: torch.Tensor,
@@ -139,11 +166,44 @@ def make_pseudo_gt(
     fit: SilhouetteFitConfig = SilhouetteFitConfig(),
     back_projection: BackProjectionConfig = BackProjectionConfig(),
     generator: Optional[torch.Generator] = None,
+    shape_anchor: Optional[torch.Tensor] = None,
 ) -> PseudoGT:
-    """Fit shapes to masks, then back-project the images: the whole per-batch recipe."""
-    fitted = fit_deformation(template, masks, camera, config=fit, generator=generator)
+    """Fit shapes to masks, then back-project the images: the whole per-batch recipe.
+
+    ``shape_anchor``: optional ``(B, 3, Hd, Wd)`` maps (each image's species mean shape) the fits start
+    from and are anchored to (see :class:`~meshinv_lite.silhouette_fit.SilhouetteFitConfig`).
+    """
+    fitted = fit_deformation(template, masks, camera, config=fit, generator=generator, init=shape_anchor,
+                             anchor=shape_anchor)
     texture, vis = back_project(template, fitted.vertices, camera, images, masks, texture_size, back_projection)
+    if back_projection.mirror_fill:
+        texture, vis = mirror_fill(texture, vis)
     return PseudoGT(fitted.deformation, texture, vis, fitted.iou, fitted.vertices, fitted.history)
+
+
+def fit_species_means(
+    template: TemplateMesh,
+    masks: torch.Tensor,
+    cameras: WeakPerspectiveCamera,
+    class_id: torch.Tensor,
+    num_classes: int,
+    config: SilhouetteFitConfig,
+    generator: Optional[torch.Generator] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One deformation map per class fitted to the silhouettes of all its images at once.
+
+    ``masks (B, 1, H, W)``, ``B`` cameras, ``class_id (B,)`` in ``[0, num_classes)``. Returns the maps
+    ``(num_classes, 3, Hd, Wd)`` (zeros, the sphere, for a class without images) and the per-image
+    silhouette IoU ``(B,)`` of its class's mean shape.
+    """
+    class_id = class_id.to(masks.device).long()
+    present = torch.unique(class_id)
+    slot = torch.full((num_classes,), -1, dtype=torch.long, device=masks.device)
+    slot[present] = torch.arange(len(present), device=masks.device)
+    fitted = fit_deformation(template, masks, cameras, view_to_mesh=slot[class_id], config=config, generator=generator)
+    means = torch.zeros(num_classes, 3, config.deform_size, config.deform_size, device=masks.device)
+    means[present] = fitted.deformation
+    return means, fitted.iou
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,6 +213,10 @@ def make_pseudo_gt(
 PSEUDO_GT_FORMAT = """\
 pseudo ground truth of one dataset split, written by meshinv_lite.pseudo_gt.build_pseudo_gt
 
+<dataset root>/pseudo_gt_<camera>/species_means.npz   shape_prior="species_mean": one deformation map per
+                          class fitted to the first `mean_views` training images of that class (made once,
+                          from the train split, and shared by every split): means (C, 3, Hd, Wd) float32,
+                          views (V,) int64 rows of the train split, iou (V,) float32, signature (json str)
 <dataset root>/pseudo_gt_<camera>/<split>/      camera = "noisy" (default) or "exact"
   signature.json          settings the shards were made with (a re-run with others needs force=True)
   shard_00000.npz ...     one per batch of images, written atomically:
@@ -169,13 +233,28 @@ pseudo ground truth of one dataset split, written by meshinv_lite.pseudo_gt.buil
 
 @dataclass(frozen=True)
 class PseudoGTConfig:
-    """How a split's pseudo ground truth is made."""
+    """How a split's pseudo ground truth is made.
+
+    ``shape_prior``: ``"species_mean"`` (default) fits each image from its species' mean shape and anchors
+    its depth there (``fit.w_l2`` then pulls towards the mean, ``fit.w_anchor_depth`` holds the depth);
+    ``"sphere"`` fits every image from the sphere alone. ``mean_views``: training images per class the
+    mean shape is fitted to; ``mean_fit``: that fit's settings.
+    """
 
     camera: str = "noisy"  # which annotation camera to fit with: "noisy" (realistic) or "exact"
     texture_size: int = 128
     batch_size: int = 16
     fit: SilhouetteFitConfig = field(default_factory=SilhouetteFitConfig)
     back_projection: BackProjectionConfig = field(default_factory=BackProjectionConfig)
+    shape_prior: str = "species_mean"
+    mean_views: int = 12
+    mean_fit: SilhouetteFitConfig = field(default_factory=lambda: SilhouetteFitConfig(steps=150, lr=0.015, mask_points=256))
+
+    def __post_init__(self) -> None:
+        if self.shape_prior not in ("species_mean", "sphere"):
+            raise ValueError(f"shape_prior must be 'species_mean' or 'sphere', got {self.shape_prior!r}")
+        if self.mean_views < 1:
+            raise ValueError(f"mean_views must be >= 1, got {self.mean_views}")
 
     @classmethod
     def for_profile(cls, name: str, **overrides) -> "PseudoGTConfig":
@@ -186,8 +265,12 @@ class PseudoGTConfig:
 
         prof = get_profile(name)
         steps = {"quick": 60, "lite": 80}.get(prof.name, 150)
+        shape_prior = overrides.get("shape_prior", "species_mean")
+        # anchored to the species mean: stay near its depth (the weights measured in the module docstring)
+        anchor = dict(w_l2=0.1, w_anchor_depth=10.0) if shape_prior == "species_mean" else {}
         base = cls(texture_size=min(prof.texture_size, 256),
-                   fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015))
+                   fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015, **anchor),
+                   mean_fit=SilhouetteFitConfig(steps=150, deform_size=prof.deform_size, lr=0.015, mask_points=256))
         return replace(base, **overrides)
 
     def to_dict(self) -> dict:
@@ -250,6 +333,9 @@ def build_pseudo_gt(
     out = pseudo_gt_dir(dataset_root, split, config.camera)
     signature = {"config": config.to_dict(), "num_images": len(data), "seed": seed,
                  "dataset_meta": {k: data.meta.get(k) for k in ("generator", "seed", "profile", "num_images")}}
+    means_split = "train" if (Path(dataset_root) / "train" / "meta.json").exists() else split
+    if config.shape_prior == "species_mean" and means_split != "train":
+        signature["species_means_from"] = means_split  # no train split: the means come from this split
     meta_path = out / "meta.json"
     if out.exists():
         old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
@@ -271,6 +357,8 @@ def build_pseudo_gt(
     ctx.barrier()
 
     template = make_uv_sphere().to(device)
+    means = (species_means(dataset_root, config, device=device, seed=seed, progress=progress, dist=ctx, split=means_split)
+             if config.shape_prior == "species_mean" else None)
     n, bs = len(data), config.batch_size
     shards = [(i, list(range(s, min(s + bs, n)))) for i, s in enumerate(range(0, n, bs))]
     resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
@@ -282,8 +370,9 @@ def build_pseudo_gt(
         batch = data.batch(idx)
         cam = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if config.camera == "noisy" else "camera"]).to(device)
         gen = torch.Generator().manual_seed(seed * 100003 + i)
+        anchor = means[batch["class_id"].to(device)] if means is not None else None
         pgt = make_pseudo_gt(template, batch["image"].to(device), batch["mask"].to(device), cam, config.texture_size,
-                             config.fit, config.back_projection, generator=gen)
+                             config.fit, config.back_projection, generator=gen, shape_anchor=anchor)
         atomic_savez(
             path,
             index=np.asarray(idx, dtype=np.int64),
@@ -306,6 +395,75 @@ def build_pseudo_gt(
         result = {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
                   "mean_iou": meta["mean_iou"], "seconds": seconds}
     return ctx.broadcast_object(result)
+
+
+def species_means_path(dataset_root, camera: str = "noisy"):
+    """``<dataset_root>/pseudo_gt_<camera>/species_means.npz``."""
+    return pseudo_gt_dir(dataset_root, "train", camera).parent / "species_means.npz"
+
+
+def species_means(
+    dataset_root,
+    config: PseudoGTConfig = PseudoGTConfig(),
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    dist: Optional[DistContext] = None,
+    split: str = "train",
+) -> torch.Tensor:
+    """The species mean shapes ``(C, 3, Hd, Wd)`` of a dataset, fitted once and kept on disk.
+
+    Fitted (:func:`fit_species_means`) to the first ``config.mean_views`` images of every class in
+    ``split`` (the train split; another only for a dataset without one), with the cameras
+    ``config.camera`` names; every split's pseudo-GT uses the same means. A file made with other settings
+    is refitted. Under ``torchrun`` rank 0 fits, the others read.
+    """
+    import json
+    import time
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from .data.dataset import ReconstructionDataset
+    from .io import atomic_savez
+    from .mesh import make_uv_sphere
+
+    ctx = dist or SINGLE
+    path = species_means_path(dataset_root, config.camera)
+    data = ReconstructionDataset(dataset_root, split, load_gt=False)
+    recipe = {"camera": config.camera, "mean_views": config.mean_views, "mean_fit": asdict(config.mean_fit), "seed": seed,
+              "dataset": {k: data.meta.get(k) for k in ("generator", "seed", "profile", "num_images")}}
+    if split != "train":
+        recipe["split"] = split
+    signature = json.dumps(read_json_roundtrip(recipe), sort_keys=True)
+
+    def load():
+        try:
+            with np.load(path) as z:
+                if str(z["signature"]) == signature:
+                    return torch.from_numpy(z["means"]).to(device)
+        except (OSError, ValueError, KeyError):
+            pass  # absent, damaged or from other settings: fit again
+        return None
+
+    means = load() if path.exists() else None
+    if means is None and ctx.is_main:
+        classes = data.class_ids
+        views = torch.cat([torch.nonzero(classes == c).squeeze(1)[: config.mean_views] for c in range(data.num_classes)])
+        batch = data.batch(views.tolist())
+        cams = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if config.camera == "noisy" else "camera"]).to(device)
+        t0 = time.perf_counter()
+        if progress:
+            print(f"species mean shapes: {data.num_classes} classes x {config.mean_views} views ...", flush=True)
+        means, iou = fit_species_means(make_uv_sphere().to(device), batch["mask"].to(device), cams, batch["class_id"],
+                                       data.num_classes, config.mean_fit, generator=torch.Generator().manual_seed(seed))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_savez(path, means=means.cpu().numpy().astype(np.float32), views=views.numpy().astype(np.int64),
+                     iou=iou.cpu().numpy().astype(np.float32), signature=np.asarray(signature))
+        if progress:
+            print(f"species mean shapes: silhouette IoU {float(iou.mean()):.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    ctx.barrier()
+    return means if means is not None else load()
 
 
 def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -391,13 +549,14 @@ class PseudoGTDataset(torch.utils.data.Dataset):
         }
 
 
-def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy") -> dict:
+def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy", limit: Optional[int] = None) -> dict:
     """Compare a finished pseudo-GT split with SynthBirds' ground truth.
 
     Returns means over the split of: ``iou`` (fitted silhouette vs mask), ``vertex_error`` (mean
     distance between fitted and true vertices, same topology, object frame of the camera used),
     ``chamfer_3d`` (symmetric mean nearest-vertex distance, shape only), ``texture_mae_visible``
     (mean absolute colour error on visible texels, in [0, 1]) and ``visible_fraction`` of texels.
+    ``limit``: only the first ``limit`` images (the comparison holds all of them in memory at once).
     """
     import numpy as np
 
@@ -409,7 +568,7 @@ def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy")
     if not data.has_gt:
         raise ValueError(f"{dataset_root}/{split} has no ground-truth maps (real data?): nothing to compare with")
     template = make_uv_sphere()
-    t = pgt.tensors()
+    t = {k: v[:limit] for k, v in pgt.tensors().items()}
     idx = t["index"].numpy()
     gt_deform = torch.from_numpy(data.annotation("deform_map")[idx]).float()
     gt_tex = torch.from_numpy(data.annotation("texture_map")[idx]).float() / 255
@@ -422,13 +581,14 @@ def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy")
     if gt_tex.shape[-2:] != tex.shape[-2:]:
         gt_tex = F.interpolate(gt_tex, size=tex.shape[-2:], mode="bilinear", align_corners=False)
     err = ((tex - gt_tex).abs() * vis).sum((1, 2, 3)) / (3 * vis.sum((1, 2, 3))).clamp_min(1)
+    ious = pgt.arrays["iou"][:limit]
     return {
-        "iou": float(np.mean(pgt.arrays["iou"])),
-        "iou_min": float(np.min(pgt.arrays["iou"])),
+        "iou": float(np.mean(ious)),
+        "iou_min": float(np.min(ious)),
         "vertex_error": float(vertex_error.mean()),
         "chamfer_3d": float(chamfer.mean()),
         "texture_mae_visible": float(err.mean()),
         "visible_fraction": float(vis.mean()),
-        "num_images": len(pgt),
+        "num_images": len(idx),
         "camera": camera,
     }

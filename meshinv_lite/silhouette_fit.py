@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import torch
 
 from ._checks import check_shape
-from .camera import WeakPerspectiveCamera, pixel_centers
+from .camera import WeakPerspectiveCamera, pixel_centers, qrot
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, face_normals, mirror_uv_map
 from .metrics import mask_iou as hard_iou  # IoU of binarized masks, (B,)
 from .render import rasterize, soft_mask
@@ -39,6 +39,9 @@ class SilhouetteFitConfig:
     w_smooth: float = 0.1
     w_l2: float = 1e-3
     w_chamfer_fine: float = 0.1
+    # With an anchor (e.g. a species' mean shape): how strongly vertices keep the anchor's depth along
+    # each view's line of sight. One silhouette constrains x and y, never z.
+    w_anchor_depth: float = 0.0
     # Coarse phase (the first ``coarse_fraction`` of the steps): Chamfer only, no rasterization.
     # Fine phase: soft silhouette IoU, annealed from wide to sharp; DIB-R's soft border lies entirely
     # outside the hard silhouette, so a wide border alone would bias the optimum inwards.
@@ -121,6 +124,7 @@ def fit_deformation(
     init: Optional[torch.Tensor] = None,
     callback: Optional[Callable[[int, dict], None]] = None,
     generator: Optional[torch.Generator] = None,
+    anchor: Optional[torch.Tensor] = None,
 ) -> SilhouetteFit:
     """Optimize deformation maps so rendered silhouettes match ``masks``.
 
@@ -131,6 +135,8 @@ def fit_deformation(
         view_to_mesh: ``(B,)`` which mesh each view belongs to (default: one mesh per view);
             several views of one object share a map.
         init: optional ``(M, 3, Hd, Wd)`` starting maps (zeros = the sphere).
+        anchor: optional ``(M, 3, Hd, Wd)`` maps the L2 term pulls towards (default: zeros, the sphere),
+            e.g. a species' mean shape, so that what one silhouette cannot decide (depth) stays near it.
         callback: called as ``callback(step, terms)`` after every step (e.g. a live plot).
     """
     check_shape("masks", masks, (None, 1, None, None), "(B, 1, H, W)")
@@ -157,6 +163,7 @@ def fit_deformation(
     def current_maps() -> torch.Tensor:
         return mirror_uv_map(param, negate_x=True) if config.symmetric else param
 
+    anchor_verts = deform_vertices(template, anchor) if anchor is not None and config.w_anchor_depth else None
     n_coarse = int(round(config.coarse_fraction * config.steps))
     for step in range(config.steps):
         deform = current_maps()
@@ -164,9 +171,14 @@ def fit_deformation(
         verts_cam = cameras.apply(verts[view_to_mesh])
         l_cham = chamfer_2d(verts_cam[..., :2], targets).mean()
         l_smooth = normal_consistency(verts, faces, pairs).mean()
-        l_l2 = deform.pow(2).mean()
+        l_l2 = (deform if anchor is None else deform - anchor).pow(2).mean()
         loss = config.w_smooth * l_smooth + config.w_l2 * l_l2
         terms = {}
+        if anchor_verts is not None:  # depth offsets from the anchor, along each view's line of sight
+            depth = qrot(cameras.rotation, (verts - anchor_verts)[view_to_mesh])[..., 2]
+            l_depth = depth.pow(2).mean()
+            loss = loss + config.w_anchor_depth * l_depth
+            terms["anchor_depth"] = float(l_depth.detach())
         if step < n_coarse:  # coarse: match point sets only, no rasterization (cheap, wide basin)
             loss = loss + config.w_chamfer * l_cham
         else:  # fine: the soft silhouette, sharpened as the fit converges

@@ -1,0 +1,380 @@
+"""The shipped prior: the GAN generator this package trains with its own command, kept in the repository.
+
+A first run should invert a *good* prior without waiting an hour for one, so the EMA generator of one
+long pretraining run ships with the package (``meshinv_lite/priors/``, a little over 1 MB) beside a
+provenance file that says how it was made and how good it is::
+
+    python -m meshinv_lite.cli build-prior             # rebuild it from scratch (about 2 h on 2 CPU cores)
+    python -m meshinv_lite.cli build-prior --device cuda
+
+The recipe (:class:`PriorRecipe`) is data -> pseudo ground truth -> pretraining, the same functions the
+notebooks teach, at the lite sizes (128 px texture maps, 32 px deformation maps): SynthBirds lite
+(seed 0, 2,000 training images), species-mean-anchored pseudo-GT of every training image, then a GAN
+schedule about 25x longer than notebook 03's. Each stage is cached and resumable under
+``<data_dir>/prior_<name>/``, so an interrupted rebuild continues where it stopped.
+
+Files (``meshinv_lite/priors/<name>.pt`` and ``<name>.json``):
+
+* the ``.pt`` holds the format tag, the recipe, the generator's config, its weights and a checksum of
+  them; :func:`load_shipped_prior` refuses a file whose config or architecture no longer matches the code
+  (the message names the rebuild command) or whose weights fail the checksum;
+* the ``.json`` is the provenance: recipe, every stage's config, seed, data recipe, code version, wall
+  time per stage, machine, and quality figures (sample statistics against the data, an inversion probe
+  on validation images).
+
+Both quick and lite use this one prior (quick renders it at 64 px); the paper profile (512 px textures)
+trains its own. ``prepare_prior(..., prior="train")`` or ``pipeline --rebuild gan`` trains instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from .io import atomic_torch_save, read_json, write_json
+from .models import Generator, GeneratorConfig
+
+PRIOR_FORMAT = "meshinv-lite-prior"
+PRIOR_VERSION = 1
+SHIPPED_DIR = Path(__file__).resolve().parent / "priors"
+REBUILD_COMMAND = "python -m meshinv_lite.cli build-prior"
+
+
+class PriorError(RuntimeError):
+    """A shipped prior that cannot be used: missing, damaged, or made for another version of the code."""
+
+
+@dataclass(frozen=True)
+class PriorRecipe:
+    """Everything that determines the shipped prior (with the code).
+
+    ``data_profile``: the SynthBirds profile whose dataset, pseudo-GT settings and network sizes are used;
+    ``train_images``: training images that get pseudo ground truth (``None``: all of the split);
+    ``iterations``, ``batch_size``, ``ema_decay``: the GAN schedule (other settings: the profile's);
+    ``snapshot_every``: EMA generators kept along the way (for the quality-vs-iterations figure).
+    """
+
+    name: str = "synthbirds_lite"
+    data_profile: str = "lite"
+    seed: int = 0
+    camera: str = "noisy"
+    train_images: Optional[int] = None
+    iterations: int = 6000
+    batch_size: int = 16
+    ema_decay: float = 0.999
+    checkpoint_every: int = 200
+    snapshot_every: int = 1000
+    probe_images: int = 16
+
+    def pretrain_config(self):
+        """The :class:`~meshinv_lite.pretrain.PretrainConfig` of the GAN run."""
+        from .pretrain import PretrainConfig
+
+        return PretrainConfig.for_profile(self.data_profile, iterations=self.iterations, batch_size=self.batch_size,
+                                          ema_decay=self.ema_decay, checkpoint_every=self.checkpoint_every,
+                                          seed=self.seed)
+
+    def pseudo_gt_config(self):
+        from .pseudo_gt import PseudoGTConfig
+
+        return PseudoGTConfig.for_profile(self.data_profile, camera=self.camera)
+
+    def generator_config(self) -> GeneratorConfig:
+        return self.pretrain_config().generator
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The recipe of the prior that ships with the package.
+SHIPPED = PriorRecipe()
+
+
+def shipped_paths(recipe: PriorRecipe = SHIPPED, directory: Optional[str | Path] = None) -> tuple[Path, Path]:
+    """``(<dir>/<name>.pt, <dir>/<name>.json)``; ``directory`` defaults to ``meshinv_lite/priors``."""
+    d = Path(directory) if directory is not None else SHIPPED_DIR
+    return d / f"{recipe.name}.pt", d / f"{recipe.name}.json"
+
+
+def build_dir(data_dir: str | Path, recipe: PriorRecipe = SHIPPED) -> Path:
+    """Where a rebuild keeps its dataset, pseudo-GT and checkpoints: ``<data_dir>/prior_<name>``."""
+    return Path(data_dir) / f"prior_{recipe.name}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The file format
+# --------------------------------------------------------------------------------------------------
+
+
+def state_checksum(state: dict) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of a state dict's tensors (sorted by name)."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k]
+        h.update(k.encode())
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+        else:
+            h.update(repr(v).encode())
+    return h.hexdigest()
+
+
+def save_prior(path: str | Path, generator: Generator, recipe: PriorRecipe, iteration: int) -> Path:
+    """Write a generator as a shipped-prior file (atomically)."""
+    state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    atomic_torch_save({
+        "format": PRIOR_FORMAT, "version": PRIOR_VERSION, "recipe": recipe.to_dict(),
+        "generator_config": generator.config.to_dict(), "iteration": int(iteration),
+        "state_dict": state, "checksum": state_checksum(state),
+    }, path)
+    return Path(path)
+
+
+def _rebuild_hint(recipe: PriorRecipe) -> str:
+    return (f"rebuild it with `{REBUILD_COMMAND}` (see meshinv_lite/prior.py; about 2 h on 2 CPU cores), "
+            "or train a prior of your own with prior='train'")
+
+
+def load_shipped_prior(device: str | torch.device = "cpu", path: Optional[str | Path] = None,
+                       recipe: PriorRecipe = SHIPPED) -> tuple[Generator, dict]:
+    """The shipped EMA generator (eval mode, on ``device``) and its provenance (``{}`` if the JSON is absent).
+
+    Refuses, with :class:`PriorError` naming the rebuild command: a missing or unreadable file, another
+    format or version, a generator config that differs from what the code's recipe builds, weights that
+    do not fit the code's architecture, and weights whose checksum does not match.
+    """
+    pt, js = shipped_paths(recipe) if path is None else (Path(path), Path(path).with_suffix(".json"))
+    hint = _rebuild_hint(recipe)
+    if not pt.exists():
+        raise PriorError(f"no shipped prior at {pt}; {hint}")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, pickling errors, ...
+        raise PriorError(f"{pt} is damaged ({type(e).__name__}: {e}); {hint}") from None
+    if not isinstance(state, dict) or state.get("format") != PRIOR_FORMAT:
+        raise PriorError(f"{pt} is not a meshinv-lite prior file; {hint}")
+    if state.get("version") != PRIOR_VERSION:
+        raise PriorError(f"{pt} has prior format version {state.get('version')}, this code reads {PRIOR_VERSION}; {hint}")
+    want = json.loads(json.dumps(recipe.generator_config().to_dict()))
+    have = json.loads(json.dumps(state.get("generator_config", {})))
+    if want != have:
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        raise PriorError(f"{pt} was made for another generator configuration (differs in: {', '.join(diff)}): "
+                         f"the code changed since it was built; {hint}")
+    weights = state.get("state_dict")
+    if not isinstance(weights, dict) or state_checksum(weights) != state.get("checksum"):
+        raise PriorError(f"{pt}: the weights do not match their checksum (the file is damaged); {hint}")
+    G = Generator(GeneratorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in have.items()}))
+    try:
+        G.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise PriorError(f"{pt} does not fit the generator this code builds ({first}): the architecture changed "
+                         f"since it was built; {hint}") from None
+    info = read_json(js) if js.exists() else {}
+    info.setdefault("file", str(pt))
+    info.setdefault("iteration", state.get("iteration"))
+    return G.to(device).eval(), info
+
+
+# --------------------------------------------------------------------------------------------------
+# Quality figures
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def shape_plausibility(generator: Generator, dataset_root: str | Path, split: str = "train", per_class: int = 16,
+                       max_reference: int = 600, seed: int = 0, points: int = 256) -> dict:
+    """How close generated shapes are to *true* SynthBirds shapes of their class, and how much they fold.
+
+    ``per_class`` samples per class; each is compared (3D Chamfer on ``points`` subsampled vertices) with
+    the ground-truth shapes of its class among the first ``max_reference`` images of ``split``:
+    ``sample_to_data`` is the mean distance from a sample to its nearest true shape (are samples real
+    birds?), ``data_to_sample`` the mean distance from a true shape to its nearest sample (are all kinds
+    of birds covered?). ``folded_samples`` / ``folded_data``: :func:`folded_fraction` of both sets.
+    """
+    from .data.dataset import ReconstructionDataset
+    from .mesh import deform_vertices, face_adjacency, make_uv_sphere
+    from .metrics import chamfer_3d, folded_fraction
+
+    device = next(generator.parameters()).device
+    data = ReconstructionDataset(dataset_root, split, load_gt=True, limit=max_reference)
+    template = make_uv_sphere().to(device)
+    pairs = face_adjacency(template.faces)
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(template.num_vertices, generator=g)[:points].to(device)
+    gt_cls = data.class_ids.to(device)
+    gt_verts = deform_vertices(template, torch.from_numpy(data.annotation("deform_map")).float().to(device))
+    was_training = generator.training
+    generator.eval()
+    s2d, d2s, folds = [], [], []
+    for c in range(generator.config.num_classes):
+        ref = gt_verts[gt_cls == c]
+        if not len(ref):
+            continue
+        z = torch.randn(per_class, generator.config.latent_dim, generator=g).to(device)
+        _, deform = generator(z, torch.full((per_class,), c, device=device, dtype=torch.long))
+        v = deform_vertices(template, deform)
+        folds.append(folded_fraction(v, template.faces, pairs))
+        a, b = v[:, pick], ref[:, pick]
+        d = torch.stack([chamfer_3d(a, b[j:j + 1].expand(len(a), -1, -1)) for j in range(len(b))], 1)  # (S, R)
+        s2d.append(d.min(1).values)
+        d2s.append(d.min(0).values)
+    generator.train(was_training)
+    return {"sample_to_data": float(torch.cat(s2d).mean()), "data_to_sample": float(torch.cat(d2s).mean()),
+            "folded_samples": float(torch.cat(folds).mean()),
+            "folded_data": float(folded_fraction(gt_verts, template.faces, pairs).mean()),
+            "samples_per_class": per_class, "reference_shapes": len(gt_verts)}
+
+
+def inversion_probe(generator: Generator, dataset_root: str | Path, split: str = "val", num_images: int = 16,
+                    profile: str = "lite", seed: int = 0, camera: str = "noisy", batch_size: int = 8,
+                    progress: bool = False) -> dict:
+    """What the prior is for: invert ``num_images`` images of ``split`` (the profile's inversion schedule)
+    and score them against ground truth. Means of IoU, PSNR/SSIM of novel views, 3D Chamfer, F-score and
+    the folded fraction (:func:`~meshinv_lite.metrics.folded_fraction`) of reconstructions and true shapes."""
+    from .data.dataset import ReconstructionDataset
+    from .invert import InversionConfig, invert_batch, reconstruction_metrics
+    from .mesh import make_uv_sphere
+
+    device = next(generator.parameters()).device
+    data = ReconstructionDataset(dataset_root, split, load_gt=True, limit=num_images)
+    cfg = InversionConfig.for_profile(profile)
+    template = make_uv_sphere().to(device)
+    rows: dict[str, list] = {}
+    for s in range(0, len(data), batch_size):
+        batch = data.batch(range(s, min(s + batch_size, len(data))))
+        rec = invert_batch(generator, batch, cfg, camera=camera, template=template, seed=seed + s)
+        m = reconstruction_metrics(rec, batch, template, cfg.render)
+        for k in ("iou", "psnr_novel", "ssim_novel", "chamfer_3d", "f_score", "folded", "folded_gt"):
+            rows.setdefault(k, []).append(m[k])
+        if progress:
+            print(f"  probe {min(s + batch_size, len(data))}/{len(data)}: IoU {float(rec.iou.mean()):.3f}", flush=True)
+    out = {k: float(torch.cat(v).mean()) for k, v in rows.items()}
+    out.update(num_images=len(data), split=split, profile=profile, camera=camera, steps=cfg.total_steps)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Building it
+# --------------------------------------------------------------------------------------------------
+
+
+def code_version() -> dict:
+    """Package version and, in a git checkout, the commit and whether the tree had local changes."""
+    from . import __version__
+
+    info = {"package": __version__, "torch": torch.__version__}
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--", "meshinv_lite"], cwd=root,
+                                   capture_output=True, text=True, timeout=10)
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def build_prior(
+    data_dir: str | Path = "data",
+    recipe: PriorRecipe = SHIPPED,
+    device: str | torch.device = "cpu",
+    out_dir: Optional[str | Path] = None,
+    progress: bool = True,
+    iterations: Optional[int] = None,
+) -> dict:
+    """Make the shipped prior from scratch (or continue an interrupted build): data, pseudo-GT, GAN, files.
+
+    Writes ``<out_dir>/<name>.pt`` and ``.json`` (``out_dir`` defaults to ``meshinv_lite/priors``) and
+    returns the provenance. ``iterations`` stops the GAN early (a test or a dry run; the provenance
+    records it and the file is then not the recipe's).
+    """
+    from .data.synthbirds import build_synthbirds, synthbirds_dir
+    from .pretrain import GANTrainer, TrainingData, gan_dir, sample_quality
+    from .pseudo_gt import build_pseudo_gt, evaluate_pseudo_gt
+
+    work = build_dir(data_dir, recipe)
+    root = synthbirds_dir(work, recipe.data_profile)
+    times: dict[str, float] = {}
+    say = print if progress else (lambda *a, **k: None)
+
+    t0 = time.perf_counter()
+    build_synthbirds(root, profile=recipe.data_profile, seed=recipe.seed, progress=progress)
+    times["data_seconds"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pgt_cfg = recipe.pseudo_gt_config()
+    pgt = build_pseudo_gt(root, "train", pgt_cfg, device=device, limit=recipe.train_images, seed=recipe.seed,
+                          progress=progress)
+    times["pseudo_gt_seconds"] = time.perf_counter() - t0
+
+    cfg = recipe.pretrain_config()
+    ckpt_dir = gan_dir(root, recipe.camera)
+    snapshots = ckpt_dir / "snapshots"
+    trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", recipe.camera), device=device,
+                         checkpoint_dir=ckpt_dir)
+
+    def keep_snapshot(it: int, terms: dict) -> None:
+        if recipe.snapshot_every and it % recipe.snapshot_every == 0:
+            save_prior(snapshots / f"G_ema_{it:06d}.pt", trainer.G_ema, recipe, it)
+
+    trainer.train(iterations=iterations, callback=keep_snapshot, progress=progress)
+    G = trainer.G_ema.eval()
+
+    say("quality figures ...", flush=True)
+    t0 = time.perf_counter()
+    data = TrainingData.from_dataset(root, "train", recipe.camera)
+    quality = {
+        "samples_vs_data": sample_quality(G, data, cfg.render, num_samples=64, seed=recipe.seed),
+        "shapes": shape_plausibility(G, root, "train", seed=recipe.seed),
+        "inversion_probe_val": inversion_probe(G, root, "val", recipe.probe_images, recipe.data_profile,
+                                               seed=recipe.seed, camera=recipe.camera, progress=progress),
+        "pseudo_gt_train_first_200": evaluate_pseudo_gt(root, "train", recipe.camera, limit=200),
+    }
+    times["quality_seconds"] = time.perf_counter() - t0
+
+    pt, js = shipped_paths(recipe, out_dir)
+    save_prior(pt, G, recipe, trainer.iteration)
+    times["pseudo_gt_seconds"] = read_json(Path(pgt["path"]) / "meta.json").get("seconds", times["pseudo_gt_seconds"])
+    times["gan_seconds"] = trainer.train_seconds
+    provenance = {
+        "name": recipe.name,
+        "file": pt.name,
+        "rebuild_command": REBUILD_COMMAND,
+        "recipe": recipe.to_dict(),
+        "complete": trainer.iteration >= recipe.iterations,
+        "iterations": trainer.iteration,
+        "seed": recipe.seed,
+        "data_recipe": {"generator": "synthbirds", "profile": recipe.data_profile, "seed": recipe.seed,
+                        "train_images_used": pgt["num_images"], "camera": recipe.camera,
+                        "dataset_meta": read_json(root / "meta.json")},
+        "pseudo_gt_config": pgt_cfg.to_dict(),
+        "pretrain_config": cfg.to_dict(),
+        "generator_parameters": sum(p.numel() for p in G.parameters()),
+        "file_bytes": pt.stat().st_size,
+        "code_version": code_version(),
+        "machine": {"device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                    "platform": platform.platform()},
+        "wall_time": {**times, "gan_seconds_per_iteration": trainer.train_seconds / max(trainer.iteration, 1),
+                      "total_hours": (times["data_seconds"] + times["pseudo_gt_seconds"] + trainer.train_seconds
+                                      + times["quality_seconds"]) / 3600},
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "quality": quality,
+        "loss_history_tail": {k: v[-1] for k, v in trainer.history.items() if v},
+    }
+    write_json(js, provenance)
+    say(f"shipped prior: {pt} ({provenance['file_bytes'] / 1e6:.2f} MB), provenance: {js}", flush=True)
+    return provenance
