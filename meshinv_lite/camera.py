@@ -107,17 +107,25 @@ def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` with ``w >= 0``."""
+    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` with ``w >= 0``.
+
+    Shepperd's method: of the four ways to read a quaternion off a rotation matrix, each divides by one
+    component; use the one whose component is largest (never near zero), so 180-degree rotations
+    (``w = 0``) about any axis come out right.
+    """
     m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    # Magnitudes from the diagonal, signs from the off-diagonal terms (numerically safe for all cases).
-    w = 0.5 * torch.sqrt((1 + m00 + m11 + m22).clamp_min(0))
-    x = 0.5 * torch.sqrt((1 + m00 - m11 - m22).clamp_min(0))
-    y = 0.5 * torch.sqrt((1 - m00 + m11 - m22).clamp_min(0))
-    z = 0.5 * torch.sqrt((1 - m00 - m11 + m22).clamp_min(0))
-    x = torch.copysign(x, m[..., 2, 1] - m[..., 1, 2])
-    y = torch.copysign(y, m[..., 0, 2] - m[..., 2, 0])
-    z = torch.copysign(z, m[..., 1, 0] - m[..., 0, 1])
-    return normalize_quaternion(torch.stack([w, x, y, z], dim=-1))
+    m01, m02, m10, m12, m20, m21 = m[..., 0, 1], m[..., 0, 2], m[..., 1, 0], m[..., 1, 2], m[..., 2, 0], m[..., 2, 1]
+    t = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    candidates = torch.stack([  # (..., 4 pivots, 4 components), each row = 4 q_pivot * q
+        torch.stack([t[..., 0], m21 - m12, m02 - m20, m10 - m01], -1),
+        torch.stack([m21 - m12, t[..., 1], m01 + m10, m02 + m20], -1),
+        torch.stack([m02 - m20, m01 + m10, t[..., 2], m12 + m21], -1),
+        torch.stack([m10 - m01, m02 + m20, m12 + m21, t[..., 3]], -1),
+    ], -2)
+    best = t.argmax(-1)
+    q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
+    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0)  # q and -q are the same rotation: keep w >= 0
+    return normalize_quaternion(q)
 
 
 def view_rotation(azimuth_deg, elevation_deg, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -43,6 +43,32 @@ def test_qrot_matches_matrix_and_round_trip():
     assert torch.allclose(qrot(quaternion_multiply(a, b), v[:2]), qrot(a, qrot(b, v[:2])), atol=1e-5)
 
 
+@pytest.mark.parametrize("axis", [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, -1), (1, -1, 0), (-1, 0, 1), (1, -2, 3),
+                                  (-1, -1, 1), (3, 1, -2)])
+def test_matrix_to_quaternion_half_turns(axis):
+    # 180-degree rotations have w = 0: the naive sign-copy conversion got mixed-sign axes wrong
+    a = torch.tensor(axis, dtype=torch.float64)
+    q = torch.cat([torch.zeros(1, dtype=torch.float64), a / a.norm()])[None]
+    m = quaternion_to_matrix(q)
+    q2 = matrix_to_quaternion(m)
+    assert torch.allclose(quaternion_to_matrix(q2), m, atol=1e-9)
+    assert abs(float(q2[0, 0])) < 1e-9 and (q2 @ q.T).abs().item() == pytest.approx(1.0, abs=1e-9)  # q2 = +-q
+
+
+def test_view_rotation_round_trips_on_the_grid():
+    # the azimuths FID_12 and the CUB conversion use, including 90 / 270 at elevation != 0 (w = 0 there)
+    az = torch.tensor([a for a in (0.0, 90.0, 180.0, 270.0) for _ in range(3)])
+    el = torch.tensor([e for _ in range(4) for e in (-30.0, 0.0, 30.0)])
+    q = view_rotation(az, el)
+    m = quaternion_to_matrix(q)
+    q2 = matrix_to_quaternion(m)
+    assert torch.allclose(quaternion_to_matrix(q2), m, atol=1e-5)
+    assert (q2[:, 0] >= 0).all()
+    az2, el2 = azimuth_elevation(q2)
+    assert torch.allclose(torch.remainder(az2 - az + 180, 360) - 180, torch.zeros_like(az), atol=1e-3)
+    assert torch.allclose(el2, el, atol=1e-3)
+
+
 def test_view_rotation_semantics():
     beak = torch.tensor([[[0.0, 0.0, 1.0]]])
     top = torch.tensor([[[0.0, 1.0, 0.0]]])
