@@ -270,7 +270,8 @@ class PseudoGTConfig:
         anchor = dict(w_l2=0.1, w_anchor_depth=10.0) if shape_prior == "species_mean" else {}
         base = cls(texture_size=min(prof.texture_size, 256),
                    fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015, **anchor),
-                   mean_fit=SilhouetteFitConfig(steps=150, deform_size=prof.deform_size, lr=0.015, mask_points=256))
+                   mean_fit=SilhouetteFitConfig(steps={"quick": 60}.get(prof.name, 150), deform_size=prof.deform_size,
+                                                lr=0.015, mask_points=256))
         return replace(base, **overrides)
 
     def to_dict(self) -> dict:
@@ -558,37 +559,43 @@ def evaluate_pseudo_gt(dataset_root, split: str = "test", camera: str = "noisy",
     (mean absolute colour error on visible texels, in [0, 1]) and ``visible_fraction`` of texels.
     ``limit``: only the first ``limit`` images (the comparison holds all of them in memory at once).
     """
-    import numpy as np
-
     from .data.dataset import ReconstructionDataset
-    from .mesh import deform_vertices, make_uv_sphere
 
     pgt = PseudoGTDataset(dataset_root, split, camera)
     data = ReconstructionDataset(dataset_root, split, load_gt=True)
     if not data.has_gt:
         raise ValueError(f"{dataset_root}/{split} has no ground-truth maps (real data?): nothing to compare with")
-    template = make_uv_sphere()
     t = {k: v[:limit] for k, v in pgt.tensors().items()}
     idx = t["index"].numpy()
     gt_deform = torch.from_numpy(data.annotation("deform_map")[idx]).float()
     gt_tex = torch.from_numpy(data.annotation("texture_map")[idx]).float() / 255
-    v_fit = deform_vertices(template, t["deformation"])
-    v_gt = deform_vertices(template, gt_deform)
+    ious = torch.from_numpy(pgt.arrays["iou"][:limit])
+    return {**pseudo_gt_errors(t["deformation"], t["texture"], t["visibility"], ious, gt_deform, gt_tex),
+            "camera": camera}
+
+
+def pseudo_gt_errors(deformation: torch.Tensor, texture: torch.Tensor, visibility: torch.Tensor, iou: torch.Tensor,
+                     gt_deformation: torch.Tensor, gt_texture: torch.Tensor) -> dict:
+    """Pseudo-GT maps against true ones (all ``(B, ...)``, textures in ``[0, 1]``): the figures of
+    :func:`evaluate_pseudo_gt` (means over the batch), for pseudo-GT held in memory."""
+    from .mesh import deform_vertices, make_uv_sphere
+
+    template = make_uv_sphere().to(deformation.device)
+    v_fit = deform_vertices(template, deformation)
+    v_gt = deform_vertices(template, gt_deformation.to(deformation))
     vertex_error = (v_fit - v_gt).norm(dim=-1).mean(1)
     d = torch.cdist(v_fit, v_gt)
     chamfer = 0.5 * (d.min(2).values.mean(1) + d.min(1).values.mean(1))
-    tex, vis = t["texture"], t["visibility"]
-    if gt_tex.shape[-2:] != tex.shape[-2:]:
-        gt_tex = F.interpolate(gt_tex, size=tex.shape[-2:], mode="bilinear", align_corners=False)
-    err = ((tex - gt_tex).abs() * vis).sum((1, 2, 3)) / (3 * vis.sum((1, 2, 3))).clamp_min(1)
-    ious = pgt.arrays["iou"][:limit]
+    gt_tex = gt_texture.to(texture)
+    if gt_tex.shape[-2:] != texture.shape[-2:]:
+        gt_tex = F.interpolate(gt_tex, size=texture.shape[-2:], mode="bilinear", align_corners=False)
+    err = ((texture - gt_tex).abs() * visibility).sum((1, 2, 3)) / (3 * visibility.sum((1, 2, 3))).clamp_min(1)
     return {
-        "iou": float(np.mean(ious)),
-        "iou_min": float(np.min(ious)),
+        "iou": float(iou.float().mean()),
+        "iou_min": float(iou.float().min()),
         "vertex_error": float(vertex_error.mean()),
         "chamfer_3d": float(chamfer.mean()),
         "texture_mae_visible": float(err.mean()),
-        "visible_fraction": float(vis.mean()),
-        "num_images": len(idx),
-        "camera": camera,
+        "visible_fraction": float(visibility.float().mean()),
+        "num_images": len(deformation),
     }
