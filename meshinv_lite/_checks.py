@@ -44,3 +44,35 @@ def image_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
     if h < 8 or w < 8:
         raise ValueError(f"image size must be at least 8 x 8 pixels, got {h} x {w}")
     return h, w
+
+
+#: How far outside ``[0, 1]`` image and mask values may stray (resampling overshoot) before they are refused.
+RANGE_TOLERANCE = 1e-3
+
+
+def check_unit_range(name: str, t: torch.Tensor, what: str = "image") -> torch.Tensor:
+    """Images and masks cross public boundaries as floats in ``[0, 1]``; returns ``t`` (float64 as float32).
+
+    Integer tensors (``uint8`` photos in 0-255) and floats outside ``[0, 1]`` (beyond
+    :data:`RANGE_TOLERANCE`) are refused with the fix in the message: they would otherwise run to the end
+    with losses thousands of times too large.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        fix = f"{name}.float() / 255" if t.dtype == torch.uint8 else f"{name}.float() (scaled to [0, 1])"
+        raise TypeError(f"{name} is a {t.dtype} tensor; {what}s must be floats in [0, 1]: pass {fix}")
+    if t.dtype == torch.float64:
+        t = t.float()
+    if t.numel():
+        lo, hi = float(t.detach().min()), float(t.detach().max())
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            hint = " (0-255 values? divide by 255)" if hi > 2 else ""
+            raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; {what}s must lie in [0, 1]{hint}")
+    return t
+
+
+def check_nonempty_batch(name: str, t: torch.Tensor) -> None:
+    """Refuse a batch of zero items (it would fail later in a reshape with no useful message)."""
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}): pass at least one item")

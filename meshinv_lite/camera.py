@@ -302,6 +302,16 @@ class WeakPerspectiveCamera:
         return azimuth_elevation(self.rotation)
 
 
+def check_camera(name: str, camera) -> WeakPerspectiveCamera:
+    """Refuse anything but a :class:`WeakPerspectiveCamera` (a raw ``(B, 7)`` tensor is the common slip)."""
+    if isinstance(camera, WeakPerspectiveCamera):
+        return camera
+    if isinstance(camera, torch.Tensor):
+        raise TypeError(f"{name} must be a WeakPerspectiveCamera, got a tensor of shape {tuple(camera.shape)}; "
+                        "wrap (B, 7) [s, tx, ty, qw, qx, qy, qz] rows with WeakPerspectiveCamera.from_tensor(...)")
+    raise TypeError(f"{name} must be a WeakPerspectiveCamera, got {type(camera).__name__}")
+
+
 # --------------------------------------------------------------------------------------------------
 # View sampling
 # --------------------------------------------------------------------------------------------------

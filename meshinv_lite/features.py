@@ -94,7 +94,9 @@ class VGG19Relu31(FeatureExtractor):
         check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
         if images.shape[2] < 4 or images.shape[3] < 4:
             raise ValueError(f"images must be at least 4 x 4 pixels, got {tuple(images.shape[2:])}")
-        x = (images - self.mean) / self.std
+        if not images.is_floating_point():
+            raise TypeError(f"images are a {images.dtype} tensor; pass floats in [0, 1] (e.g. images.float() / 255)")
+        x = (images.to(self.mean.dtype) - self.mean) / self.std
         f = self.features(x)
         return F.normalize(f, dim=1, eps=1e-10)
 

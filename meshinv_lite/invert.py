@@ -25,8 +25,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_finite, check_shape
-from .camera import WeakPerspectiveCamera
+from ._checks import check_finite, check_nonempty_batch, check_shape, check_unit_range
+from .camera import WeakPerspectiveCamera, check_camera
 from .config import RenderConfig, get_profile
 from .features import load_feature_extractor
 from .features import masked_features
@@ -62,6 +62,9 @@ class InversionConfig:
 
     ``texture_losses``: ``(name, weight)`` pairs from :data:`meshinv_lite.losses.TEXTURE_LOSSES`;
     ``mask_loss``: a name from :data:`meshinv_lite.losses.MASK_LOSSES`.
+    ``latent_max_norm``: after every step, codes longer than ``latent_max_norm * sqrt(latent_dim)`` are
+    scaled back to that length (``None``: no bound). Samples of ``N(0, I)`` have length close to
+    ``sqrt(latent_dim)``; far outside that shell the generator was never trained, and its shapes crumple.
     """
 
     texture_losses: tuple[tuple[str, float], ...] = (("chamfer", 1.0), ("chamfer_feature", 0.04))
@@ -69,6 +72,7 @@ class InversionConfig:
     w_mask: float = 10.0
     w_smooth: float = 5e-5
     w_latent: float = 0.05
+    latent_max_norm: Optional[float] = None
     num_points: int = 8192
     mask_points: Optional[int] = None  # foreground pixels sampled for the Chamfer mask loss (None: all)
     two_sided: bool = True
@@ -177,6 +181,15 @@ class InversionObjective:
         if any(name == "chamfer_feature" for name, _ in config.texture_losses):
             with torch.no_grad():  # the targets never change: their features are computed once
                 self.target_features = masked_features(extractor, *self._feature_input(images, masks))
+            tm = self.target_features[1]
+            small = torch.nonzero(tm.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
+            if small:
+                cell = images.shape[-1] / tm.shape[-1]  # render pixels per feature cell
+                raise ValueError(
+                    f"the mask of image(s) {small} is too small for the feature-level Chamfer loss: it vanishes at "
+                    f"the feature resolution ({tm.shape[-2]} x {tm.shape[-1]} cells for a {images.shape[-1]} px "
+                    f"render); inversion needs a silhouette at least {int(2 * cell)} x {int(2 * cell)} pixels at the "
+                    "render size, or a config without 'chamfer_feature' in texture_losses")
 
     def _feature_input(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.feature_image_size
@@ -240,20 +253,27 @@ class InversionObjective:
         return total, terms
 
 
-def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPerspectiveCamera, class_id: torch.Tensor) -> None:
+def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPerspectiveCamera,
+                   class_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate inversion targets; returns images and masks as float32 (float64 is converted)."""
     check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
+    check_nonempty_batch("images", images)
     b, _, h, w = images.shape
     check_shape("masks", masks, (b, 1, None, None), f"({b}, 1, H, W)")
     if masks.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"image and mask sizes differ: images {h}x{w}, masks {masks.shape[-2]}x{masks.shape[-1]}")
     check_finite("images", images)
     check_finite("masks", masks)
+    images = check_unit_range("images", images)
+    masks = check_unit_range("masks", masks, "mask")
+    check_camera("cameras", cameras)
     empty = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
     if empty:
         raise ValueError(f"empty mask for image(s) {empty}: inversion needs the object's silhouette")
     if len(cameras) != b:
         raise ValueError(f"mismatched batch sizes: {b} images, {len(cameras)} cameras")
     check_shape("class_id", class_id, (b,), f"({b},) class indices")
+    return images, masks
 
 
 def _camera_params(camera: WeakPerspectiveCamera) -> list[torch.Tensor]:
@@ -284,13 +304,17 @@ def invert(
         callback: ``callback(step, terms, images=[render, target])`` after every optimisation step,
             ``terms`` holding the batch-mean of every loss term (e.g. :class:`~meshinv_lite.viz.LiveLoss`).
     """
-    _check_targets(images, masks, cameras, class_id)
+    images, masks = _check_targets(images, masks, cameras, class_id)
     cfg = config
     device = images.device
     size = cfg.render.image_size
     if images.shape[-1] != size or images.shape[-2] != size:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         masks = (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).to(images.dtype)
+        gone = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
+        if gone:
+            raise ValueError(f"the mask of image(s) {gone} vanishes when resized to the {size} px render size: "
+                             "inversion needs a silhouette of a few pixels at least at that size")
     template = (template or make_uv_sphere()).to(device)
     needs_features = any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses)
     if needs_features and extractor is None:
@@ -335,7 +359,12 @@ def invert(
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
                 opt.step()
+                if cfg.latent_max_norm is not None:
+                    with torch.no_grad():
+                        limit = cfg.latent_max_norm * latent_dim ** 0.5
+                        z.mul_((limit / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
                 means = {k: float(v.detach().mean()) for k, v in terms.items()}
+                means["z_norm"] = float(z.detach().norm(dim=1).mean()) / latent_dim ** 0.5
                 for k, v in means.items():
                     history.setdefault(k, []).append(v)
                 if callback is not None:

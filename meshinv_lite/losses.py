@@ -44,7 +44,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_finite, check_shape
+from ._checks import check_finite, check_shape, check_unit_range
 from .camera import pixel_centers
 from .features import FeatureExtractor, masked_features
 from .mesh import face_adjacency
@@ -112,6 +112,8 @@ def _check_image_mask(name: str, image: torch.Tensor, mask: torch.Tensor) -> Non
         )
     check_finite(f"{name}_img", image)
     check_finite(f"{name}_mask", mask)
+    check_unit_range(f"{name}_img", image)
+    check_unit_range(f"{name}_mask", mask, "mask")
 
 
 def _check_pair(pred_img, pred_mask, target_img, target_mask, same_size: bool = False) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._checks import check_shape
+from ._checks import check_shape, check_unit_range
 
 
 def mask_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -63,6 +63,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR ``(B,)`` in dB of images ``(B, C, H, W)`` in ``[0, 1]`` (capped at 100 dB for identical images)."""
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    a, b = check_unit_range("a", a), check_unit_range("b", b)
     mse = (a - b).pow(2).flatten(1).mean(1).clamp_min(1e-10)
     return (10 * torch.log10(1 / mse)).clamp(max=100)
 
@@ -71,6 +72,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, sigma: float = 1.5) 
     """Mean structural similarity ``(B,)`` of images ``(B, C, H, W)`` in ``[0, 1]`` (Gaussian window)."""
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    a, b = check_unit_range("a", a), check_unit_range("b", b)
     c = a.shape[1]
     x = torch.arange(window, dtype=a.dtype, device=a.device) - (window - 1) / 2
     g = torch.exp(-x**2 / (2 * sigma**2))

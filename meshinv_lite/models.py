@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ._checks import check_batch, check_shape
+from ._checks import check_batch, check_nonempty_batch, check_shape
 from .config import Profile, get_profile
 from .mesh import mirror_uv_map
 
@@ -311,6 +311,7 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, class_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         check_shape("z", z, (None, cfg.latent_dim), f"(B, {cfg.latent_dim}) latent codes")
+        check_nonempty_batch("z", z)
         b = z.shape[0]
         _check_class_id(class_id, cfg.num_classes, b)
         cond = torch.cat([z, self.embed(class_id.long())], dim=1)

@@ -37,7 +37,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_batch, check_shape
+from ._checks import check_batch, check_shape, check_unit_range
 from .camera import WeakPerspectiveCamera
 from .distributed import SINGLE, DistContext
 from .mesh import TemplateMesh, face_normals
@@ -173,6 +173,8 @@ def make_pseudo_gt(
     ``shape_anchor``: optional ``(B, 3, Hd, Wd)`` maps (each image's species mean shape) the fits start
     from and are anchored to (see :class:`~meshinv_lite.silhouette_fit.SilhouetteFitConfig`).
     """
+    images = check_unit_range("images", images)
+    masks = check_unit_range("masks", masks, "mask")
     fitted = fit_deformation(template, masks, camera, config=fit, generator=generator, init=shape_anchor,
                              anchor=shape_anchor)
     texture, vis = back_project(template, fitted.vertices, camera, images, masks, texture_size, back_projection)

@@ -31,8 +31,8 @@ from typing import Optional
 
 import torch
 
-from ._checks import check_batch, check_finite, check_shape, image_hw
-from .camera import WeakPerspectiveCamera, ndc_to_pixel, pixel_centers, pixel_to_ndc
+from ._checks import check_batch, check_finite, check_nonempty_batch, check_shape, image_hw
+from .camera import WeakPerspectiveCamera, check_camera, ndc_to_pixel, pixel_centers, pixel_to_ndc
 from .config import RenderConfig
 from .mesh import TemplateMesh, sample_uv_map
 
@@ -439,8 +439,13 @@ def render_mesh(
         background: ``(B, 3, H, W)`` or ``(3,)`` colour in ``[0, 1]``; black by default.
         soft: also compute the DIB-R soft silhouette (needed for silhouette gradients).
     """
+    check_camera("camera", camera)
     check_shape("texture_map", texture_map, (None, 3, None, None), "(B, 3, Ht, Wt)")
+    if not texture_map.is_floating_point():
+        raise TypeError(f"texture_map is a {texture_map.dtype} tensor; textures must be floats in [0, 1] "
+                        "(pass texture_map.float() / 255)")
     check_shape("verts", verts, (None, template.num_vertices, 3), f"(B, {template.num_vertices}, 3)")
+    check_nonempty_batch("verts", verts)
     check_batch(verts=verts, texture_map=texture_map, camera=camera.scale)
     h, w = image_hw(config.image_size)
     verts_cam = camera.apply(verts)

@@ -88,3 +88,66 @@ def test_bad_inputs(setup):
         WeakPerspectiveCamera.from_tensor(bad)  # a NaN camera is refused before it reaches invert
     with pytest.raises(ValueError, match="unknown texture loss"):
         invert(G, images, masks, cams, cls, cfg.with_losses("l3"), template=t)
+
+
+# bad inputs, refused at the entry point with a message that says what to do ---------------------------------
+
+def _one_step(cfg):
+    from dataclasses import replace
+
+    return replace(cfg, init_candidates=1, stages=(InversionStage(1, 0.1, 1e-2),))
+
+
+@pytest.mark.parametrize("shape", ["3x3", "line"])
+def test_tiny_masks_are_refused_before_the_losses(setup, shape):
+    G, t, cfg, images, masks, cams, cls = setup
+    tiny = torch.zeros_like(masks[:1])
+    if shape == "3x3":
+        tiny[..., 30:33, 30:33] = 1
+    else:
+        tiny[..., 30, 10:50] = 1  # one pixel tall
+    full = _one_step(cfg).with_losses((("chamfer", 1.0), ("chamfer_feature", 0.04)))
+    with pytest.raises(ValueError, match="too small for the feature-level Chamfer loss.*at least"):
+        invert(G, images[:1], tiny, cams[:1], cls[:1], full, template=t)
+    # without the feature term the same mask is usable: every loss term is finite
+    rec = invert(G, images[:1], tiny, cams[:1], cls[:1], _one_step(cfg), template=t)
+    assert torch.isfinite(rec.terms["total"]).all()
+
+
+def test_masks_that_vanish_at_the_render_size_are_refused(setup):
+    G, t, cfg, images, masks, cams, cls = setup
+    big_img = torch.nn.functional.interpolate(images[:1], size=(256, 256))
+    dot = torch.zeros(1, 1, 256, 256)
+    dot[..., 100, 100] = 1  # one pixel at 256 px: nothing left at the 64 px render size
+    with pytest.raises(ValueError, match="vanishes when resized"):
+        invert(G, big_img, dot, cams[:1], cls[:1], _one_step(cfg), template=t)
+
+
+def test_images_outside_the_unit_range_are_refused(setup):
+    G, t, cfg, images, masks, cams, cls = setup
+    c = _one_step(cfg)
+    with pytest.raises(TypeError, match=r"uint8.*images.float\(\) / 255"):
+        invert(G, (images * 255).round().to(torch.uint8), masks, cams, cls, c, template=t)
+    with pytest.raises(ValueError, match=r"values in \[0, 138.*divide by 255"):
+        invert(G, images * 255, masks, cams, cls, c, template=t)
+    with pytest.raises(ValueError, match="masks has values"):
+        invert(G, images, masks * 2, cams, cls, c, template=t)
+    # float64 is converted, not a dtype error deep in a convolution
+    rec = invert(G, images.double(), masks.double(), cams, cls, c.with_losses((("chamfer", 1.0), ("chamfer_feature", 0.04))),
+                 template=t)
+    assert rec.texture.dtype == torch.float32
+
+
+def test_raw_camera_tensors_and_empty_batches_are_refused(setup):
+    G, t, cfg, images, masks, cams, cls = setup
+    c = _one_step(cfg)
+    with pytest.raises(TypeError, match="WeakPerspectiveCamera.from_tensor"):
+        invert(G, images, masks, cams.as_tensor(), cls, c, template=t)
+    with pytest.raises(ValueError, match="empty batch"):
+        invert(G, images[:0], masks[:0], cams[:0], cls[:0], c, template=t)
+    with pytest.raises(TypeError, match="WeakPerspectiveCamera"):
+        render_mesh(t, t.vertices[None], cams.as_tensor()[:1], torch.rand(1, 3, 8, 8), cfg.render)
+    with pytest.raises(ValueError, match="empty batch"):
+        render_mesh(t, t.vertices[None][:0], cams[:1], torch.rand(1, 3, 8, 8), cfg.render)
+    with pytest.raises(ValueError, match="empty batch"):
+        G(torch.zeros(0, 64), torch.zeros(0, dtype=torch.long))
