@@ -146,7 +146,14 @@ def build_prior(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .config import check_device
+
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))  # exits with status 2 and the usage line
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "build-prior":

@@ -80,3 +80,44 @@ def get_profile(name: str | Profile) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+def available_devices() -> list[str]:
+    """Devices this torch build can use here: ``cpu`` and, where present, ``cuda`` / ``cuda:N`` and ``mps``."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        out += ["cuda"] + [f"cuda:{i}" for i in range(n)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def check_device(device) -> "torch.device":
+    """The ``torch.device`` for ``device`` (a string or a device), refused up front when this machine cannot use it.
+
+    Catches typos (``cdua``) and devices that are absent (``cuda`` on a CPU-only machine or torch build)
+    with a message listing what is available, instead of a failure deep inside a notebook.
+    """
+    import torch
+
+    name = str(device)
+    avail = available_devices()
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}; use one of: {', '.join(avail)}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {name!r} was asked for, but {why}; use one of: {', '.join(avail)}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here; use one of: {', '.join(avail)}")
+    elif dev.type == "mps" and "mps" not in avail:
+        raise ValueError(f"device {name!r} is not available here; use one of: {', '.join(avail)}")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {name!r} is not supported by meshinv-lite; use one of: {', '.join(avail)}")
+    return dev

@@ -35,7 +35,7 @@ EVALUATION_TABLE = Path("06_evaluation") / "table.md"
 @dataclass
 class NotebookRun:
     name: str
-    status: str  # "ok" | "failed" | "skipped"
+    status: str  # "ok" | "failed" | "interrupted"
     seconds: float
     output_notebook: str
     metrics: dict = field(default_factory=dict)
@@ -43,12 +43,18 @@ class NotebookRun:
 
 
 def find_notebooks(notebook_dir: Path, only: Optional[Sequence[str]] = None) -> list[Path]:
-    """Numbered notebooks ``NN_*.ipynb`` in order; ``only`` keeps those whose name starts with one of the given prefixes."""
+    """Numbered notebooks ``NN_*.ipynb`` in order; ``only`` keeps those whose name starts with one of the given
+    prefixes, and every prefix must match a notebook (``ValueError`` lists the valid ones otherwise)."""
     books = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        books = [p for p in books if any(p.stem.startswith(o) for o in only)]
     if not books:
-        raise FileNotFoundError(f"no notebooks matching {list(only) if only else 'NN_*.ipynb'} in {notebook_dir}")
+        raise FileNotFoundError(f"no notebooks NN_*.ipynb in {notebook_dir}")
+    if only:
+        unknown = [o for o in only if not any(p.stem.startswith(o) for p in books)]
+        if unknown:
+            valid = ", ".join(p.stem[:2] for p in books)
+            raise ValueError(f"no notebook matches {', '.join(repr(o) for o in unknown)}; valid ids: {valid} "
+                             f"({', '.join(p.stem for p in books)})")
+        books = [p for p in books if any(p.stem.startswith(o) for o in only)]
     return books
 
 
@@ -89,8 +95,27 @@ def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: st
     return targets
 
 
+def _logged_kernel_manager(log_path: Path):
+    """A kernel manager whose kernels write their own stderr (startup warnings such as "Kernel is running over
+    TCP without encryption", shutdown noise after Ctrl-C) to ``log_path`` instead of the terminal. What cells
+    print is unaffected: it travels over the kernel's messages into the executed notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
 def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "python3") -> NotebookRun:
-    """Execute one notebook with papermill; never raises on a notebook error (see ``status``)."""
+    """Execute one notebook with papermill; never raises on a notebook error (see ``status``).
+
+    The kernel's own stderr goes to ``<out_root>/logs/<notebook>.kernel.log``."""
     import papermill as pm
 
     out_dir = out_root / path.stem
@@ -104,7 +129,8 @@ def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "py
     os.environ["MESHINV_HEADLESS"] = "1"
     try:
         pm.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel,
-                            cwd=str(REPO_ROOT), progress_bar=False)
+                            cwd=str(REPO_ROOT), progress_bar=False,
+                            kernel_manager_class=_logged_kernel_manager(out_root / "logs" / f"{path.stem}.kernel.log"))
         status, error = "ok", ""
     except pm.PapermillExecutionError as e:
         status = "failed"
@@ -155,7 +181,14 @@ def run_pipeline(
     runs: list[NotebookRun] = []
     for path in find_notebooks(Path(notebook_dir), only):
         print(f"[pipeline] {path.name} ...", flush=True)
-        run = run_notebook(path, out_root, params)
+        t0 = time.perf_counter()
+        try:
+            run = run_notebook(path, out_root, params)
+        except KeyboardInterrupt:  # Ctrl-C: keep what finished, say where it stopped
+            runs.append(NotebookRun(path.stem, "interrupted", time.perf_counter() - t0, str(out_root / path.name),
+                                    error="interrupted (Ctrl-C); a re-run continues from the caches"))
+            write_summary(runs, out_root, profile)
+            raise
         runs.append(run)
         print(f"[pipeline] {path.name}: {run.status} in {run.seconds:.1f} s", flush=True)
         write_summary(runs, out_root, profile)
@@ -173,6 +206,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+    parser.add_argument("--notebook-dir", default=str(REPO_ROOT / "notebooks"), help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", choices=STAGES, default=None,
                         help="recompute from this stage on instead of reusing earlier runs' caches "
                              "(data > pseudo_gt > gan > results); rebuilding data, pseudo_gt or gan also makes "
@@ -181,6 +215,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="what notebooks 04-06 invert: the prior shipped in meshinv_lite/priors (default at "
                              "quick and lite) or the profile's own GAN of notebook 03 (trained if missing)")
     args = parser.parse_args(argv)
+    from .config import check_device
+
+    try:
+        check_device(args.device)
+        find_notebooks(Path(args.notebook_dir), args.only)
+    except ValueError as e:
+        parser.error(str(e))  # before anything is deleted or run; exits with status 2
     prior = args.prior
     if args.rebuild:
         for p in clear_stages(args.rebuild, args.profile, args.data_dir, args.output_root):
@@ -188,8 +229,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.rebuild != "results" and prior is None:
             prior = "train"
             print("[pipeline] notebooks 04-06 invert the GAN trained in this run (--prior train)", flush=True)
-    runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only, prior=prior)
     out_root = Path(args.output_root) / args.profile
+    try:
+        runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only,
+                            notebook_dir=args.notebook_dir, prior=prior)
+    except KeyboardInterrupt:
+        print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
+        return 130
     print((out_root / "summary.md").read_text())
     table = out_root / EVALUATION_TABLE
     if table.exists() and any(r.name == table.parent.name and r.status == "ok" for r in runs):

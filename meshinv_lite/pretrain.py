@@ -614,8 +614,10 @@ def prepare_prior(
     checkpoint is missing or unfinished; SynthBirds and the training pseudo ground truth are built first
     when absent, so notebooks after 03 run standalone.
     """
+    from .config import check_device
     from .data.synthbirds import synthbirds_dir
 
+    device = check_device(device)
     prof = get_profile(profile)
     prior = prior or (default_prior(prof.name) if image_discriminator else "train")
     if prior not in PRIOR_CHOICES:

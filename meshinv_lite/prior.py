@@ -302,10 +302,12 @@ def build_prior(
     returns the provenance. ``iterations`` stops the GAN early (a test or a dry run; the provenance
     records it and the file is then not the recipe's).
     """
+    from .config import check_device
     from .data.synthbirds import build_synthbirds, synthbirds_dir
     from .pretrain import GANTrainer, TrainingData, gan_dir, sample_quality
     from .pseudo_gt import build_pseudo_gt, evaluate_pseudo_gt
 
+    device = check_device(device)
     work = build_dir(data_dir, recipe)
     root = synthbirds_dir(work, recipe.data_profile)
     times: dict[str, float] = {}

@@ -10,8 +10,87 @@ def test_find_notebooks_orders_and_filters(tmp_path):
         (tmp_path / name).write_text("{}")
     assert [p.name for p in find_notebooks(tmp_path)] == ["00_a.ipynb", "01_b.ipynb", "10_c.ipynb"]
     assert [p.name for p in find_notebooks(tmp_path, ["01"])] == ["01_b.ipynb"]
-    with pytest.raises(FileNotFoundError, match="no notebooks"):
+    with pytest.raises(ValueError, match=r"no notebook matches '99'; valid ids: 00, 01, 10"):
         find_notebooks(tmp_path, ["99"])
+    with pytest.raises(ValueError, match="'99'"):  # one bad id among good ones is not silently dropped
+        find_notebooks(tmp_path, ["00", "99"])
+    with pytest.raises(FileNotFoundError, match="no notebooks"):
+        find_notebooks(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "99"], "valid ids: 00"),
+    (["--only", "00", "99"], "no notebook matches '99'"),
+    (["--device", "cdua"], "unknown device 'cdua'"),
+    (["--device", "cuda:7"], "cuda"),
+])
+def test_pipeline_command_refuses_bad_arguments_before_running(argv, message, capsys, tmp_path):
+    from meshinv_lite.pipeline import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--output-root", str(tmp_path / "out"), *argv])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def _notebooks(nbdir, cells):
+    import nbformat as nbf
+
+    nbdir.mkdir()
+    for name, src in cells:
+        nb = nbf.v4.new_notebook()
+        params = nbf.v4.new_code_cell("profile = 'quick'\noutput_dir = 'o'\nprior = None")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbf.v4.new_code_cell(src)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbf.write(nb, nbdir / f"{name}.ipynb")
+
+
+@pytest.mark.notebook
+def test_ctrl_c_stops_cleanly_and_keeps_the_summary(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    nbdir = tmp_path / "nbs"
+    _notebooks(nbdir, [("00_fast", "x = 1"), ("01_slow", "import time\ntime.sleep(120)")])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "meshinv_lite.pipeline", "--output-root", str(out),
+                             "--notebook-dir", str(nbdir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    md = out / "quick" / "summary.md"
+    deadline = time.time() + 120
+    while not (md.exists() and "00_fast" in md.read_text()) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(5)  # the slow notebook's kernel is running its cell now
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group, kernel included
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr and len(stderr.strip().splitlines()) <= 3, stderr
+    text = md.read_text()
+    assert "| 00_fast | ok |" in text
+    assert "| 01_slow | interrupted |" in text
+
+
+@pytest.mark.notebook
+def test_rebuild_gan_makes_the_notebooks_train_their_own_prior(tmp_path, capsys):
+    from meshinv_lite.pipeline import main
+
+    nbdir = tmp_path / "nbs"
+    _notebooks(nbdir, [("00_prior", "import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)\n"
+                                    "pathlib.Path(output_dir, 'metrics.json').write_text(json.dumps({'prior': str(prior)}))")])
+    common = ["--output-root", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--notebook-dir", str(nbdir)]
+    assert main(common) == 0
+    metrics = tmp_path / "out" / "quick" / "00_prior" / "metrics.json"
+    assert json.loads(metrics.read_text())["prior"] == "None"  # each notebook's default: the shipped prior
+    assert main(common + ["--prior", "shipped"]) == 0
+    assert json.loads(metrics.read_text())["prior"] == "shipped"
+    assert main(common + ["--rebuild", "gan"]) == 0
+    assert json.loads(metrics.read_text())["prior"] == "train"
 
 
 def test_summary_lists_status_and_figures(tmp_path):
@@ -91,7 +170,7 @@ def test_pipeline_passes_only_declared_parameters(tmp_path):
     nb = nbf.v4.new_notebook()
     params = nbf.v4.new_code_cell("profile = 'x'\noutput_dir = 'o'")
     params.metadata["tags"] = ["parameters"]
-    check = "import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True)\n" \
+    check = "import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)\n" \
             "pathlib.Path(output_dir, 'metrics.json').write_text(json.dumps({'has_data_dir': 'data_dir' in dir(), 'profile': profile}))"
     nb.cells = [params, nbf.v4.new_code_cell(check)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -1,0 +1,103 @@
+"""One check for every notebook's parameters cell.
+
+papermill passes ``-p name value`` through as typed (``-p seed abc`` arrives as the string ``"abc"``), and a
+wrong value used to fail cells later with an error that named neither the parameter nor what it should be.
+Each notebook's first code cell calls :func:`check_parameters` on its parameters; every name it knows is
+validated here, with one message naming the parameter, what it got and what it takes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .config import PROFILES, check_device
+
+
+def _choice(*options):
+    def check(v):
+        if v not in options:
+            raise ValueError(f"one of {', '.join(repr(o) for o in options)}")
+        return v
+    return check
+
+
+def _int(minimum: int, optional: bool = False):
+    def check(v):
+        if v is None and optional:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{'None or ' if optional else ''}an integer >= {minimum}")
+        if v < minimum:
+            raise ValueError(f"{'None or ' if optional else ''}an integer >= {minimum}")
+        return v
+    return check
+
+
+def _bool(optional: bool = False):
+    def check(v):
+        if v is None and optional:
+            return v
+        if not isinstance(v, bool):
+            raise ValueError(f"{'None, ' if optional else ''}True or False")
+        return v
+    return check
+
+
+def _path(optional: bool = False):
+    def check(v):
+        if v is None and optional:
+            return v
+        if not isinstance(v, (str, Path)) or not str(v):
+            raise ValueError(f"{'None or ' if optional else ''}a folder or file path (a string)")
+        return v
+    return check
+
+
+def _device(v):
+    try:
+        check_device(v)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    return v
+
+
+#: What each known notebook parameter takes.
+RULES: dict[str, Callable[[Any], Any]] = {
+    "profile": _choice(*PROFILES),
+    "device": _device,
+    "seed": _int(0),
+    "data_dir": _path(),
+    "output_dir": _path(),
+    "interactive": _bool(optional=True),
+    "camera": _choice("noisy", "exact"),
+    "prior": _choice(None, "shipped", "train"),
+    "image_discriminator": _bool(),
+    "iterations": _int(1, optional=True),
+    "num_images": _int(1, optional=True),
+    "num_train": _int(1, optional=True),
+    "num_test": _int(1, optional=True),
+    "hard_images": _int(1, optional=True),
+    "ablation_images": _int(1, optional=True),
+    "batch_size": _int(1, optional=True),
+    "fid_weights": _path(optional=True),
+}
+
+
+def check_parameters(values: Mapping[str, Any]) -> dict:
+    """Validate the known parameters among ``values`` (e.g. a notebook's ``globals()``); returns them.
+
+    Raises ``ValueError`` naming the first wrong parameter, the value it got (with its type) and what it
+    takes, e.g. ``parameter 'seed' must be an integer >= 0, got 'abc' (str)``.
+    """
+    checked = {}
+    for name, rule in RULES.items():
+        if name not in values:
+            continue
+        v = values[name]
+        try:
+            checked[name] = rule(v)
+        except ValueError as e:
+            raise ValueError(f"parameter {name!r} must be {e}, got {v!r} ({type(v).__name__})"
+                             if not str(e).startswith(("device", "unknown device")) else
+                             f"parameter 'device': {e}") from None
+    return checked

@@ -1,0 +1,66 @@
+"""The parameters cell check every notebook runs first, and the device check of the entry points."""
+import pytest
+
+from meshinv_lite.config import check_device
+from meshinv_lite.params import check_parameters
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"seed": "abc"}, "parameter 'seed' must be an integer >= 0, got 'abc' (str)"),
+    ({"seed": -1}, "parameter 'seed' must be an integer >= 0"),
+    ({"seed": True}, "parameter 'seed'"),
+    ({"num_images": "two"}, "parameter 'num_images' must be None or an integer >= 1, got 'two'"),
+    ({"num_images": 0}, "parameter 'num_images'"),
+    ({"profile": "fast"}, "parameter 'profile' must be one of 'quick', 'lite', 'paper', got 'fast'"),
+    ({"camera": "sfm"}, "parameter 'camera' must be one of 'noisy', 'exact'"),
+    ({"prior": "pretrained"}, "parameter 'prior' must be one of None, 'shipped', 'train'"),
+    ({"interactive": "yes"}, "parameter 'interactive' must be None, True or False"),
+    ({"device": "cdua"}, "parameter 'device': unknown device 'cdua'; use one of: cpu"),
+    ({"data_dir": 3}, "parameter 'data_dir' must be a folder or file path"),
+])
+def test_wrong_parameters_are_named(values, message):
+    with pytest.raises(ValueError) as e:
+        check_parameters({"profile": "quick", "seed": 0, **values})
+    assert message in str(e.value)
+
+
+def test_good_parameters_pass_and_unknown_names_are_left_alone():
+    got = check_parameters({"profile": "lite", "seed": 3, "num_images": None, "prior": "train", "device": "cpu",
+                            "data_dir": "data", "In": [], "torch": object()})
+    assert got == {"profile": "lite", "seed": 3, "num_images": None, "prior": "train", "device": "cpu", "data_dir": "data"}
+
+
+def test_device_check_names_what_is_available():
+    import torch
+
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'cdua'"):
+        check_device("cdua")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' was asked for.*use one of: cpu"):
+            check_device("cuda")
+
+
+def test_prepare_prior_checks_the_device_first(tmp_path):
+    from meshinv_lite.pretrain import prepare_prior
+
+    with pytest.raises(ValueError, match="unknown device"):
+        prepare_prior(tmp_path, "quick", device="cdua")
+
+
+def test_cli_refuses_a_bad_device_with_its_usage(capsys):
+    from meshinv_lite.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--device", "cdua"])
+    assert e.value.code == 2 and "unknown device 'cdua'" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+def test_a_notebook_names_its_wrong_parameter(run_notebook):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        run_notebook("00_meshes_cameras_rendering", seed="abc")
+    assert "parameter 'seed' must be an integer" in str(e.value)
+    assert e.value.exec_count == 3  # 1: parameters, 2: papermill's injected ones, 3: the first code cell, before any work
