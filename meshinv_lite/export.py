@@ -39,6 +39,19 @@ def _check_mesh(verts: torch.Tensor, template: TemplateMesh) -> np.ndarray:
     return v
 
 
+_EXPORT_SUFFIXES = (".obj", ".mtl", ".png", ".glb")
+
+
+def _base(path: str | Path) -> Path:
+    """``path`` without an export extension; any other dot stays part of the name (``bird.v2`` -> ``bird.v2``)."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in _EXPORT_SUFFIXES else path
+
+
+def _with(base: Path, suffix: str) -> Path:
+    return base.with_name(base.name + suffix)
+
+
 def export_obj(path: str | Path, verts: torch.Tensor, template: TemplateMesh, texture: torch.Tensor) -> list[Path]:
     """Write ``<stem>.obj``, ``<stem>.mtl`` and ``<stem>.png`` next to ``path``; returns the three paths.
 
@@ -46,9 +59,10 @@ def export_obj(path: str | Path, verts: torch.Tensor, template: TemplateMesh, te
         verts: ``(N, 3)`` object-space vertices of one mesh with the template's topology.
         texture: ``(3, Ht, Wt)`` in ``[0, 1]``.
     """
-    path = Path(path).with_suffix(".obj")
+    base = _base(path)
+    path = _with(base, ".obj")
     v = _check_mesh(verts, template)
-    stem = path.stem
+    stem = base.name
     uvs = template.uvs.cpu().numpy()
     faces = template.faces.cpu().numpy() + 1
     faces_uv = template.faces_uv.cpu().numpy() + 1
@@ -58,11 +72,11 @@ def export_obj(path: str | Path, verts: torch.Tensor, template: TemplateMesh, te
     lines += ["usemtl material0"]
     lines += [f"f {a}/{ta} {b}/{tb} {c}/{tc}" for (a, b, c), (ta, tb, tc) in zip(faces, faces_uv)]
     mtl = f"newmtl material0\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {stem}.png\n"
-    png = path.with_suffix(".png")
+    png, mtl_path = _with(base, ".png"), _with(base, ".mtl")
     atomic_write_bytes(png, _texture_png(texture))
-    atomic_write_bytes(path.with_suffix(".mtl"), mtl.encode())
+    atomic_write_bytes(mtl_path, mtl.encode())
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    return [path, path.with_suffix(".mtl"), png]
+    return [path, mtl_path, png]
 
 
 def glb_bytes(verts: torch.Tensor, template: TemplateMesh, texture: torch.Tensor, name: str = "reconstruction") -> bytes:
@@ -112,8 +126,9 @@ def glb_bytes(verts: torch.Tensor, template: TemplateMesh, texture: torch.Tensor
 
 def export_glb(path: str | Path, verts: torch.Tensor, template: TemplateMesh, texture: torch.Tensor) -> Path:
     """Write a ``.glb`` (binary glTF 2.0 with the texture embedded); returns its path."""
-    path = Path(path).with_suffix(".glb")
-    atomic_write_bytes(path, glb_bytes(verts, template, texture, name=path.stem))
+    base = _base(path)
+    path = _with(base, ".glb")
+    atomic_write_bytes(path, glb_bytes(verts, template, texture, name=base.name))
     return path
 
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .camera import WeakPerspectiveCamera
 from .config import RenderConfig, get_profile
 from .distributed import SINGLE, DistContext, wrap_ddp
-from .io import atomic_torch_save
+from .io import atomic_torch_save, state_checksum
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
 from .models import DiscriminatorConfig, Generator, GeneratorConfig, PatchDiscriminator, UVDiscriminator, ema_update
 from .render import render_mesh
@@ -38,6 +38,8 @@ from .silhouette_fit import normal_consistency
 
 CHECKPOINT_FORMAT = "meshinv-lite-gan"
 CHECKPOINT_VERSION = 1
+#: Entries of a checkpoint whose tensors are covered by its ``checksum``.
+CHECKSUMMED = ("G", "G_ema", "D_uv", "D_img")
 
 
 @dataclass(frozen=True)
@@ -356,8 +358,9 @@ class GANTrainer:
 
     # checkpoints -----------------------------------------------------------------------------
     def state_dict(self, rank_rng: Optional[list] = None) -> dict:
-        """Everything to resume; ``rank_rng``: every rank's ``(sampling, torch)`` RNG states (distributed runs)."""
-        return {
+        """Everything to resume; ``rank_rng``: every rank's ``(sampling, torch)`` RNG states (distributed runs).
+        ``checksum`` covers the networks' tensors (:func:`~meshinv_lite.io.state_checksum`)."""
+        state = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "config": self.config.to_dict(),
@@ -375,6 +378,8 @@ class GANTrainer:
             "rank_rng": rank_rng,
             "train_seconds": self.train_seconds,
         }
+        state["checksum"] = state_checksum({k: state[k] for k in CHECKSUMMED if state[k] is not None})
+        return state
 
     def save_checkpoint(self, path: str | Path) -> Optional[Path]:
         """Write everything needed to resume, atomically. Distributed: every rank must call this; rank 0
@@ -450,6 +455,11 @@ def read_checkpoint(path: str | Path) -> dict:
     missing = [k for k in ("config", "G", "G_ema", "iteration") if k not in state]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}: incomplete checkpoint")
+    if "checksum" in state:  # checkpoints from before checksums load unchecked
+        nets = {k: state[k] for k in CHECKSUMMED if state.get(k) is not None}
+        if state_checksum(nets) != state["checksum"]:
+            raise CheckpointError(f"{path} is damaged: its network weights do not match their checksum; delete it and "
+                                  "retrain (or restore it from a copy)")
     return state
 
 

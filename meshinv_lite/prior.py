@@ -27,7 +27,6 @@ trains its own. ``prepare_prior(..., prior="train")`` or ``pipeline --rebuild ga
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -39,7 +38,7 @@ from typing import Optional
 
 import torch
 
-from .io import atomic_torch_save, read_json, write_json
+from .io import atomic_torch_save, read_json, state_checksum, write_json
 from .models import Generator, GeneratorConfig
 
 PRIOR_FORMAT = "meshinv-lite-prior"
@@ -112,21 +111,6 @@ def build_dir(data_dir: str | Path, recipe: PriorRecipe = SHIPPED) -> Path:
 # --------------------------------------------------------------------------------------------------
 # The file format
 # --------------------------------------------------------------------------------------------------
-
-
-def state_checksum(state: dict) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a state dict's tensors (sorted by name)."""
-    h = hashlib.sha256()
-    for k in sorted(state):
-        v = state[k]
-        h.update(k.encode())
-        if isinstance(v, torch.Tensor):
-            t = v.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
-        else:
-            h.update(repr(v).encode())
-    return h.hexdigest()
 
 
 def save_prior(path: str | Path, generator: Generator, recipe: PriorRecipe, iteration: int) -> Path:

@@ -69,3 +69,16 @@ def test_export_rejects_bad_input(tmp_path):
         export_glb(tmp_path / "x", v, t, tex[None])
     with pytest.raises(ValueError, match="NaN"):
         export_glb(tmp_path / "x", v * float("nan"), t, tex)
+
+
+def test_names_with_dots_keep_their_whole_name(tmp_path):
+    t, v, tex = sample_mesh()
+    a = export_obj(tmp_path / "bird.v2", v, t, tex)
+    b = export_obj(tmp_path / "bird.v3", v, t, tex * 0.5)
+    assert [p.name for p in a] == ["bird.v2.obj", "bird.v2.mtl", "bird.v2.png"]
+    assert [p.name for p in b] == ["bird.v3.obj", "bird.v3.mtl", "bird.v3.png"]
+    assert "mtllib bird.v2.mtl" in a[0].read_text() and "map_Kd bird.v2.png" in a[1].read_text()
+    assert a[2].read_bytes() != b[2].read_bytes()  # the second export did not overwrite the first
+    assert export_glb(tmp_path / "bird.v2", v, t, tex).name == "bird.v2.glb"
+    assert export_obj(tmp_path / "cat.obj", v, t, tex)[0].name == "cat.obj"  # an export extension is replaced
+    assert export_glb(tmp_path / "cat.glb", v, t, tex).name == "cat.glb"

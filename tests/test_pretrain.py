@@ -99,10 +99,38 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     other = GANTrainer(quick_config(lambda_image=0.5), tiny_data())
     with pytest.raises(CheckpointError, match="lambda_image"):
         other.load_checkpoint(path)
-    # a checkpoint whose weights were tampered with is refused, not partially loaded
+    # weights that no longer fit the networks (the architecture changed) are refused, not partially loaded,
+    # with a message that says how to retrain
+    from meshinv_lite.io import state_checksum
+    from meshinv_lite.pretrain import CHECKSUMMED
+
     state = torch.load(path, weights_only=False)
-    state["G"].pop(next(iter(state["G"])))
+    for net in ("G", "G_ema"):
+        state[net].pop(next(iter(state[net])))
+    state["checksum"] = state_checksum({k: state[k] for k in CHECKSUMMED if state[k] is not None})
     torch.save(state, tmp_path / "tampered.pt")
     fresh = GANTrainer(quick_config(), tiny_data())
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(CheckpointError, match="does not fit.*--rebuild gan"):
         fresh.load_checkpoint(tmp_path / "tampered.pt")
+    with pytest.raises(CheckpointError, match="does not fit the generator this code builds.*--rebuild gan"):
+        load_generator(tmp_path / "tampered.pt")
+    # a config written by another version of the code (a field this code does not know)
+    state = torch.load(path, weights_only=False)
+    state["config"]["generator"]["attention_layers"] = 2
+    torch.save(state, tmp_path / "newer.pt")
+    with pytest.raises(CheckpointError, match="another version of meshinv-lite.*retrain"):
+        load_generator(tmp_path / "newer.pt")
+
+
+def test_a_flipped_byte_in_the_weights_is_caught(tmp_path):
+    tr = GANTrainer(quick_config(), tiny_data())
+    path = tr.save_checkpoint(tmp_path / "ok.pt")
+    raw = bytearray(path.read_bytes())
+    w = max(tr.G.state_dict().values(), key=lambda t: t.numel())  # the largest tensor's bytes sit mid-file
+    at = bytes(raw).find(w.contiguous().numpy().tobytes()[:64])
+    assert at > 0
+    raw[at + 10] ^= 0x10
+    path.write_bytes(bytes(raw))
+    torch.load(path, weights_only=False)  # still loads: only the checksum notices
+    with pytest.raises(CheckpointError, match="damaged.*checksum"):
+        read_checkpoint(path)
