@@ -57,7 +57,8 @@ class PriorRecipe:
 
     ``data_profile``: the SynthBirds profile whose dataset, pseudo-GT settings and network sizes are used;
     ``train_images``: training images that get pseudo ground truth (``None``: all of the split);
-    ``iterations``, ``batch_size``, ``ema_decay``: the GAN schedule (other settings: the profile's);
+    ``iterations``, ``batch_size``, ``ema_decay``, ``w_smooth`` (the generator's normal-consistency weight):
+    the GAN schedule (other settings: the profile's);
     ``snapshot_every``: EMA generators kept along the way (for the quality-vs-iterations figure).
     """
 
@@ -69,6 +70,7 @@ class PriorRecipe:
     iterations: int = 6000
     batch_size: int = 16
     ema_decay: float = 0.999
+    w_smooth: float = 1e-4
     checkpoint_every: int = 200
     snapshot_every: int = 1000
     probe_images: int = 16
@@ -78,8 +80,8 @@ class PriorRecipe:
         from .pretrain import PretrainConfig
 
         return PretrainConfig.for_profile(self.data_profile, iterations=self.iterations, batch_size=self.batch_size,
-                                          ema_decay=self.ema_decay, checkpoint_every=self.checkpoint_every,
-                                          seed=self.seed)
+                                          ema_decay=self.ema_decay, w_smooth=self.w_smooth,
+                                          checkpoint_every=self.checkpoint_every, seed=self.seed)
 
     def pseudo_gt_config(self):
         from .pseudo_gt import PseudoGTConfig

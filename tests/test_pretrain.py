@@ -134,3 +134,71 @@ def test_a_flipped_byte_in_the_weights_is_caught(tmp_path):
     torch.load(path, weights_only=False)  # still loads: only the checksum notices
     with pytest.raises(CheckpointError, match="damaged.*checksum"):
         read_checkpoint(path)
+
+
+def _scores(tr, fake):
+    """D_uv and D_img scores of a fixed real batch and a fixed fake batch (eval: no spectral-norm update)."""
+    with torch.no_grad():
+        d = tr.data
+        idx = torch.arange(2)
+        real_uv = tr.D_uv(d.texture[idx] * d.visibility[idx], d.deformation[idx], d.visibility[idx], d.class_id[idx])
+        fake_uv = tr.D_uv(fake["texture"] * fake["visibility"], fake["deformation"], fake["visibility"], fake["class_id"])
+        fake_img = tr.D_img(fake["image"], fake["mask"]).mean()
+    return real_uv.mean(), fake_uv.mean(), fake_img
+
+
+def test_one_discriminator_step_separates_real_from_fake():
+    torch.manual_seed(0)
+    tr = GANTrainer(quick_config(lr_d=1e-3), tiny_data())
+    with torch.no_grad():
+        fake = tr._fakes(2)
+    before = _scores(tr, fake)
+    g_before = [p.detach().clone() for p in tr.G.parameters()]
+    for _ in range(3):  # the same fixed fake batch each time, fresh real samples
+        tr._d_step(fake, {})
+    after = _scores(tr, fake)
+    assert after[0] - after[1] > before[0] - before[1]  # real scored higher relative to fake
+    assert all(torch.equal(a, b) for a, b in zip(g_before, tr.G.parameters()))  # the D step leaves G alone
+
+
+def test_one_generator_step_with_frozen_discriminators_raises_their_score_of_the_fakes():
+    torch.manual_seed(0)
+    tr = GANTrainer(quick_config(lr_g=1e-3, d_steps=1), tiny_data())
+    d_before = {k: v.clone() for k, v in {**tr.D_uv.state_dict(), **{f"img.{k}": v for k, v in tr.D_img.state_dict().items()}}.items()}
+    z, c = tr.sample_latents(2)
+    rng_state = tr.rng.get_state()
+
+    def fakes_for(z, c):
+        tex, deform = tr.G(z, c)
+        tr.rng.set_state(rng_state)
+        vis = tr._real_uv(2)[2]
+        cams = tr._real_images(2)[2]
+        img, mask, _ = tr.render(tex, deform, cams)
+        return {"texture": tex, "deformation": deform, "visibility": vis, "class_id": c, "image": img, "mask": mask}
+
+    tr.D_uv.eval(), tr.D_img.eval()
+    with torch.no_grad():
+        before = _scores(tr, fakes_for(z, c))
+    # the G step of GANTrainer.step on these latents: discriminators frozen, only G moves
+    for d in (tr.D_uv, tr.D_img):
+        d.requires_grad_(False)
+    f = fakes_for(z, c)
+    from meshinv_lite.pretrain import generator_loss
+    loss = generator_loss(tr.D_uv(f["texture"] * f["visibility"], f["deformation"], f["visibility"], c)) + \
+        tr.config.lambda_image * generator_loss(tr.D_img(f["image"], f["mask"]))
+    tr.opt_G.zero_grad()
+    loss.backward()
+    assert all(p.grad is None for p in tr.D_uv.parameters())  # frozen: no weight gradients at all
+    for _ in range(1):
+        tr.opt_G.step()
+    with torch.no_grad():
+        after = _scores(tr, fakes_for(z, c))
+    assert after[1] + tr.config.lambda_image * after[2] > before[1] + tr.config.lambda_image * before[2]
+    now = {**tr.D_uv.state_dict(), **{f"img.{k}": v for k, v in tr.D_img.state_dict().items()}}
+    assert all(torch.equal(d_before[k], now[k]) for k in d_before)
+
+
+def test_training_step_leaves_no_discriminator_frozen():
+    tr = GANTrainer(quick_config(), tiny_data())
+    tr.step()
+    assert all(p.requires_grad for p in tr.D_uv.parameters()) and all(p.requires_grad for p in tr.D_img.parameters())
