@@ -11,7 +11,7 @@ from meshinv_lite.render import render_mesh
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
-    G = Generator(GeneratorConfig.for_profile("quick")).eval()
+    G = Generator(GeneratorConfig.for_profile("quick", deform_init_gain=1.5)).eval()  # shapes that vary with z
     t = make_uv_sphere()
     cfg = InversionConfig.for_profile(
         "quick", texture_losses=(("chamfer", 1.0),), num_points=256, init_candidates=4, init_batch=4,
@@ -33,13 +33,41 @@ def test_inversion_reduces_the_loss_and_leaves_the_generator_alone(setup):
     assert len(rec.history["total"]) == cfg.total_steps == 16
     assert (rec.terms["total"] < rec.init_loss).all()
     assert rec.history["total"][-1] < rec.history["total"][0]
-    assert rec.iou.shape == (2,) and (rec.iou > 0.5).all()
+    assert rec.iou.shape == (2,)
+    # better than what random codes give: the best of 32 draws through the true cameras
+    from meshinv_lite.metrics import mask_iou
+
+    with torch.no_grad():
+        z = torch.randn(32, 64, generator=torch.Generator().manual_seed(9))
+        best = torch.zeros(2)
+        for i in range(2):
+            tex, d = G(z, cls[i].repeat(32))
+            sil = render_mesh(t, deform_vertices(t, d), cams[i].expand(32), tex, cfg.render, soft=False).mask
+            best[i] = mask_iou(sil, masks[i:i + 1].expand(32, -1, -1, -1)).max()
+    from dataclasses import replace
+
+    longer = invert(G, images, masks, cams, cls, replace(cfg, stages=(InversionStage(40, 0.1, 1e-2), InversionStage(40, 0.02, 2e-3))),
+                    template=t, seed=1)
+    # (an untrained G barely varies its shapes with z, so the margin over 32 draws is small but real)
+    assert (longer.iou > best + 0.01).all() and (longer.iou >= rec.iou - 0.01).all(), (longer.iou, rec.iou, best)
     assert rec.texture.shape == (2, 3, 64, 64) and rec.vertices.shape == (2, t.num_vertices, 3)
-    assert not torch.equal(rec.camera.as_tensor(), cams.as_tensor())  # refined
     for k, v in G.state_dict().items():
         assert torch.equal(v, before[k])
     assert [p.requires_grad for p in G.parameters()] == flags
     assert rec.feature_extractor == ""  # no feature loss in this config
+
+
+def test_camera_refinement_moves_a_perturbed_camera_towards_the_truth(setup):
+    G, t, cfg, images, masks, cams, cls = setup
+    from dataclasses import replace
+
+    off = WeakPerspectiveCamera(cams.scale * 1.12, cams.translation + torch.tensor([0.06, -0.05]), cams.rotation)
+    c = replace(cfg, stages=(InversionStage(30, 0.05, 1e-2),))
+    rec = invert(G, images, masks, off, cls, c, template=t, seed=1)
+    for name in ("scale", "translation"):
+        start = (getattr(off, name) - getattr(cams, name)).abs().flatten(1 if name == "translation" else 0)
+        end = (getattr(rec.camera, name) - getattr(cams, name)).abs().flatten(1 if name == "translation" else 0)
+        assert (end.sum(-1) if end.dim() > 1 else end).lt(0.7 * (start.sum(-1) if start.dim() > 1 else start)).all(), name
 
 
 def test_camera_frozen_when_not_refined(setup):
@@ -128,7 +156,7 @@ def test_images_outside_the_unit_range_are_refused(setup):
     c = _one_step(cfg)
     with pytest.raises(TypeError, match=r"uint8.*images.float\(\) / 255"):
         invert(G, (images * 255).round().to(torch.uint8), masks, cams, cls, c, template=t)
-    with pytest.raises(ValueError, match=r"values in \[0, 138.*divide by 255"):
+    with pytest.raises(ValueError, match=r"values in \[0, 1[0-9.]+\].*divide by 255"):
         invert(G, images * 255, masks, cams, cls, c, template=t)
     with pytest.raises(ValueError, match="masks has values"):
         invert(G, images, masks * 2, cams, cls, c, template=t)
