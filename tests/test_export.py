@@ -5,7 +5,7 @@ import torch
 from meshinv_lite.export import export_glb, export_obj
 from meshinv_lite.mesh import deform_vertices, make_uv_sphere
 
-trimesh = pytest.importorskip("trimesh")
+import trimesh  # a declared test dependency (pyproject [test]): a missing one is an error, not a skip
 
 
 def sample_mesh():
@@ -20,12 +20,24 @@ def expected_corners(t, v):
     return v[t.faces].numpy(), t.uvs[t.faces_uv].numpy()
 
 
+def _canonical_faces(faces) -> list:
+    """Index triples, each rotated to start at its smallest index: rotation-free, winding kept."""
+    out = []
+    for f in np.asarray(faces).tolist():
+        k = f.index(min(f))
+        out.append(tuple(f[k:] + f[:k]))
+    return sorted(out)
+
+
 def check_loaded(mesh, t, v, tex, flip_v: bool):
     assert len(mesh.faces) == t.num_faces
-    # the same set of corner positions, face by face (order may differ)
-    got = np.sort(mesh.vertices[mesh.faces].reshape(-1, 3).round(5), axis=0)
-    want = np.sort(v[t.faces].numpy().reshape(-1, 3).round(5), axis=0)
-    assert np.allclose(got, want, atol=1e-4)
+    # the same faces, corner triple by corner triple and with the same winding (outward normals stay outward):
+    # each loaded vertex is one of ours (nearest within 1e-4), then the faces are compared as index triples
+    from scipy.spatial import cKDTree
+
+    dist, ours = cKDTree(v.numpy()).query(mesh.vertices)
+    assert dist.max() < 1e-4
+    assert _canonical_faces(ours[mesh.faces]) == _canonical_faces(t.faces.numpy())
     # every loaded vertex has the UV of a template UV point at that position
     from scipy.spatial import cKDTree
 
@@ -39,7 +51,9 @@ def check_loaded(mesh, t, v, tex, flip_v: bool):
         q = np.array([q[0], 1 - q[1]]) if flip_v else np.asarray(q)
         assert any(np.allclose(q, ref_uv[j], atol=1e-4) for j in near), f"vertex {p} has uv {q}"
     img = mesh.visual.material.image if hasattr(mesh.visual.material, "image") else mesh.visual.material.baseColorTexture
-    assert img.size == (tex.shape[2], tex.shape[1])
+    # the image itself, pixel for pixel: row 0 is v = 0 (the north pole row); an upside-down PNG fails here
+    want = (tex.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert np.array_equal(np.asarray(img.convert("RGB")), want)
 
 
 def test_obj_round_trip(tmp_path):
