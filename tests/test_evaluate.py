@@ -130,8 +130,6 @@ def _random_meshes(b, seed, size=16, amount=0.25):
 
 
 def test_texture_error_by_visibility_separates_seen_and_unseen():
-    from meshinv_lite.pseudo_gt import back_project
-
     t, verts = _random_meshes(2, 0)
     cam = WeakPerspectiveCamera.from_view([30.0, 200.0], 20.0, 0.8)
     cfg = RenderConfig(image_size=48)
@@ -143,11 +141,22 @@ def test_texture_error_by_visibility_separates_seen_and_unseen():
     same = texture_error_by_visibility(t, verts, cam, masks, gt.clone(), gt)
     assert torch.allclose(same["seen"], torch.zeros(2)) and torch.allclose(same["unseen"], torch.zeros(2))
     assert ((same["seen_fraction"] > 0.2) & (same["seen_fraction"] < 0.7)).all()
-    _, vis = back_project(t, verts, cam, torch.zeros(2, 3, 48, 48), masks, 32)
+    # what the camera sees, from first principles (not from back_project, the function under test): these
+    # near-spheres are convex, so a texel is seen exactly when its face turns towards the camera
+    from meshinv_lite.mesh import face_normals
+    from meshinv_lite.pseudo_gt import uv_fragments
+
+    face_of_texel = uv_fragments(t, 32, 1).pix_to_face[0]  # (32, 32), -1 outside the UV layout
+    toward = -face_normals(cam.apply(verts), t.faces)[..., 2]  # (2, F): larger z is farther
+    facing = torch.stack([toward[i][face_of_texel.clamp_min(0)] for i in range(2)])
+    vis = ((facing > 0.15) & (face_of_texel >= 0))[:, None].float()  # 0.15: BackProjectionConfig.min_facing
     wrong_unseen = gt * vis + (1 - gt) * (1 - vis)  # exact where seen, inverted where not
     e = texture_error_by_visibility(t, verts, cam, masks, wrong_unseen, gt)
-    assert torch.allclose(e["seen"], torch.zeros(2), atol=1e-6)
+    assert (e["seen"] < 0.01).all()  # texels along the silhouette may disagree by a hair
     assert (e["unseen"] > 0.1).all()
+    # a few facing texels project just outside the binarized mask at the silhouette: seen is a little less
+    facing_fraction = vis.flatten(1).sum(1) / (face_of_texel >= 0).sum()
+    assert ((e["seen_fraction"] <= facing_fraction + 0.01) & (e["seen_fraction"] > facing_fraction - 0.08)).all()
     # a prediction at another resolution is resized, not rejected
     e2 = texture_error_by_visibility(t, verts, cam, masks, torch.nn.functional.interpolate(gt, size=64, mode="bilinear"), gt)
     assert (e2["seen"] < 0.02).all()

@@ -1,6 +1,8 @@
 """Inversion losses: minima, behaviour under misalignment, gradients, errors, registries."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,6 @@ from meshinv_lite import losses as L
 from meshinv_lite.camera import pixel_centers
 from meshinv_lite.features import fallback_vgg19
 from meshinv_lite.mesh import face_adjacency, make_uv_sphere
-from meshinv_lite.silhouette_fit import normal_consistency
 
 SIZE = 64
 RADIUS = 0.6  # foreground disc, normalized units (19 px at 64 px: shifts of 16 px stay inside the frame)
@@ -295,15 +296,20 @@ def test_smoothness_and_latent():
     faces = sphere.faces
     verts = sphere.vertices[None].repeat(2, 1, 1)
     pairs = face_adjacency(faces)
-    flat = verts.clone()
-    flat[..., 2] = 0.0  # squashed onto a plane: front and back faces are flipped, but neighbours agree...
     g = torch.Generator().manual_seed(0)
     bumpy = verts + 0.1 * torch.randn(verts.shape, generator=g)
     s0 = L.smoothness_loss(verts, faces, pairs, reduction="none")
     s1 = L.smoothness_loss(bumpy, faces, pairs, reduction="none")
     assert s0.shape == (2,) and (s1 > s0).all()
-    assert torch.allclose(s1, normal_consistency(bumpy, faces, pairs))
     assert torch.allclose(L.smoothness_loss(bumpy, faces), s1.mean())
+    # two triangles hinged along a shared edge at a known dihedral angle: 1 - cos(angle between normals)
+    for deg in (0.0, 30.0, 90.0, 150.0):
+        a = math.radians(deg)
+        quad = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                              [0.0, -math.cos(a), math.sin(a)]]])  # second face turned by deg about the x axis
+        tri = torch.tensor([[0, 1, 2], [1, 0, 3]])
+        got = L.smoothness_loss(quad, tri, torch.tensor([[0, 1]]), reduction="none")
+        assert float(got) == pytest.approx(1 - math.cos(a), abs=1e-5), deg
     z = torch.tensor([[1.0, -2.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0]])
     assert torch.allclose(L.latent_loss(z, reduction="none"), torch.tensor([14 / 8, 0.0]))
     assert L.latent_loss(z).item() == pytest.approx(7 / 8)
