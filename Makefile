@@ -19,22 +19,28 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+INSTALL_LOG := $(VENV)/install.log
+# JupyterLab settings of this venv: no news / update pop-ups over the first notebook
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --upgrade pip >/dev/null
-	$(BIN)/python -m pip install "torch==2.13.0" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -e ".[test,notebooks]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (meshinv-lite)" >/dev/null
-	touch $(STAMP)
+	@echo "installing into $(VENV) (torch==2.13.0 and the package; details in $(INSTALL_LOG)) ..."
+	@$(BIN)/python -m pip install -q --upgrade pip >$(INSTALL_LOG) 2>&1 || { tail -20 $(INSTALL_LOG); exit 1; }
+	@$(BIN)/python -m pip install -q "torch==2.13.0" $(TORCH_PIP_ARGS) >>$(INSTALL_LOG) 2>&1 || { tail -20 $(INSTALL_LOG); exit 1; }
+	@$(BIN)/python -m pip install -q -e ".[test,notebooks]" >>$(INSTALL_LOG) 2>&1 || { tail -20 $(INSTALL_LOG); exit 1; }
+	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (meshinv-lite)" >>$(INSTALL_LOG) 2>&1
+	@mkdir -p $(dir $(LAB_OVERRIDES))
+	@echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(LAB_OVERRIDES)
+	@touch $(STAMP)
+	@echo "installed."
 
 install: $(STAMP)
 
 data: install
-	@if [ -f data_scripts/make_synthbirds.py ]; then \
-	  $(BIN)/python data_scripts/make_synthbirds.py --profile $(PROFILE) --out data/synthbirds_$(PROFILE); \
-	else echo "(no dataset script yet)"; fi
+	@$(BIN)/python data_scripts/make_synthbirds.py --profile $(PROFILE) --out data/synthbirds_$(PROFILE) --quiet
 
 demo: data
-	$(BIN)/python -m meshinv_lite.pipeline --profile $(PROFILE) --device $(DEVICE) --data-dir data
+	MESHINV_ROOT=$(CURDIR) $(BIN)/python -m meshinv_lite.pipeline --profile $(PROFILE) --device $(DEVICE) --data-dir data
 
 test: install
 	$(BIN)/python -m pytest -q -ra
@@ -42,8 +48,11 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not notebook and not slow and not browser"
 
+# As root (Docker, many cloud notebooks) JupyterLab refuses to start without --allow-root.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	MESHINV_ROOT=$(CURDIR) $(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 bench: install
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -655,6 +655,25 @@ def smoothness_loss(verts: torch.Tensor, faces: torch.Tensor, face_pairs: Option
     return _reduce(normal_consistency(verts, faces.to(verts.device), pairs.to(verts.device)), reduction)
 
 
+def crease_loss(verts: torch.Tensor, faces: torch.Tensor, face_pairs: Optional[torch.Tensor] = None,
+                reduction: str = "mean") -> torch.Tensor:
+    """Mean ``relu(-cos)`` between the normals of faces sharing an edge, per mesh: zero unless the surface
+    folds back on itself (neighbouring normals more than 90 degrees apart).
+
+    Unlike :func:`smoothness_loss` it leaves ordinary curvature (a round head, a thin tail) alone and
+    acts only on creases, the folds :func:`meshinv_lite.metrics.folded_fraction` counts. Values in
+    ``[0, 1]``, ``(B,)`` for ``reduction="none"``.
+    """
+    from .mesh import face_normals
+
+    check_shape("verts", verts, (None, None, 3), "(B, N, 3)")
+    check_shape("faces", faces, (None, 3), "(F, 3)")
+    pairs = (face_adjacency(faces) if face_pairs is None else face_pairs).to(verts.device)
+    n = face_normals(verts, faces.to(verts.device))
+    cos = (n[:, pairs[:, 0]] * n[:, pairs[:, 1]]).sum(-1)
+    return _reduce(F.relu(-cos).mean(1), reduction)
+
+
 def latent_loss(z: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """``mean(z^2 / 2)`` over the latent dimensions of each code ``z`` ``(B, D)``: the negative log-density
     of ``N(0, I)`` up to a constant (per dimension). ``(B,)`` for ``reduction="none"``."""

@@ -83,12 +83,21 @@ RULES: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def check_parameters(values: Mapping[str, Any]) -> dict:
-    """Validate the known parameters among ``values`` (e.g. a notebook's ``globals()``); returns them.
+#: Parameters that are paths: returned resolved against the project root (:mod:`meshinv_lite.paths`).
+PATH_PARAMETERS = ("data_dir", "output_dir", "fid_weights")
+
+
+def check_parameters(values: Mapping[str, Any], verbose: bool = True) -> dict:
+    """Validate the known parameters among ``values`` (e.g. a notebook's ``globals()``); returns them, with
+    ``data_dir``, ``output_dir`` and ``fid_weights`` as absolute paths (:func:`meshinv_lite.paths.resolve`:
+    the same folders from JupyterLab, papermill and the command line). ``verbose`` prints where data and
+    outputs are.
 
     Raises ``ValueError`` naming the first wrong parameter, the value it got (with its type) and what it
     takes, e.g. ``parameter 'seed' must be an integer >= 0, got 'abc' (str)``.
     """
+    from .paths import resolve
+
     checked = {}
     for name, rule in RULES.items():
         if name not in values:
@@ -100,4 +109,11 @@ def check_parameters(values: Mapping[str, Any]) -> dict:
             raise ValueError(f"parameter {name!r} must be {e}, got {v!r} ({type(v).__name__})"
                              if not str(e).startswith(("device", "unknown device")) else
                              f"parameter 'device': {e}") from None
+    for name in PATH_PARAMETERS:
+        if checked.get(name) is not None:
+            checked[name] = resolve(checked[name])
+    if verbose:
+        where = [f"{label}: {checked[k]}" for k, label in (("data_dir", "data"), ("output_dir", "outputs")) if k in checked]
+        if where:
+            print("  |  ".join(where))
     return checked

@@ -146,14 +146,33 @@ def run_notebook(path: Path, out_root: Path, parameters: dict, kernel: str = "py
     return NotebookRun(path.stem, status, seconds, str(out_nb), metrics, error)
 
 
+def _fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
 def write_summary(runs: list[NotebookRun], out_root: Path, profile: str) -> Path:
-    """``summary.json`` and a readable ``summary.md`` in ``out_root``."""
+    """``summary.json`` and a readable ``summary.md`` in ``out_root``: one row per notebook, then each
+    notebook's key figures as a list, then the evaluation table of notebook 06 when it ran."""
     write_json(out_root / "summary.json", {"profile": profile, "notebooks": [asdict(r) for r in runs]})
-    lines = [f"# meshinv-lite run, profile `{profile}`", "", "| notebook | status | seconds | key figures |", "|---|---|---|---|"]
+    total = sum(r.seconds for r in runs)
+    lines = [f"# meshinv-lite run, profile `{profile}`", "",
+             f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok, {total / 60:.1f} min in all.", "",
+             "| notebook | status | seconds | note |", "|---|---|---|---|"]
     for r in runs:
-        figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.metrics.items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool))
-        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {figures or r.error} |")
+        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.error or ''} |")
+    for r in runs:
+        figures = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float, bool, str)) and k != "profile"}
+        if not figures:
+            continue
+        lines += ["", f"## {r.name}", ""]
+        lines += [f"- `{k}`: {_fmt_value(v)}" for k, v in sorted(figures.items())]
+    table = out_root / EVALUATION_TABLE
+    if table.exists() and any(r.name == table.parent.name and r.status == "ok" for r in runs):
+        lines += ["", table.read_text().replace("# Evaluation", "## Evaluation", 1).rstrip()]
     path = out_root / "summary.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     return path
@@ -236,11 +255,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
         return 130
-    print((out_root / "summary.md").read_text())
     table = out_root / EVALUATION_TABLE
     if table.exists() and any(r.name == table.parent.name and r.status == "ok" for r in runs):
         print(table.read_text())
         print(f"evaluation details: {table.parent}")
+    print(f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok; every notebook's key figures: "
+          f"{out_root / 'summary.md'}; kernel logs: {out_root / 'logs'}")
     print(f"outputs: {out_root}")
     return 0 if all(r.status == "ok" for r in runs) else 1
 

@@ -34,6 +34,7 @@ from .io import atomic_torch_save, state_checksum
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
 from .models import DiscriminatorConfig, Generator, GeneratorConfig, PatchDiscriminator, UVDiscriminator, ema_update
 from .render import render_mesh
+from .losses import crease_loss
 from .silhouette_fit import normal_consistency
 
 CHECKPOINT_FORMAT = "meshinv-lite-gan"
@@ -59,6 +60,7 @@ class PretrainConfig:
     image_discriminator: bool = True
     uv_loss: str = "lsgan"  # "lsgan" (the paper's equations) or "hinge" (the authors' code)
     w_smooth: float = 1e-4
+    w_crease: float = 0.0  # weight of losses.crease_loss on generated meshes (folds only)
     ema_decay: float = 0.999
     checkpoint_every: int = 100
     seed: int = 0
@@ -305,6 +307,10 @@ class GANTrainer:
             smooth = normal_consistency(fake["vertices"], self.template.faces, self.face_pairs).mean()
             terms["smooth"] = float(smooth.detach())
             loss_g = loss_g + cfg.w_smooth * smooth
+            if cfg.w_crease:
+                crease = crease_loss(fake["vertices"], self.template.faces, self.face_pairs)
+                terms["crease"] = float(crease.detach())
+                loss_g = loss_g + cfg.w_crease * crease
             self.opt_G.zero_grad(set_to_none=True)
             loss_g.backward()
         finally:
@@ -397,7 +403,8 @@ class GANTrainer:
         """Restore a run; refuses checkpoints of another configuration or a damaged file."""
         state = read_checkpoint(path)
         mine = _comparable(self.config.to_dict())
-        theirs = _comparable(state["config"])
+        # settings added to the code after the checkpoint was written count as their defaults
+        theirs = _comparable({**asdict(PretrainConfig()), **state["config"]})
         if mine != theirs:
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise CheckpointError(f"{path} was trained with another configuration (differs in: {', '.join(diff)}); "

@@ -71,6 +71,7 @@ class PriorRecipe:
     batch_size: int = 16
     ema_decay: float = 0.999
     w_smooth: float = 1e-4
+    w_crease: float = 0.0
     checkpoint_every: int = 200
     snapshot_every: int = 1000
     probe_images: int = 16
@@ -80,7 +81,7 @@ class PriorRecipe:
         from .pretrain import PretrainConfig
 
         return PretrainConfig.for_profile(self.data_profile, iterations=self.iterations, batch_size=self.batch_size,
-                                          ema_decay=self.ema_decay, w_smooth=self.w_smooth,
+                                          ema_decay=self.ema_decay, w_smooth=self.w_smooth, w_crease=self.w_crease,
                                           checkpoint_every=self.checkpoint_every, seed=self.seed)
 
     def pseudo_gt_config(self):

@@ -99,6 +99,7 @@ def test_notebook_00_runs_as_committed_with_nbval(tmp_path):
     nb = tmp_path / "00_meshes_cameras_rendering.ipynb"
     shutil.copy(REPO / "notebooks" / nb.name, nb)
     env = {k: v for k, v in os.environ.items() if k != "MESHINV_HEADLESS"}
+    env["MESHINV_ROOT"] = str(tmp_path)  # relative paths resolve against the project root: here the scratch folder
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env", nb.name],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -27,7 +27,10 @@ def test_wrong_parameters_are_named(values, message):
 def test_good_parameters_pass_and_unknown_names_are_left_alone():
     got = check_parameters({"profile": "lite", "seed": 3, "num_images": None, "prior": "train", "device": "cpu",
                             "data_dir": "data", "In": [], "torch": object()})
-    assert got == {"profile": "lite", "seed": 3, "num_images": None, "prior": "train", "device": "cpu", "data_dir": "data"}
+    from meshinv_lite.paths import resolve
+
+    assert got == {"profile": "lite", "seed": 3, "num_images": None, "prior": "train", "device": "cpu",
+                   "data_dir": resolve("data")}
 
 
 def test_device_check_names_what_is_available():
@@ -64,3 +67,18 @@ def test_a_notebook_names_its_wrong_parameter(run_notebook):
         run_notebook("00_meshes_cameras_rendering", seed="abc")
     assert "parameter 'seed' must be an integer" in str(e.value)
     assert e.value.exec_count == 3  # 1: parameters, 2: papermill's injected ones, 3: the first code cell, before any work
+
+
+def test_relative_paths_mean_the_project_roots_folders(tmp_path, monkeypatch):
+    from meshinv_lite.paths import project_root, resolve
+
+    monkeypatch.delenv("MESHINV_ROOT", raising=False)
+    repo = project_root()
+    assert (repo / "pyproject.toml").exists() and (repo / "notebooks").is_dir()
+    monkeypatch.chdir(repo / "notebooks")  # where JupyterLab starts a notebook's kernel
+    got = check_parameters({"data_dir": "data", "output_dir": "outputs/quick/04", "fid_weights": None}, verbose=False)
+    assert got["data_dir"] == repo / "data" and got["output_dir"] == repo / "outputs" / "quick" / "04"
+    assert got["fid_weights"] is None
+    assert resolve(tmp_path / "x") == tmp_path / "x"  # absolute paths are kept
+    monkeypatch.setenv("MESHINV_ROOT", str(tmp_path))
+    assert resolve("data") == tmp_path / "data"

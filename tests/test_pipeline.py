@@ -95,9 +95,14 @@ def test_rebuild_gan_makes_the_notebooks_train_their_own_prior(tmp_path, capsys)
 
 def test_summary_lists_status_and_figures(tmp_path):
     runs = [NotebookRun("00_x", "ok", 1.5, "a.ipynb", {"iou": 0.9, "name": "n"}), NotebookRun("01_y", "failed", 0.2, "b.ipynb", {}, "cell 3: ValueError: boom")]
+    (tmp_path / "06_evaluation").mkdir()
+    (tmp_path / "06_evaluation" / "table.md").write_text("# Evaluation, profile `quick`\n\n| method | IoU |\n|---|---|\n| ours | 0.8 |\n")
+    runs.append(NotebookRun("06_evaluation", "ok", 3.0, "c.ipynb", {"test_iou": 0.81234}))
     md = write_summary(runs, tmp_path, "quick").read_text()
-    assert "| 00_x | ok | 1.5 | iou=0.9 |" in md
-    assert "ValueError: boom" in md
+    assert "| 00_x | ok | 1.5 |  |" in md and "- `iou`: 0.9" in md and "- `name`: n" in md
+    assert "| 01_y | failed | 0.2 | cell 3: ValueError: boom |" in md
+    assert "- `test_iou`: 0.8123" in md
+    assert "## Evaluation, profile `quick`" in md and "| ours | 0.8 |" in md  # the evaluation table itself
     assert json.loads((tmp_path / "summary.json").read_text())["notebooks"][1]["status"] == "failed"
 
 
