@@ -76,3 +76,65 @@ def check_nonempty_batch(name: str, t: torch.Tensor) -> None:
     """Refuse a batch of zero items (it would fail later in a reshape with no useful message)."""
     if t.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}): pass at least one item")
+
+
+# Loss inputs (shared by meshinv_lite.losses and meshinv_lite.baselines)
+
+#: What a loss's ``reduction`` may be: a scalar mean or sum over the batch, or per image ``(B,)``.
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_per_image(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-image values ``(B,)`` -> their mean, their sum, or themselves (``reduction="none"``)."""
+    if reduction == "mean":
+        return per_image.mean()
+    if reduction == "sum":
+        return per_image.sum()
+    if reduction == "none":
+        return per_image
+    raise ValueError(f"unknown reduction {reduction!r}; use one of {REDUCTIONS}")
+
+
+def check_image_and_mask(name: str, image: torch.Tensor, mask: torch.Tensor) -> None:
+    """An image ``(B, 3, H, W)`` and its mask ``(B, 1, H, W)``, finite, in ``[0, 1]``."""
+    check_shape(f"{name}_img", image, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
+    check_shape(f"{name}_mask", mask, (None, 1, None, None), "(B, 1, H, W) in [0, 1]")
+    if image.shape[0] != mask.shape[0] or image.shape[2:] != mask.shape[2:]:
+        raise ValueError(
+            f"{name}_img {tuple(image.shape)} and {name}_mask {tuple(mask.shape)} differ in batch size or "
+            "image size; the mask must be (B, 1, H, W) with the image's B, H, W"
+        )
+    check_finite(f"{name}_img", image)
+    check_finite(f"{name}_mask", mask)
+    check_unit_range(f"{name}_img", image)
+    check_unit_range(f"{name}_mask", mask, "mask")
+
+
+def check_image_pair(pred_img, pred_mask, target_img, target_mask, same_size: bool = False) -> None:
+    """A predicted and a target image with their masks, of one batch size (one image size if ``same_size``)."""
+    check_image_and_mask("pred", pred_img, pred_mask)
+    check_image_and_mask("target", target_img, target_mask)
+    if pred_img.shape[0] != target_img.shape[0]:
+        raise ValueError(f"pred and target batch sizes differ: {pred_img.shape[0]} vs {target_img.shape[0]}")
+    if same_size and pred_img.shape[2:] != target_img.shape[2:]:
+        raise ValueError(f"pred and target images differ in size: {tuple(pred_img.shape[2:])} vs "
+                         f"{tuple(target_img.shape[2:])}; this loss compares pixel by pixel")
+
+
+def check_nonempty_foreground(name: str, mask: torch.Tensor, threshold: float) -> None:
+    """Every mask of the batch has a foreground pixel (a Chamfer loss needs a point on each side)."""
+    counts = (mask.detach() > threshold).flatten(1).sum(1)
+    empty = [i for i, c in enumerate(counts.tolist()) if c == 0]
+    if empty:
+        raise ValueError(
+            f"{name} has an empty foreground (no value > {threshold}) at batch index {empty}: a Chamfer loss "
+            "needs at least one foreground point per image; check the mask or the camera, or drop these items"
+        )
+
+
+def require_extractor(name: str, extractor):
+    """``extractor``, or a ValueError saying how to get one (feature losses need it)."""
+    if extractor is None:
+        raise ValueError(f"{name} needs a feature extractor: pass "
+                         "extractor=meshinv_lite.features.load_feature_extractor()")
+    return extractor

@@ -33,6 +33,7 @@ from .features import masked_features
 from .losses import (
     NEEDS_EXTRACTOR,
     chamfer_on_maps,
+    crease_loss,
     get_mask_loss,
     get_texture_loss,
     latent_loss,
@@ -62,6 +63,7 @@ class InversionConfig:
 
     ``texture_losses``: ``(name, weight)`` pairs from :data:`meshinv_lite.losses.TEXTURE_LOSSES`;
     ``mask_loss``: a name from :data:`meshinv_lite.losses.MASK_LOSSES`.
+    ``w_crease``: weight of :func:`~meshinv_lite.losses.crease_loss`, which penalizes only folded face pairs.
     ``latent_max_norm``: after every step, codes longer than ``latent_max_norm * sqrt(latent_dim)`` are
     scaled back to that length (``None``: no bound). Samples of ``N(0, I)`` have length close to
     ``sqrt(latent_dim)``; far outside that shell the generator was never trained, and its shapes crumple.
@@ -71,6 +73,7 @@ class InversionConfig:
     mask_loss: str = "chamfer"
     w_mask: float = 10.0
     w_smooth: float = 5e-5
+    w_crease: float = 0.0
     w_latent: float = 0.05
     latent_max_norm: Optional[float] = None
     num_points: int = 8192
@@ -245,6 +248,9 @@ class InversionObjective:
         if cfg.w_smooth:
             terms["smooth"] = smoothness_loss(verts, self.template.faces, self.pairs, reduction="none")
             total = total + cfg.w_smooth * terms["smooth"]
+        if cfg.w_crease:
+            terms["crease"] = crease_loss(verts, self.template.faces, self.pairs, reduction="none")
+            total = total + cfg.w_crease * terms["crease"]
         terms["latent"] = latent_loss(z, reduction="none")
         total = total + cfg.w_latent * terms["latent"]
         terms["total"] = total

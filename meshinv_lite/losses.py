@@ -25,52 +25,30 @@ Conventions: images ``(B, 3, H, W)`` in ``[0, 1]``, masks ``(B, 1, H, W)`` in ``
 coordinates (x right, y up, ``[-1, 1]``) come only from :func:`meshinv_lite.camera.pixel_centers`.
 ``reduction`` is ``"mean"`` (scalar over the batch), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
 
-Speed and memory: nearest neighbours are searched without autograd, in chunks of rows (the
-8,192 x 8,192 cost matrix of one image would take 256 MB), with the squared distances as matrix
-products of augmented coordinates (``[a, |a|^2 + eps, 1] . [-2 b, 1, |b|^2] = |a - b|^2 + eps``). The loss
-is then recomputed with gradients on the matched pairs only: the same value and gradient as
-differentiating the minimum directly, at a fraction of the memory. For large sets the texture search
-is also pruned spatially, exactly: ``D >= eps_a * max((Ds + eps_s)^alpha, 1)``, so once a point has a
-match of cost ``c``, points farther than the radius where that bound reaches ``c`` cannot beat it;
-each tile of points is compared only with the points within the weight-1 radius (0.32) of it, and
-then with the few farther ones the bound cannot exclude (see :func:`_pruned_nearest_both_ways`).
+The nearest-neighbour search behind the Chamfer terms lives in :mod:`meshinv_lite.chamfer`, the ablation
+baselines in :mod:`meshinv_lite.baselines`.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_finite, check_shape, check_unit_range
+from ._checks import (check_finite, check_image_pair, check_nonempty_foreground, check_shape, reduce_per_image,
+                      require_extractor)
+from .baselines import contextual_loss, mask_iou_loss, mask_l1_loss, masked_pixel_loss, perceptual_loss
 from .camera import pixel_centers
+from .chamfer import (ALPHA, CHUNK_ROWS, EPS_A, EPS_S, MASK_THRESHOLD, _check_chamfer_constants, chamfer_on_maps,
+                      nearest_2d)
+from .chamfer import chamfer_point_sets, foreground_points  # noqa: F401  (re-exported: losses.chamfer_point_sets)
 from .features import FeatureExtractor, masked_features
 from .mesh import face_adjacency
 from .silhouette_fit import normal_consistency
 
-REDUCTIONS = ("mean", "sum", "none")
-
-#: Chamfer texture constants of the authors' code (DESIGN.md section 4): ``eps_s = 1 - (2 k 0.16)^2``, k = 1.
-EPS_S = 1.0 - (2 * 0.16) ** 2
-ALPHA = 1.0
-EPS_A = 1.0
+#: Foreground points per image of the Chamfer texture losses (the authors' 8,192).
 NUM_POINTS = 8192
-MASK_THRESHOLD = 0.5
-#: Rows of a cost matrix per chunk, and the column-group width of the two-level argmin (see _row_argmin).
-CHUNK_ROWS = 64
-ARGMIN_GROUP = 64
-#: Spatial pruning of the Chamfer texture search (exact): used from this many point pairs on, with the
-#: points in PRUNE_TILES x PRUNE_TILES tiles and a first search radius of the weight-1 radius + margin.
-#: Not for high-dimensional features (256-d VGG): there the products are compute-bound, gathering
-#: candidate columns costs more than it saves, and the bound is weak (feature distances reach 4).
-PRUNE_MIN_PAIRS = 1 << 20
-PRUNE_MAX_CHANNELS = 8
-#: Torch threads for the CPU nearest-neighbour searches (see _search_threads); None: leave the setting.
-SEARCH_THREADS: Optional[int] = 1
-PRUNE_TILES = 8
-PRUNE_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,411 +66,8 @@ class LossWeights:
 
 
 # --------------------------------------------------------------------------------------------------
-# Checks and helpers
-# --------------------------------------------------------------------------------------------------
-
-
-def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_image.mean()
-    if reduction == "sum":
-        return per_image.sum()
-    if reduction == "none":
-        return per_image
-    raise ValueError(f"unknown reduction {reduction!r}; use one of {REDUCTIONS}")
-
-
-def _check_image_mask(name: str, image: torch.Tensor, mask: torch.Tensor) -> None:
-    check_shape(f"{name}_img", image, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
-    check_shape(f"{name}_mask", mask, (None, 1, None, None), "(B, 1, H, W) in [0, 1]")
-    if image.shape[0] != mask.shape[0] or image.shape[2:] != mask.shape[2:]:
-        raise ValueError(
-            f"{name}_img {tuple(image.shape)} and {name}_mask {tuple(mask.shape)} differ in batch size or "
-            "image size; the mask must be (B, 1, H, W) with the image's B, H, W"
-        )
-    check_finite(f"{name}_img", image)
-    check_finite(f"{name}_mask", mask)
-    check_unit_range(f"{name}_img", image)
-    check_unit_range(f"{name}_mask", mask, "mask")
-
-
-def _check_pair(pred_img, pred_mask, target_img, target_mask, same_size: bool = False) -> None:
-    _check_image_mask("pred", pred_img, pred_mask)
-    _check_image_mask("target", target_img, target_mask)
-    if pred_img.shape[0] != target_img.shape[0]:
-        raise ValueError(f"pred and target batch sizes differ: {pred_img.shape[0]} vs {target_img.shape[0]}")
-    if same_size and pred_img.shape[2:] != target_img.shape[2:]:
-        raise ValueError(f"pred and target images differ in size: {tuple(pred_img.shape[2:])} vs "
-                         f"{tuple(target_img.shape[2:])}; this loss compares pixel by pixel")
-
-
-def _check_nonempty(name: str, mask: torch.Tensor, threshold: float) -> None:
-    counts = (mask.detach() > threshold).flatten(1).sum(1)
-    empty = [i for i, c in enumerate(counts.tolist()) if c == 0]
-    if empty:
-        raise ValueError(
-            f"{name} has an empty foreground (no value > {threshold}) at batch index {empty}: a Chamfer loss "
-            "needs at least one foreground point per image; check the mask or the camera, or drop these items"
-        )
-
-
-def _check_chamfer_constants(eps_s: float, alpha: float, eps_a: float, num_points: Optional[int]) -> None:
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
-    if eps_a < 0:
-        raise ValueError(f"eps_a must be >= 0, got {eps_a}")
-    if num_points is not None and num_points < 1:
-        raise ValueError(f"num_points must be >= 1 (or None for all points), got {num_points}")
-
-
-def _need_extractor(name: str, extractor: Optional[FeatureExtractor]) -> FeatureExtractor:
-    if extractor is None:
-        raise ValueError(f"{name} needs a feature extractor: pass "
-                         "extractor=meshinv_lite.features.load_feature_extractor()")
-    return extractor
-
-
-def foreground_points(
-    values: torch.Tensor,
-    mask: torch.Tensor,
-    num_points: Optional[int] = None,
-    threshold: float = MASK_THRESHOLD,
-    generator: Optional[torch.Generator] = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One image's foreground as points.
-
-    Args:
-        values: ``(C, H, W)`` colours or features; mask ``(1, H, W)`` in ``[0, 1]``.
-        num_points: keep a uniformly random subset of this many (without replacement) when there are more.
-        generator: CPU ``torch.Generator`` for the subset (the global RNG when ``None``).
-    Returns:
-        ``xy`` ``(K, 2)`` pixel centres in ``[-1, 1]`` (x right, y up) and ``values`` ``(K, C)``
-        (differentiable with respect to the input ``values``).
-    """
-    c, h, w = values.shape
-    idx = (mask.detach().reshape(-1) > threshold).nonzero().squeeze(1)
-    if num_points is not None and idx.numel() > num_points:
-        pick = torch.randperm(idx.numel(), generator=generator)[:num_points].to(idx.device)
-        idx = idx[pick]
-    xy = pixel_centers(h, w, device=values.device, dtype=values.dtype).reshape(-1, 2)[idx]
-    return xy, values.reshape(c, -1)[:, idx].t()
-
-
-def _augment(a: torch.Tensor, eps: float, left: bool) -> torch.Tensor:
-    """Rows ``a`` ``(N, C)`` as ``[a, |a|^2 + eps, 1]`` (left, ``(N, C + 2)``) or columns ``[-2 a, 1, |a|^2]``
-    (right, ``(C + 2, N)``), so that ``left(a) @ right(b) = |a_i - b_j|^2 + eps``."""
-    sq = (a * a).sum(1, keepdim=True)
-    one = torch.ones_like(sq)
-    if left:
-        return torch.cat([a, sq + eps, one], dim=1).contiguous()
-    return torch.cat([-2 * a, one, sq], dim=1).t().contiguous()
-
-
-def _row_argmin(d: torch.Tensor, group: int = ARGMIN_GROUP) -> torch.Tensor:
-    """``d.argmin(1)`` for a contiguous ``(r, m)`` matrix, identical (first index on ties) and ~5x faster on CPU.
-
-    ``argmin`` with indices is not vectorized on the CPU while ``amin`` is: take the minimum of every group
-    of ``group`` columns, the argmin over the groups, then the argmin inside the winning group only.
-    """
-    r, m = d.shape
-    q = m // group
-    if q < 2:
-        return d.argmin(1)
-    rows = torch.arange(r, device=d.device)
-    view = d.as_strided((r, q, group), (d.stride(0), group, 1))
-    k = view.amin(2).argmin(1)
-    idx = k * group + view[rows, k].argmin(1)
-    if q * group < m:  # leftover columns: keep the grouped winner on ties (it has the smaller index)
-        rest = d[:, q * group:]
-        ridx = rest.argmin(1)
-        use_rest = rest[rows, ridx] < d[rows, idx]
-        idx = torch.where(use_rest, ridx + q * group, idx)
-    return idx
-
-
-def _nearest_both_ways(
-    n: int, m: int, block: Callable[[int, int, Optional[torch.Tensor]], torch.Tensor], chunk: int, both: bool
-) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Argmins of an ``(n, m)`` cost matrix along both axes, built in row chunks (call under ``no_grad``).
-
-    ``block(s, e, cols)`` returns rows ``s:e`` of the matrix (columns ``cols``, or all when ``None``),
-    contiguous. Row argmins come chunk by chunk. Column minima are tracked by value only together with
-    the chunk holding them; the column argmins are then found in one more pass over just those
-    (chunk, column) blocks. Ties go to the first index, as with ``argmin``.
-    Returns ``(idx_row (n,), idx_col (m,) or None)``.
-    """
-    idx_row = best_col = chunk_col = None
-    for ci, s in enumerate(range(0, n, chunk)):
-        d = block(s, min(n, s + chunk), None)
-        if idx_row is None:
-            idx_row = torch.empty(n, dtype=torch.long, device=d.device)
-            best_col = torch.full((m,), float("inf"), dtype=d.dtype, device=d.device)
-            chunk_col = torch.zeros(m, dtype=torch.long, device=d.device)
-        idx_row[s:s + d.shape[0]] = _row_argmin(d)
-        if both:
-            val = d.amin(0)
-            better = val < best_col
-            best_col = torch.where(better, val, best_col)
-            chunk_col.masked_fill_(better, ci)
-    if not both:
-        return idx_row, None
-    idx_col = torch.empty(m, dtype=torch.long, device=idx_row.device)
-    for ci in torch.unique(chunk_col).tolist():
-        cols = (chunk_col == ci).nonzero().squeeze(1)
-        s = ci * chunk
-        idx_col[cols] = block(s, min(n, s + chunk), cols).argmin(0) + s
-    return idx_row, idx_col
-
-
-@contextmanager
-def _search_threads(device: torch.device):
-    """Run a CPU nearest-neighbour search with :data:`SEARCH_THREADS` torch threads, then restore the setting.
-
-    The search is many small products and reductions; each multi-threaded op is a fork/join, and on a
-    busy machine (other jobs on the cores) every join waits for a descheduled thread: measured 10-100x
-    slower with 2 threads than with 1 on a loaded 2-core box. One thread loses little when idle.
-    """
-    before = torch.get_num_threads()
-    change = SEARCH_THREADS is not None and device.type == "cpu" and before != SEARCH_THREADS
-    if change:
-        torch.set_num_threads(SEARCH_THREADS)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(before)
-
-
-def _tile_groups(xy: torch.Tensor, tiles: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """Order points ``(N, 2)`` in ``[-1, 1]`` by a ``tiles x tiles`` grid: ``(order (N,), [(start, end) per
-    non-empty tile, in that order])``."""
-    t = ((xy + 1) * (tiles / 2)).floor().clamp_(0, tiles - 1).long()
-    key = t[:, 1] * tiles + t[:, 0]
-    order = torch.argsort(key, stable=True)
-    ends = torch.bincount(key, minlength=tiles * tiles).cumsum(0).tolist()
-    starts = [0] + ends[:-1]
-    return order, [(s, e) for s, e in zip(starts, ends) if e > s]
-
-
-def _pruned_nearest_both_ways(
-    a_xy: torch.Tensor,
-    groups: list[tuple[int, int]],
-    b_xy: torch.Tensor,
-    block: Callable[[int, int, Optional[torch.Tensor]], torch.Tensor],
-    radius2: Callable[[torch.Tensor], torch.Tensor],
-    r0: float,
-    both: bool,
-) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """:func:`_nearest_both_ways` for costs with a spatial lower bound, skipping pairs that cannot win.
-
-    ``a_xy`` ``(n, 2)`` is ordered so that each ``groups`` slice is spatially compact (one tile);
-    ``block(s, e, cols)`` gives the cost of rows ``s:e`` against B points ``cols``; ``radius2(best)``
-    is a squared distance beyond which every cost is at least ``best`` (``inf``: no bound).
-    Stage 1: every tile against the B points within ``r0`` of its bounding box. Stage 2: against
-    the B points that may still hold a smaller cost, by the radius of the worst row of the tile and
-    of each B point's best so far. Exact: a pair is skipped only when the bound proves it cannot be
-    strictly smaller than a cost already found (ties may resolve to a different, equally near, point).
-    """
-    n, m = a_xy.shape[0], b_xy.shape[0]
-    dev = a_xy.device
-    bx, by = b_xy[:, 0], b_xy[:, 1]
-    row_best = torch.full((n,), float("inf"), device=dev)
-    row_idx = torch.zeros(n, dtype=torch.long, device=dev)
-    col_best = torch.full((m,), float("inf"), device=dev)
-    col_owner = torch.zeros(m, dtype=torch.long, device=dev)
-
-    def update(g: int, s: int, e: int, cand: torch.Tensor) -> None:
-        d = block(s, e, cand)
-        k = _row_argmin(d)
-        v = d.gather(1, k[:, None]).squeeze(1)
-        better = v < row_best[s:e]
-        row_best[s:e] = torch.where(better, v, row_best[s:e])
-        row_idx[s:e] = torch.where(better, cand[k], row_idx[s:e])
-        if both:
-            cv, old = d.amin(0), col_best[cand]
-            cb = cv < old
-            col_best[cand] = torch.where(cb, cv, old)
-            col_owner[cand] = torch.where(cb, torch.full_like(cand, g), col_owner[cand])
-
-    box_d2 = []
-    for g, (s, e) in enumerate(groups):
-        lo, hi = a_xy[s:e].amin(0), a_xy[s:e].amax(0)
-        dx = (lo[0] - bx).clamp_min(0) + (bx - hi[0]).clamp_min(0)
-        dy = (lo[1] - by).clamp_min(0) + (by - hi[1]).clamp_min(0)
-        d2 = dx * dx + dy * dy
-        box_d2.append(d2)
-        cand = (d2 <= r0 * r0).nonzero().squeeze(1)
-        if cand.numel():
-            update(g, s, e, cand)
-    rho_row = radius2(row_best)
-    rho_col = radius2(col_best) if both else None
-    for g, (s, e) in enumerate(groups):
-        d2 = box_d2[g]
-        need = d2 < rho_row[s:e].max()
-        if both:
-            need |= d2 < rho_col
-        cand = (need & (d2 > r0 * r0)).nonzero().squeeze(1)
-        if cand.numel():
-            update(g, s, e, cand)
-    if not both:
-        return row_idx, None
-    idx_col = torch.empty(m, dtype=torch.long, device=dev)
-    for g in torch.unique(col_owner).tolist():
-        cols = (col_owner == g).nonzero().squeeze(1)
-        s, e = groups[g]
-        idx_col[cols] = block(s, e, cols).argmin(0) + s
-    return row_idx, idx_col
-
-
-# --------------------------------------------------------------------------------------------------
 # Chamfer texture losses
 # --------------------------------------------------------------------------------------------------
-
-
-def chamfer_point_sets(
-    a_xy: torch.Tensor,
-    a_val: torch.Tensor,
-    b_xy: torch.Tensor,
-    b_val: torch.Tensor,
-    two_sided: bool = True,
-    eps_s: float = EPS_S,
-    alpha: float = ALPHA,
-    eps_a: float = EPS_A,
-    chunk_size: int = CHUNK_ROWS,
-) -> torch.Tensor:
-    """Chamfer distance between two coloured point sets (one image each), a scalar.
-
-    Args:
-        a_xy: ``(N, 2)`` positions, a_val ``(N, C)`` colours or features; b_xy ``(M, 2)``, b_val ``(M, C)``.
-        two_sided: ``mean_i min_j D_ij + mean_j min_i D_ij``; else the first term only (A -> B).
-    Returns:
-        The distance, at least ``eps_a`` per side; exactly ``eps_a`` per side for identical sets.
-        Gradients reach ``a_val`` and ``b_val`` only: ``Ds`` is a weight, the positions get none.
-    """
-    check_shape("a_xy", a_xy, (None, 2), "(N, 2)")
-    check_shape("b_xy", b_xy, (None, 2), "(M, 2)")
-    check_shape("a_val", a_val, (a_xy.shape[0], None), "(N, C) with N = len(a_xy)")
-    check_shape("b_val", b_val, (b_xy.shape[0], a_val.shape[1]), "(M, C) with M = len(b_xy), C as a_val")
-    if a_xy.shape[0] == 0 or b_xy.shape[0] == 0:
-        raise ValueError("Chamfer distance needs non-empty point sets on both sides")
-    _check_chamfer_constants(eps_s, alpha, eps_a, None)
-    n, m = a_xy.shape[0], b_xy.shape[0]
-    with torch.no_grad(), _search_threads(a_xy.device):
-        a_pos, b_pos = a_xy.detach().float(), b_xy.detach().float()
-        # (on a GPU the brute-force products are cheap and many small pruned blocks are not)
-        prune = (a_xy.device.type == "cpu" and n * m >= PRUNE_MIN_PAIRS and a_val.shape[1] <= PRUNE_MAX_CHANNELS
-                 and eps_a > 0)
-        order = None
-        if prune:  # A in tile order, so that row slices are spatially compact
-            order, groups = _tile_groups(a_pos, PRUNE_TILES)
-            a_pos = a_pos[order]
-        axy = _augment(a_pos, eps_s, left=True)
-        bxy = _augment(b_pos, 0.0, left=False)
-        av = _augment(a_val.detach().float() if order is None else a_val.detach().float()[order], eps_a, left=True)
-        bv = _augment(b_val.detach().float(), 0.0, left=False)
-
-        def block(s: int, e: int, cols: Optional[torch.Tensor]) -> torch.Tensor:
-            d = axy[s:e] @ (bxy if cols is None else bxy[:, cols])  # Ds + eps_s
-            if alpha != 1:
-                d.clamp_(min=0).pow_(alpha)
-            d.clamp_(min=1.0)
-            da = av[s:e] @ (bv if cols is None else bv[:, cols])  # Da + eps_a
-            if eps_a < 1e-3:  # the expansion can go slightly negative near 0
-                da.clamp_(min=0)
-            return d.mul_(da)
-
-        if prune:
-            def radius2(best: torch.Tensor) -> torch.Tensor:
-                # D >= eps_a * max((Ds + eps_s)^alpha, 1) >= best once Ds >= (best / eps_a)^(1 / alpha) - eps_s
-                # (a relative margin of 1e-5 covers float rounding of the matrix-product distances)
-                return ((best * (1 + 1e-5) / eps_a) ** (1 / alpha) - eps_s).clamp_min(0)
-
-            r0 = max(1.0 - eps_s, 0.0) ** 0.5 + PRUNE_MARGIN  # where the spatial weight leaves 1
-            idx_ab, idx_ba = _pruned_nearest_both_ways(a_pos, groups, b_pos, block, radius2, r0, two_sided)
-            idx_ab = torch.empty_like(idx_ab).index_copy_(0, order, idx_ab)
-            idx_ba = order[idx_ba] if idx_ba is not None else None
-        else:
-            idx_ab, idx_ba = _nearest_both_ways(n, m, block, chunk_size, two_sided)
-
-    def matched(p_xy, p_val, q_xy, q_val):
-        with torch.no_grad():  # Ds: a weight only
-            weight = (((p_xy - q_xy) ** 2).sum(-1) + eps_s).clamp_min(0).pow(alpha).clamp_min(1.0)
-        return (weight * (((p_val - q_val) ** 2).sum(-1) + eps_a)).mean()
-
-    loss = matched(a_xy.detach(), a_val, b_xy.detach()[idx_ab], b_val[idx_ab])
-    if two_sided:
-        loss = loss + matched(b_xy.detach(), b_val, a_xy.detach()[idx_ba], a_val[idx_ba])
-    return loss
-
-
-#: Largest ``B * N * M`` evaluated as one dense batched cost tensor (a few float32 tensors of that size).
-#: Kept under 32 MB per tensor (8 images x 1,024 x 1,024 points): larger blocks are slower than the
-#: chunked search on the CPU, their fresh pages costing more than the arithmetic.
-DENSE_BUDGET = 8_400_000
-
-
-def _dense_chamfer(a_xy, a_val, a_ok, b_xy, b_val, b_ok, two_sided: bool, eps_s: float, alpha: float,
-                   eps_a: float) -> torch.Tensor:
-    """:func:`chamfer_point_sets` for a batch of padded sets at once, ``(B,)``.
-
-    ``a_xy (B, N, 2)``, ``a_val (B, N, C)``, ``a_ok (B, N)`` marks real (not padding) points; same for ``b``.
-    The nearest neighbours come from one dense cost tensor (no autograd); the loss is then recomputed
-    with gradients on the matched pairs, exactly as the chunked per-image path does.
-    """
-    def sqdist(p, q):
-        return torch.baddbmm((p * p).sum(-1)[:, :, None] + (q * q).sum(-1)[:, None, :], p, q.transpose(1, 2), alpha=-2).clamp_(min=0)
-
-    with torch.no_grad():
-        cost = (sqdist(a_xy.float(), b_xy.float()) + eps_s).clamp_(min=0)
-        if alpha != 1:
-            cost.pow_(alpha)
-        cost.clamp_(min=1.0).mul_(sqdist(a_val.detach().float(), b_val.detach().float()) + eps_a)
-        cost.masked_fill_(~b_ok[:, None, :], float("inf"))
-        idx_ab = cost.argmin(2)  # (B, N)
-        if two_sided:
-            cost.masked_fill_(~a_ok[:, :, None], float("inf"))
-            idx_ba = cost.argmin(1)  # (B, M)
-
-    def matched(p_xy, p_val, p_ok, q_xy, q_val, idx):
-        q_xy = torch.gather(q_xy, 1, idx[..., None].expand(-1, -1, q_xy.shape[-1]))
-        q_val = torch.gather(q_val, 1, idx[..., None].expand(-1, -1, q_val.shape[-1]))
-        with torch.no_grad():  # Ds: a weight only
-            weight = (((p_xy - q_xy) ** 2).sum(-1) + eps_s).clamp_min(0).pow(alpha).clamp_min(1.0)
-        per_point = weight * (((p_val - q_val) ** 2).sum(-1) + eps_a) * p_ok
-        return per_point.sum(1) / p_ok.sum(1)
-
-    loss = matched(a_xy, a_val, a_ok.to(a_val.dtype), b_xy, b_val, idx_ab)
-    if two_sided:
-        loss = loss + matched(b_xy, b_val, b_ok.to(b_val.dtype), a_xy, a_val, idx_ba)
-    return loss
-
-
-def _pad_sets(sets: list[tuple[torch.Tensor, torch.Tensor]]):
-    """Stack point sets of different sizes: ``(xy (B, K, 2), values (B, K, C), ok (B, K))``."""
-    k = max(xy.shape[0] for xy, _ in sets)
-    xy = torch.stack([F.pad(p, (0, 0, 0, k - p.shape[0])) for p, _ in sets])
-    val = torch.stack([F.pad(v, (0, 0, 0, k - v.shape[0])) for _, v in sets])
-    ok = torch.stack([torch.arange(k, device=xy.device) < p.shape[0] for p, _ in sets])
-    return xy, val, ok
-
-
-def chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor, target_mask: torch.Tensor,
-                     num_points: Optional[int], generator: Optional[torch.Generator], **constants) -> torch.Tensor:
-    """Per-image Chamfer distance ``(B,)`` between value maps ``(B, C, H, W)`` with binary masks ``(B, 1, H, W)``.
-
-    Small problems (``B * N * M <=`` :data:`DENSE_BUDGET`) run as one dense batched search; larger ones
-    image by image with the chunked, pruned search of :func:`chamfer_point_sets`. Both give the same loss.
-    """
-    a = [foreground_points(pred[b], pred_mask[b], num_points, MASK_THRESHOLD, generator) for b in range(pred.shape[0])]
-    t = [foreground_points(target[b], target_mask[b], num_points, MASK_THRESHOLD, generator) for b in range(pred.shape[0])]
-    if len(a) * max(p.shape[0] for p, _ in a) * max(p.shape[0] for p, _ in t) <= DENSE_BUDGET:
-        consts = {k: v for k, v in constants.items() if k != "chunk_size"}
-        consts.setdefault("two_sided", True)
-        consts.setdefault("eps_s", EPS_S)
-        consts.setdefault("alpha", ALPHA)
-        consts.setdefault("eps_a", EPS_A)
-        return _dense_chamfer(*_pad_sets(a), *_pad_sets(t), **consts)
-    return torch.stack([chamfer_point_sets(pxy, pv, txy, tv, **constants) for (pxy, pv), (txy, tv) in zip(a, t)])
 
 
 def chamfer_texture_loss(
@@ -525,13 +100,13 @@ def chamfer_texture_loss(
     Raises:
         ValueError: wrong shapes, NaNs, or an empty foreground (naming the batch index).
     """
-    _check_pair(pred_img, pred_mask, target_img, target_mask)
+    check_image_pair(pred_img, pred_mask, target_img, target_mask)
     _check_chamfer_constants(eps_s, alpha, eps_a, num_points)
-    _check_nonempty("pred_mask", pred_mask, MASK_THRESHOLD)
-    _check_nonempty("target_mask", target_mask, MASK_THRESHOLD)
+    check_nonempty_foreground("pred_mask", pred_mask, MASK_THRESHOLD)
+    check_nonempty_foreground("target_mask", target_mask, MASK_THRESHOLD)
     per_image = chamfer_on_maps(pred_img, pred_mask, target_img, target_mask, num_points, generator,
                                  two_sided=two_sided, eps_s=eps_s, alpha=alpha, eps_a=eps_a, chunk_size=chunk_size)
-    return _reduce(per_image, reduction)
+    return reduce_per_image(per_image, reduction)
 
 
 def chamfer_feature_loss(
@@ -556,18 +131,18 @@ def chamfer_feature_loss(
     features of ``image * mask``. Arguments and return as :func:`chamfer_texture_loss`. Record
     ``extractor.name`` with any result: it may be the OFFLINE FALLBACK (random, not perceptual, features).
     """
-    extractor = _need_extractor("chamfer_feature_loss", extractor)
-    _check_pair(pred_img, pred_mask, target_img, target_mask)
+    extractor = require_extractor("chamfer_feature_loss", extractor)
+    check_image_pair(pred_img, pred_mask, target_img, target_mask)
     _check_chamfer_constants(eps_s, alpha, eps_a, num_points)
-    _check_nonempty("pred_mask", pred_mask, MASK_THRESHOLD)
-    _check_nonempty("target_mask", target_mask, MASK_THRESHOLD)
+    check_nonempty_foreground("pred_mask", pred_mask, MASK_THRESHOLD)
+    check_nonempty_foreground("target_mask", target_mask, MASK_THRESHOLD)
     pf, pm = masked_features(extractor, pred_img, pred_mask)
     tf, tm = masked_features(extractor, target_img, target_mask)
-    _check_nonempty("pred_mask at feature resolution (foreground too small)", pm, MASK_THRESHOLD)
-    _check_nonempty("target_mask at feature resolution (foreground too small)", tm, MASK_THRESHOLD)
+    check_nonempty_foreground("pred_mask at feature resolution (foreground too small)", pm, MASK_THRESHOLD)
+    check_nonempty_foreground("target_mask at feature resolution (foreground too small)", tm, MASK_THRESHOLD)
     per_image = chamfer_on_maps(pf, pm, tf, tm, num_points, generator,
                                  two_sided=two_sided, eps_s=eps_s, alpha=alpha, eps_a=eps_a, chunk_size=chunk_size)
-    return _reduce(per_image, reduction)
+    return reduce_per_image(per_image, reduction)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -607,7 +182,7 @@ def chamfer_mask_loss(
         raise ValueError(f"num_points must be >= 1 (or None for all pixels), got {num_points}")
     check_finite("projected_verts", projected_verts)
     check_finite("target_mask", target_mask)
-    _check_nonempty("target_mask", target_mask, MASK_THRESHOLD)
+    check_nonempty_foreground("target_mask", target_mask, MASK_THRESHOLD)
     h, w = target_mask.shape[-2:]
     centers = pixel_centers(h, w, device=projected_verts.device, dtype=projected_verts.dtype).reshape(-1, 2)
     out = []
@@ -616,19 +191,12 @@ def chamfer_mask_loss(
         if num_points is not None and idx.numel() > num_points:
             idx = idx[torch.randperm(idx.numel(), generator=generator)[:num_points].to(idx.device)]
         pix, v = centers[idx], projected_verts[b]
-        with torch.no_grad(), _search_threads(pix.device):
-            p_aug = _augment(pix.float(), 0.0, left=True)
-            v_aug = _augment(v.detach().float(), 0.0, left=False)
-
-            def block(s: int, e: int, cols: Optional[torch.Tensor]) -> torch.Tensor:
-                return p_aug[s:e] @ (v_aug if cols is None else v_aug[:, cols])
-
-            idx_pv, idx_vp = _nearest_both_ways(pix.shape[0], v.shape[0], block, chunk_size, True)
+        idx_pv, idx_vp = nearest_2d(pix, v, chunk_size)
         loss = ((v - pix[idx_vp]) ** 2).sum(-1).mean()
         if two_sided:
             loss = loss + ((pix - v[idx_pv]) ** 2).sum(-1).mean()
         out.append(loss)
-    return _reduce(torch.stack(out), reduction)
+    return reduce_per_image(torch.stack(out), reduction)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -652,7 +220,7 @@ def smoothness_loss(verts: torch.Tensor, faces: torch.Tensor, face_pairs: Option
     check_finite("verts", verts)
     pairs = face_adjacency(faces) if face_pairs is None else face_pairs
     check_shape("face_pairs", pairs, (None, 2), "(E, 2) from face_adjacency(faces)")
-    return _reduce(normal_consistency(verts, faces.to(verts.device), pairs.to(verts.device)), reduction)
+    return reduce_per_image(normal_consistency(verts, faces.to(verts.device), pairs.to(verts.device)), reduction)
 
 
 def crease_loss(verts: torch.Tensor, faces: torch.Tensor, face_pairs: Optional[torch.Tensor] = None,
@@ -671,7 +239,7 @@ def crease_loss(verts: torch.Tensor, faces: torch.Tensor, face_pairs: Optional[t
     pairs = (face_adjacency(faces) if face_pairs is None else face_pairs).to(verts.device)
     n = face_normals(verts, faces.to(verts.device))
     cos = (n[:, pairs[:, 0]] * n[:, pairs[:, 1]]).sum(-1)
-    return _reduce(F.relu(-cos).mean(1), reduction)
+    return reduce_per_image(F.relu(-cos).mean(1), reduction)
 
 
 def latent_loss(z: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -679,102 +247,7 @@ def latent_loss(z: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     of ``N(0, I)`` up to a constant (per dimension). ``(B,)`` for ``reduction="none"``."""
     check_shape("z", z, (None, None), "(B, D) latent codes")
     check_finite("z", z)
-    return _reduce((z * z / 2).mean(1), reduction)
-
-
-# --------------------------------------------------------------------------------------------------
-# Baselines (ablation)
-# --------------------------------------------------------------------------------------------------
-
-
-def masked_pixel_loss(pred_img: torch.Tensor, pred_mask: torch.Tensor, target_img: torch.Tensor,
-                      target_mask: torch.Tensor, p: int = 1, reduction: str = "mean") -> torch.Tensor:
-    """Pixel L1 (``p=1``) or squared L2 (``p=2``) between ``pred_img * pred_mask`` and ``target_img * target_mask``,
-    averaged over channels and all pixels. Images must have the same size."""
-    if p not in (1, 2):
-        raise ValueError(f"masked_pixel_loss supports p=1 (L1) or p=2 (L2), got {p}")
-    _check_pair(pred_img, pred_mask, target_img, target_mask, same_size=True)
-    diff = pred_img * pred_mask - target_img * target_mask
-    err = diff.abs() if p == 1 else diff * diff
-    return _reduce(err.flatten(1).mean(1), reduction)
-
-
-def perceptual_loss(pred_img: torch.Tensor, pred_mask: torch.Tensor, target_img: torch.Tensor,
-                    target_mask: torch.Tensor, extractor: FeatureExtractor, reduction: str = "mean") -> torch.Tensor:
-    """Squared L2 between ``extractor`` features of the masked images, averaged over channels and locations."""
-    extractor = _need_extractor("perceptual_loss", extractor)
-    _check_pair(pred_img, pred_mask, target_img, target_mask, same_size=True)
-    diff = extractor(pred_img * pred_mask) - extractor(target_img * target_mask)
-    return _reduce((diff * diff).flatten(1).mean(1), reduction)
-
-
-def contextual_loss(
-    pred_img: torch.Tensor,
-    pred_mask: torch.Tensor,
-    target_img: torch.Tensor,
-    target_mask: torch.Tensor,
-    extractor: FeatureExtractor,
-    band_width: float = 0.5,
-    num_points: int = 1024,
-    eps: float = 1e-5,
-    generator: Optional[torch.Generator] = None,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    """Contextual loss ``-log CX(X, Y)`` (Mechrez et al. 2018) between foreground feature sets.
-
-    ``X`` (``N``): features of the masked prediction at foreground locations of the feature grid, ``Y``
-    (``M``): of the target, each subsampled to at most ``num_points`` (the loss is a dense ``N x M`` matrix
-    with gradients). Cosine distances ``d_ij`` after centring both on ``mean(Y)``; relative distances
-    ``d~_ij = d_ij / (min_k d_ik + eps)``; affinities ``w_ij = exp((1 - d~_ij) / band_width)``, normalized
-    over ``j``: ``CX_ij = w_ij / sum_k w_ik``; ``CX = mean_j max_i CX_ij``. Zero for identical sets;
-    positions play no role.
-    """
-    extractor = _need_extractor("contextual_loss", extractor)
-    if band_width <= 0:
-        raise ValueError(f"band_width must be positive, got {band_width}")
-    _check_pair(pred_img, pred_mask, target_img, target_mask)
-    _check_nonempty("pred_mask", pred_mask, MASK_THRESHOLD)
-    _check_nonempty("target_mask", target_mask, MASK_THRESHOLD)
-    pf, pm = masked_features(extractor, pred_img, pred_mask)
-    tf, tm = masked_features(extractor, target_img, target_mask)
-    _check_nonempty("pred_mask at feature resolution (foreground too small)", pm, MASK_THRESHOLD)
-    _check_nonempty("target_mask at feature resolution (foreground too small)", tm, MASK_THRESHOLD)
-    out = []
-    for b in range(pf.shape[0]):
-        _, x = foreground_points(pf[b], pm[b], num_points, MASK_THRESHOLD, generator)
-        _, y = foreground_points(tf[b], tm[b], num_points, MASK_THRESHOLD, generator)
-        mu = y.mean(0, keepdim=True)
-        xc, yc = F.normalize(x - mu, dim=1), F.normalize(y - mu, dim=1)
-        d = (1 - xc @ yc.t()).clamp_min(0)  # (N, M) cosine distances
-        d_rel = d / (d.min(1, keepdim=True).values + eps)
-        cx = torch.softmax((1 - d_rel) / band_width, dim=1)  # exp(.) / sum over j
-        out.append(-torch.log(cx.max(0).values.mean().clamp_min(1e-12)))
-    return _reduce(torch.stack(out), reduction)
-
-
-def _check_masks(soft_mask: torch.Tensor, target_mask: torch.Tensor) -> None:
-    check_shape("pred_soft_mask", soft_mask, (None, 1, None, None), "(B, 1, H, W) rendered soft mask in [0, 1]")
-    check_shape("target_mask", target_mask, (None, 1, None, None), "(B, 1, H, W) in [0, 1]")
-    if soft_mask.shape != target_mask.shape:
-        raise ValueError(f"pred_soft_mask {tuple(soft_mask.shape)} and target_mask {tuple(target_mask.shape)} "
-                         "differ; render at the target mask's resolution")
-    check_finite("pred_soft_mask", soft_mask)
-    check_finite("target_mask", target_mask)
-
-
-def mask_l1_loss(pred_soft_mask: torch.Tensor, target_mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Mean ``|pred_soft_mask - target_mask|`` per image; both ``(B, 1, H, W)`` in ``[0, 1]``."""
-    _check_masks(pred_soft_mask, target_mask)
-    return _reduce((pred_soft_mask - target_mask).abs().flatten(1).mean(1), reduction)
-
-
-def mask_iou_loss(pred_soft_mask: torch.Tensor, target_mask: torch.Tensor, reduction: str = "mean",
-                  eps: float = 1e-6) -> torch.Tensor:
-    """``1 - sum(p t) / sum(p + t - p t)`` per image (1 - soft IoU); both ``(B, 1, H, W)`` in ``[0, 1]``."""
-    _check_masks(pred_soft_mask, target_mask)
-    inter = (pred_soft_mask * target_mask).flatten(1).sum(1)
-    union = (pred_soft_mask + target_mask - pred_soft_mask * target_mask).flatten(1).sum(1)
-    return _reduce(1 - inter / (union + eps), reduction)
+    return reduce_per_image((z * z / 2).mean(1), reduction)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -793,7 +266,7 @@ def _texture_chamfer(pred_img, pred_mask, target_img, target_mask, *, extractor=
 def _texture_chamfer_feature(pred_img, pred_mask, target_img, target_mask, *, extractor=None, generator=None,
                              **options):
     return chamfer_feature_loss(pred_img, pred_mask, target_img, target_mask,
-                                _need_extractor("texture loss 'chamfer_feature'", extractor),
+                                require_extractor("texture loss 'chamfer_feature'", extractor),
                                 generator=generator, reduction="none", **options)
 
 
@@ -807,12 +280,12 @@ def _texture_l2(pred_img, pred_mask, target_img, target_mask, *, extractor=None,
 
 def _texture_perceptual(pred_img, pred_mask, target_img, target_mask, *, extractor=None, generator=None, **options):
     return perceptual_loss(pred_img, pred_mask, target_img, target_mask,
-                           _need_extractor("texture loss 'perceptual'", extractor), reduction="none", **options)
+                           require_extractor("texture loss 'perceptual'", extractor), reduction="none", **options)
 
 
 def _texture_contextual(pred_img, pred_mask, target_img, target_mask, *, extractor=None, generator=None, **options):
     return contextual_loss(pred_img, pred_mask, target_img, target_mask,
-                           _need_extractor("texture loss 'contextual'", extractor),
+                           require_extractor("texture loss 'contextual'", extractor),
                            generator=generator, reduction="none", **options)
 
 

@@ -156,8 +156,12 @@ def test_torchrun_pseudo_gt_matches_one_process(quick_root, trained, tmp_path):
     dst = pseudo_gt_dir(copy, "train", "noisy")
     (dst / "shard_00001.npz").unlink()
     (dst / "meta.json").unlink()
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    r = build_pseudo_gt(copy, "train", PseudoGTConfig.for_profile("quick", camera="noisy"), progress=False)
+    try:
+        r = build_pseudo_gt(copy, "train", PseudoGTConfig.for_profile("quick", camera="noisy"), progress=False)
+    finally:
+        torch.set_num_threads(before)
     assert r["status"] == "resumed"
     with np.load(src / "shard_00001.npz") as a, np.load(dst / "shard_00001.npz") as b:
         np.testing.assert_array_equal(a["index"], b["index"])

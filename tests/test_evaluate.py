@@ -27,8 +27,10 @@ from meshinv_lite.metrics import (
 def _one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,8 +321,12 @@ def tiny_dataset(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny_birds")
     cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2}, chunk=8)
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    build_synthbirds(root, cfg, splits=("test", "val"), progress=False, workers=0)
+    try:
+        build_synthbirds(root, cfg, splits=("test", "val"), progress=False, workers=0)
+    finally:
+        torch.set_num_threads(before)
     return root
 
 

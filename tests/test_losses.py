@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from meshinv_lite import chamfer as C
 from meshinv_lite import losses as L
 from meshinv_lite.camera import pixel_centers
 from meshinv_lite.features import fallback_vgg19
@@ -47,7 +48,7 @@ def _shifted(img: torch.Tensor, mask: torch.Tensor, px: int) -> tuple[torch.Tens
     return torch.roll(img, px, dims=-1), torch.roll(mask, px, dims=-1)
 
 
-def _dense_chamfer(a_xy, a_v, b_xy, b_v, two_sided=True, eps_s=L.EPS_S, alpha=1.0, eps_a=1.0):
+def _dense_chamfer(a_xy, a_v, b_xy, b_v, two_sided=True, eps_s=C.EPS_S, alpha=1.0, eps_a=1.0):
     """Reference: the full cost matrix, no tricks."""
     ds = ((a_xy[:, None] - b_xy[None]) ** 2).sum(-1)
     da = ((a_v[:, None] - b_v[None]) ** 2).sum(-1)
@@ -65,9 +66,9 @@ def _dense_chamfer(a_xy, a_v, b_xy, b_v, two_sided=True, eps_s=L.EPS_S, alpha=1.
 def test_row_argmin_matches_argmin_including_ties(m):
     g = torch.Generator().manual_seed(m)
     d = torch.randint(0, 7, (33, m), generator=g).float()  # many ties
-    assert torch.equal(L._row_argmin(d), d.argmin(1))
+    assert torch.equal(C._row_argmin(d), d.argmin(1))
     d = torch.rand(33, m, generator=g)
-    assert torch.equal(L._row_argmin(d, group=16), d.argmin(1))
+    assert torch.equal(C._row_argmin(d, group=16), d.argmin(1))
 
 
 @pytest.mark.parametrize("two_sided,alpha,eps_a", [(True, 1.0, 1.0), (False, 1.0, 1.0), (True, 2.0, 0.5)])
@@ -75,7 +76,7 @@ def test_chamfer_point_sets_matches_dense_reference(two_sided, alpha, eps_a):
     g = torch.Generator().manual_seed(1)
     a_xy, b_xy = torch.rand(300, 2, generator=g) * 2 - 1, torch.rand(411, 2, generator=g) * 2 - 1
     a_v, b_v = torch.rand(300, 3, generator=g), torch.rand(411, 3, generator=g)
-    got = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, two_sided=two_sided, alpha=alpha, eps_a=eps_a, chunk_size=64)
+    got = C.chamfer_point_sets(a_xy, a_v, b_xy, b_v, two_sided=two_sided, alpha=alpha, eps_a=eps_a, chunk_size=64)
     ref = _dense_chamfer(a_xy, a_v, b_xy, b_v, two_sided=two_sided, alpha=alpha, eps_a=eps_a)
     assert torch.allclose(got, ref, rtol=1e-5)
 
@@ -95,11 +96,11 @@ def test_pruned_search_equals_brute_force(case, monkeypatch):
     if case == 4:
         b_xy = b_xy * 0.2 - 0.7  # disjoint clusters
     kw = [{}, {"two_sided": False}, {"alpha": 2.0, "eps_a": 0.1}, {}, {"eps_s": 0.5}, {"alpha": 0.5, "eps_a": 2.0}][case]
-    monkeypatch.setattr(L, "PRUNE_MIN_PAIRS", 1 << 62)
-    brute = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
-    monkeypatch.setattr(L, "PRUNE_MIN_PAIRS", 0)
+    monkeypatch.setattr(C, "PRUNE_MIN_PAIRS", 1 << 62)
+    brute = C.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
+    monkeypatch.setattr(C, "PRUNE_MIN_PAIRS", 0)
     a_v.requires_grad_()
-    pruned = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
+    pruned = C.chamfer_point_sets(a_xy, a_v, b_xy, b_v, **kw)
     assert pruned.item() == pytest.approx(brute.item(), rel=1e-6)
     pruned.backward()
     assert a_v.grad.abs().sum() > 0
@@ -171,8 +172,8 @@ def test_ds_is_a_weight_only_and_colour_gradient_is_exact():
     b_xy = torch.tensor([[0.1, 0.0], [-0.8, 0.0], [0.9, 0.5]], requires_grad=True)
     a_v = torch.tensor([[0.2, 0.2, 0.2], [0.9, 0.1, 0.1]], requires_grad=True)
     b_v = torch.tensor([[0.8, 0.2, 0.2], [0.2, 0.2, 0.3], [0.9, 0.1, 0.0]], requires_grad=True)
-    eps_s, eps_a = L.EPS_S, 1.0
-    loss = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, eps_s=eps_s, eps_a=eps_a)
+    eps_s, eps_a = C.EPS_S, 1.0
+    loss = C.chamfer_point_sets(a_xy, a_v, b_xy, b_v, eps_s=eps_s, eps_a=eps_a)
     loss.backward()
     assert a_xy.grad is None and b_xy.grad is None
 
@@ -202,7 +203,7 @@ def test_ds_is_a_weight_only_and_colour_gradient_is_exact():
 
     # a different spatial weighting changes the value, still no position gradient
     a_xy.grad = None
-    loss2 = L.chamfer_point_sets(a_xy, a_v, b_xy, b_v, eps_s=0.2, alpha=2.0)
+    loss2 = C.chamfer_point_sets(a_xy, a_v, b_xy, b_v, eps_s=0.2, alpha=2.0)
     loss2.backward()
     assert a_xy.grad is None and loss2.item() != pytest.approx(loss.item())
 
@@ -416,7 +417,7 @@ def test_registries():
         L.get_mask_loss("iou")(None, verts, mask)
 
 
-def test_dense_and_chunked_chamfer_agree():
+def test_dense_and_chunked_chamfer_agree(monkeypatch):
     """The batched dense search and the per-image chunked one give the same loss and gradient."""
     import meshinv_lite.losses as L
 
@@ -426,15 +427,11 @@ def test_dense_and_chunked_chamfer_agree():
     m = (torch.rand(3, 1, 24, 24, generator=g) > 0.3).float()
     tm = (torch.rand(3, 1, 24, 24, generator=g) > 0.5).float()  # different point counts per image
     results = []
-    saved = L.DENSE_BUDGET
-    try:
-        for budget in (10**9, 0):
-            L.DENSE_BUDGET = budget
-            loss = L.chamfer_texture_loss(img, m, tgt, tm, num_points=200, reduction="none",
-                                          generator=torch.Generator().manual_seed(1))
-            grad, = torch.autograd.grad(loss.sum(), img)
-            results.append((loss.detach(), grad))
-    finally:
-        L.DENSE_BUDGET = saved
+    for budget in (10**9, 0):
+        monkeypatch.setattr(C, "DENSE_BUDGET", budget)
+        loss = L.chamfer_texture_loss(img, m, tgt, tm, num_points=200, reduction="none",
+                                      generator=torch.Generator().manual_seed(1))
+        grad, = torch.autograd.grad(loss.sum(), img)
+        results.append((loss.detach(), grad))
     assert torch.allclose(results[0][0], results[1][0], atol=1e-5)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)

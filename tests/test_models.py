@@ -24,8 +24,10 @@ def _z(b: int, seed: int = 0, dim: int = 64) -> torch.Tensor:
     return torch.randn(b, dim, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def quick_g():
+    """A fresh generator per test: a shared one run in train mode by one test would change the batch-norm
+    statistics the next test sees."""
     torch.manual_seed(0)
     return Generator(GeneratorConfig.for_profile("quick"))
 
@@ -132,7 +134,6 @@ def test_class_conditioning_changes_output(quick_g):
         g(_z(1), torch.tensor([12]))
     with pytest.raises(ValueError, match=r"z must have shape"):
         g(torch.zeros(1, 10), torch.tensor([0]))
-    g.train()
 
 
 def test_uv_discriminator_ignores_invisible_texels():
