@@ -139,3 +139,16 @@ def test_partial_split_is_refused_with_a_hint(tmp_path):
     shutil.move(tmp_path / "train", tmp_path / ".partial-train")
     with pytest.raises(FileNotFoundError, match="interrupted build"):
         ReconstructionDataset(tmp_path, "train")
+
+
+@pytest.mark.parametrize("key, value", [("camera", np.nan), ("noisy_camera", np.inf)])
+def test_non_finite_cameras_are_found_when_the_dataset_loads(tmp_path, key, value):
+    fabricate(tmp_path)
+    path = tmp_path / "train" / "annotations.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[key] = arrays[key].copy()
+    arrays[key][3, 1] = value
+    np.savez(path, **arrays)
+    with pytest.raises(DatasetFormatError, match=rf"annotations.npz: '{key}' of image 3 \({arrays['names'][3]}\) holds NaN"):
+        ReconstructionDataset(tmp_path, "train")

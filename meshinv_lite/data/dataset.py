@@ -301,8 +301,15 @@ def read_split(root: str | Path, split: str, check_files: bool = True) -> SplitD
         if arr.shape[:1] != (n,):
             raise DatasetFormatError(f"{ann_path}: array {key!r} has {arr.shape[0] if arr.ndim else 0} rows, 'names' has {n}")
     for key in ("camera", "noisy_camera"):
-        if annotations[key].shape[1:] != (7,):
-            raise DatasetFormatError(f"{ann_path}: {key!r} must have shape (N, 7), got {annotations[key].shape}")
+        cams = annotations[key]
+        if cams.shape[1:] != (7,):
+            raise DatasetFormatError(f"{ann_path}: {key!r} must have shape (N, 7), got {cams.shape}")
+        bad = np.nonzero(~np.isfinite(cams).all(1))[0]
+        if bad.size:
+            i = int(bad[0])
+            raise DatasetFormatError(
+                f"{ann_path}: {key!r} of image {i} ({annotations['names'][i]}) holds NaN or infinite values "
+                f"{cams[i].tolist()} ({bad.size} such row(s): {bad[:10].tolist()}); fix or re-build the annotations")
     if "num_images" in meta and meta["num_images"] != n:
         raise DatasetFormatError(f"{meta_path} says {meta['num_images']} images but {ann_path} annotates {n}")
     data = SplitData(path, meta, annotations)
