@@ -223,7 +223,7 @@ def texture_error_by_visibility(
 ) -> dict:
     """Mean absolute texture error on the texels the input view showed, and on the rest.
 
-    Visibility per texel comes from :func:`meshinv_lite.pseudo_gt.back_project` with the *ground-truth*
+    Visibility per texel comes from :func:`meshinv_lite.backproject.back_project` with the *ground-truth*
     mesh ``gt_verts`` ``(B, N, 3)``, the exact camera and the input masks ``(B, 1, H, W)`` (so texels
     behind an occluder count as unseen). Texels outside the UV layout are ignored. ``pred_texture`` is
     resized to the ground truth's size when they differ.
@@ -233,7 +233,7 @@ def texture_error_by_visibility(
     """
     import torch.nn.functional as F
 
-    from .pseudo_gt import BackProjectionConfig, back_project, uv_fragments
+    from .backproject import BackProjectionConfig, back_project, uv_fragments
 
     check_shape("gt_texture", gt_texture, (None, 3, None, None), "(B, 3, Ht, Wt)")
     check_shape("pred_texture", pred_texture, (gt_texture.shape[0], 3, None, None), "(B, 3, H, W)")

@@ -17,7 +17,8 @@ def test_main_prints_the_evaluation_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pl, "run_pipeline", _fake_runs(out_root, ["05_texture_transfer", "06_evaluation"]))
     assert pl.main(["--profile", "quick", "--output-root", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "| paper | 0.708 |" in text and text.index("meshinv-lite run") < text.index("0.708") < text.rindex("outputs:")
+    assert "| paper | 0.708 |" in text and text.index("0.708") < text.index("summary.md") < text.rindex("outputs:")
+    assert "2 of 2 notebooks ok" in text
     assert str(out_root) in text.splitlines()[-1]
 
     # a run that did not include notebook 06 does not print an old table

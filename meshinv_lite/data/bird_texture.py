@@ -15,21 +15,21 @@ import torch
 import torch.nn.functional as F
 
 from ..mesh import sample_uv_map
-from .bird_shape import (
-    _HEAD_G0,
-    _HEAD_K,
+from .bird_geometry import (
+    bird_frames,
     BirdParams,
-    _chord,
-    _dot,
-    _frames,
-    _is_symmetric,
-    _mirror_half,
-    _normalize,
-    _rotate_towards,
-    _smoothstep,
-    _tail_fields,
-    _wing_fields,
+    chord_distance,
+    dot,
+    HEAD_G0,
+    HEAD_K,
+    is_symmetric,
+    mirror_half,
+    normalize,
+    rotate_towards,
+    smoothstep,
+    tail_fields,
     uv_directions,
+    wing_fields,
 )
 
 def _solid_noise(d: torch.Tensor, cells: tuple[int, int, int], channels: int, generator: torch.Generator) -> torch.Tensor:
@@ -68,7 +68,7 @@ def shading_map(deform_map: torch.Tensor) -> torch.Tensor:
     n = torch.cross(dv, du, dim=1)
     n = torch.where(n.norm(dim=1, keepdim=True) > 1e-8, n, d.expand_as(n))
     n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-9)
-    light = _normalize(torch.tensor([0.0, 1.0, 0.45]))
+    light = normalize(torch.tensor([0.0, 1.0, 0.45]))
     return 0.7 + 0.3 * (n * light[None, :, None, None]).sum(1, keepdim=True)
 
 
@@ -93,7 +93,7 @@ def texture_map(
     (:func:`shading_map`) is baked in (the renderer itself is unlit).
     """
     b = len(p)
-    sym = _is_symmetric(p)
+    sym = is_symmetric(p)
     all_sym = bool(sym.all())
     cols = size // 2 if all_sym else size
     d = uv_directions(size, size).reshape(size, size, 3)[:, :cols].reshape(1, -1, 3).expand(b, -1, -1)
@@ -101,7 +101,7 @@ def texture_map(
         d = torch.where(sym[:, None, None], torch.cat([d[..., :1].abs(), d[..., 1:]], dim=-1), d)
     sides = (0,) if all_sym else (0, 1)
     dx, dy, dz = d.unbind(-1)
-    fr = _frames(p)
+    fr = bird_frames(p)
     c = p.colors
     pl = p.plumage
 
@@ -116,11 +116,11 @@ def texture_map(
     # Bars across the back, streaks on the breast.
     if bool((pl["bar_contrast"] > 0).any()):
         bar = 0.5 + 0.5 * torch.sin(pl["bars"][:, None] * math.pi * dz)
-        col = _mix(col, c["accent"], pl["bar_contrast"][:, None] * _smoothstep(0.55, 0.8, bar) * (1 - 0.6 * belly))
+        col = _mix(col, c["accent"], pl["bar_contrast"][:, None] * smoothstep(0.55, 0.8, bar) * (1 - 0.6 * belly))
     if bool((pl["streaks"] > 0).any()):
         around = torch.atan2(dx.abs(), dz)  # 0 at the front, pi at the back
-        streak = _smoothstep(0.6, 0.9, 0.5 + 0.5 * torch.sin(18 * around + 3 * dy))
-        front = _smoothstep(-0.1, 0.4, dz) * _smoothstep(0.35, -0.2, dy)
+        streak = smoothstep(0.6, 0.9, 0.5 + 0.5 * torch.sin(18 * around + 3 * dy))
+        front = smoothstep(-0.1, 0.4, dz) * smoothstep(0.35, -0.2, dy)
         col = _mix(col, c["accent"], 0.7 * pl["streaks"][:, None] * streak * front)
 
     # Spots on the upper body and flanks (on the +x side for symmetric birds, mirrored later).
@@ -128,7 +128,7 @@ def texture_map(
     if k_max > 0:
         sd = torch.randn(b, k_max, 3, generator=generator)
         side_sign = torch.where(sym[:, None], torch.ones(b, k_max), torch.sign(sd[..., 0]))
-        sd = _normalize(torch.stack([sd[..., 0].abs() * side_sign, sd[..., 1].abs() * 0.8 + 0.1, sd[..., 2]], -1))
+        sd = normalize(torch.stack([sd[..., 0].abs() * side_sign, sd[..., 1].abs() * 0.8 + 0.1, sd[..., 2]], -1))
         active = (torch.arange(k_max)[None] < pl["spots"][:, None]).float()
         chord2 = (2 - 2 * torch.einsum("bpk,bsk->bps", d, sd)).clamp_min(0)
         rad2 = torch.deg2rad(pl["spot_radius"])[:, None, None] ** 2
@@ -137,45 +137,45 @@ def texture_map(
 
     # Wings: colour patch (a folded wing covers more of the flank), light bars, dark primaries.
     for side in sides:
-        r_w, chord_w, thick_w = _wing_fields(d, p, side)
+        r_w, chord_w, thick_w = wing_fields(d, p, side)
         a = p.wing_open[:, side, None]
         r_tex = torch.sqrt((chord_w / (1 + 0.5 * (1 - a))) ** 2 + (thick_w / (1 + 1.8 * (1 - a))) ** 2) * 1.1
-        on = 1 - _smoothstep(0.9, 1.0, r_tex)
+        on = 1 - smoothstep(0.9, 1.0, r_tex)
         col = _mix(col, c["wing"], on)
         n_bars = pl["wing_bars"][:, None]
-        bars = _smoothstep(0.75, 0.9, 0.5 + 0.5 * torch.cos(2 * math.pi * n_bars * (0.25 + 0.45 * r_tex)))
-        col = _mix(col, c["accent"], 0.8 * on * bars * (n_bars > 0) * _smoothstep(0.25, 0.4, r_tex))
+        bars = smoothstep(0.75, 0.9, 0.5 + 0.5 * torch.cos(2 * math.pi * n_bars * (0.25 + 0.45 * r_tex)))
+        col = _mix(col, c["accent"], 0.8 * on * bars * (n_bars > 0) * smoothstep(0.25, 0.4, r_tex))
         r0 = p.wing[:, 3, None]
-        tip = (1 - _smoothstep(r0 + 0.05, r0 + 0.25, r_w)) * a + (1 - a) * _smoothstep(0.1, -0.6, chord_w)
+        tip = (1 - smoothstep(r0 + 0.05, r0 + 0.25, r_w)) * a + (1 - a) * smoothstep(0.1, -0.6, chord_w)
         col = _mix(col, c["wing_tip"], tip.clamp(0, 1) * on)
 
     # Tail, with an optional dark band at the tip.
-    r_t, _ = _tail_fields(d, p)
-    tail_on = 1 - _smoothstep(0.95, 1.15, r_t)
+    r_t, _ = tail_fields(d, p)
+    tail_on = 1 - smoothstep(0.95, 1.15, r_t)
     col = _mix(col, c["tail"], tail_on)
-    col = _mix(col, c["wing_tip"], pl["tail_band"][:, None] * tail_on * (1 - _smoothstep(0.35, 0.5, r_t)))
+    col = _mix(col, c["wing_tip"], pl["tail_band"][:, None] * tail_on * (1 - smoothstep(0.35, 0.5, r_t)))
 
     # Head (hood or crown), face mask, eye ring, eye with a glint; then the beak.
     axis = fr.head_axis
-    cos_g = _dot(d, axis[:, None]).clamp(-1, 1)
+    cos_g = dot(d, axis[:, None]).clamp(-1, 1)
     g = torch.acos(cos_g)
-    kg = (_HEAD_K * g).clamp(max=math.pi)
+    kg = (HEAD_K * g).clamp(max=math.pi)
     ratio = torch.sin(kg) / torch.sin(g).clamp_min(1e-4)
     head_up = torch.cos(kg) * axis[:, None, 1] + ratio * (dy - cos_g * axis[:, None, 1])  # y of the head-sphere direction
-    head_on = 1 - _smoothstep(_HEAD_G0 - 0.08, _HEAD_G0 + 0.06, g)
+    head_on = 1 - smoothstep(HEAD_G0 - 0.08, HEAD_G0 + 0.06, g)
     cover = pl["head_cover"][:, None]
-    col = _mix(col, c["head"], head_on * (cover + (1 - cover) * _smoothstep(0.2, 0.45, head_up)))
+    col = _mix(col, c["head"], head_on * (cover + (1 - cover) * smoothstep(0.2, 0.45, head_up)))
     eye_r = math.radians(4.5)
     for side in sides:
         er = fr.eye_root[:, side]
-        ang = _chord(d, er)
-        col = _mix(col, const((0.08, 0.07, 0.07)), pl["mask"][:, None] * (1 - _smoothstep(2.0 * eye_r, 3.2 * eye_r, ang)))
-        col = _mix(col, const((0.95, 0.95, 0.92)), pl["eye_ring"][:, None] * (1 - _smoothstep(1.5 * eye_r, 1.9 * eye_r, ang)))
-        col = _mix(col, const((0.03, 0.03, 0.03)), 1 - _smoothstep(0.8 * eye_r, 1.05 * eye_r, ang))
-        glint = _chord(d, _rotate_towards(er, axis, torch.full((b,), 0.35 * eye_r)))
-        col = _mix(col, const((0.92, 0.92, 0.92)), 1 - _smoothstep(0.2 * eye_r, 0.35 * eye_r, glint))
-    psi = _chord(d, fr.beak_root) / (2 * torch.sin(torch.deg2rad(p.beak[:, 1]) / 2))[:, None]
-    col = _mix(col, c["beak"], 1 - _smoothstep(0.5, 0.62, psi))
+        ang = chord_distance(d, er)
+        col = _mix(col, const((0.08, 0.07, 0.07)), pl["mask"][:, None] * (1 - smoothstep(2.0 * eye_r, 3.2 * eye_r, ang)))
+        col = _mix(col, const((0.95, 0.95, 0.92)), pl["eye_ring"][:, None] * (1 - smoothstep(1.5 * eye_r, 1.9 * eye_r, ang)))
+        col = _mix(col, const((0.03, 0.03, 0.03)), 1 - smoothstep(0.8 * eye_r, 1.05 * eye_r, ang))
+        glint = chord_distance(d, rotate_towards(er, axis, torch.full((b,), 0.35 * eye_r)))
+        col = _mix(col, const((0.92, 0.92, 0.92)), 1 - smoothstep(0.2 * eye_r, 0.35 * eye_r, glint))
+    psi = chord_distance(d, fr.beak_root) / (2 * torch.sin(torch.deg2rad(p.beak[:, 1]) / 2))[:, None]
+    col = _mix(col, c["beak"], 1 - smoothstep(0.5, 0.62, psi))
 
     # Feather-like noise: coarse blotches and fine streaks running along the body.
     amp = pl["noise"][:, None, None]
@@ -189,4 +189,4 @@ def texture_map(
     tex = col.clamp(0, 1).reshape(b, size, cols, 3).permute(0, 3, 1, 2)
     if all_sym:
         return torch.cat([tex, torch.flip(tex, dims=[-1])], dim=-1).contiguous()
-    return _mirror_half(tex.contiguous(), sym, negate_x=False)
+    return mirror_half(tex.contiguous(), sym, negate_x=False)
