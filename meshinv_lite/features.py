@@ -236,9 +236,9 @@ class ExtractorKind:
 #: Extractor kinds by name.
 EXTRACTORS: dict[str, ExtractorKind] = {
     "vgg19": ExtractorKind(_resolve_vgg19, _build_vgg19),
-    # "inception_v3_fid" (FID's Inception-v3, pytorch-fid weights) is registered by
-    # meshinv_lite.inception, imported on first use below, with the same rules: explicit file, else the
-    # hub cache, else a labelled fallback whose scores are NOT FID.
+    # "inception_v3_fid" (FID's Inception-v3, pytorch-fid weights) is registered by meshinv_lite.inception
+    # (imported by the package's __init__; the registry only ever points down, never to a module above it),
+    # with the same rules: explicit file, else the hub cache, else a labelled fallback whose scores are NOT FID.
 }
 
 _CACHE: dict[tuple, FeatureExtractor] = {}
@@ -265,8 +265,6 @@ def load_feature_extractor(
     Repeated calls with the same kind, resolved weight file (path, size, modification time) and device
     return the same module: treat it as read-only (do not ``.to()`` it elsewhere; ask for the device).
     """
-    if kind not in EXTRACTORS and kind == "inception_v3_fid":
-        from . import inception  # noqa: F401  (registers itself in EXTRACTORS)
     try:
         spec = EXTRACTORS[kind]
     except KeyError:

@@ -18,8 +18,9 @@ returns a **labelled fallback**: mean-pooled features of the package's VGG extra
 fallback when VGG-19 weights are absent). Its Frechet distances are *not FID*: report them under another
 name (``fd_fallback_k``) with the extractor's ``name``.
 
-Importing this module registers the kind ``"inception_v3_fid"`` in :data:`meshinv_lite.features.EXTRACTORS`
-(fallback included), so ``load_feature_extractor("inception_v3_fid")`` works too.
+Importing this module (the package's ``__init__`` does) registers the kind ``"inception_v3_fid"`` in
+:data:`meshinv_lite.features.EXTRACTORS` (fallback included), so ``load_feature_extractor("inception_v3_fid")``
+works too; :mod:`meshinv_lite.features` itself never imports this module.
 """
 from __future__ import annotations
 

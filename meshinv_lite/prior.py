@@ -40,6 +40,8 @@ import torch
 
 from .io import atomic_torch_save, read_json, state_checksum, write_json
 from .models import Generator, GeneratorConfig
+from .pretrain import (GANTrainer, PretrainConfig, TrainingData, build_training_inputs, checkpoint_config, gan_dir,
+                       load_generator, read_checkpoint, sample_quality)
 
 PRIOR_FORMAT = "meshinv-lite-prior"
 PRIOR_VERSION = 1
@@ -78,8 +80,6 @@ class PriorRecipe:
 
     def pretrain_config(self):
         """The :class:`~meshinv_lite.pretrain.PretrainConfig` of the GAN run."""
-        from .pretrain import PretrainConfig
-
         return PretrainConfig.for_profile(self.data_profile, iterations=self.iterations, batch_size=self.batch_size,
                                           ema_decay=self.ema_decay, w_smooth=self.w_smooth, w_crease=self.w_crease,
                                           checkpoint_every=self.checkpoint_every, seed=self.seed)
@@ -291,7 +291,6 @@ def build_prior(
     """
     from .config import check_device
     from .data.synthbirds import build_synthbirds, synthbirds_dir
-    from .pretrain import GANTrainer, TrainingData, gan_dir, sample_quality
     from .pseudo_gt import build_pseudo_gt, evaluate_pseudo_gt
 
     device = check_device(device)
@@ -367,3 +366,63 @@ def build_prior(
     write_json(js, provenance)
     say(f"shipped prior: {pt} ({provenance['file_bytes'] / 1e6:.2f} MB), provenance: {js}", flush=True)
     return provenance
+
+
+# --------------------------------------------------------------------------------------------------
+# What notebooks 04-06 invert
+# --------------------------------------------------------------------------------------------------
+
+
+PRIOR_CHOICES = ("shipped", "train")
+
+
+def default_prior(profile: str) -> str:
+    """``"shipped"`` where the shipped prior's sizes serve the profile (quick, lite), else ``"train"``."""
+    from .config import get_profile
+
+    return "shipped" if get_profile(profile).name in ("quick", "lite") else "train"
+
+
+def prepare_prior(
+    data_dir,
+    profile: str = "quick",
+    camera: str = "noisy",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    image_discriminator: bool = True,
+    progress: bool = True,
+    prior: Optional[str] = None,
+) -> tuple[Generator, PretrainConfig, Path]:
+    """The generator notebooks 04-06 invert, in eval mode: ``(generator, its config, file it came from)``.
+
+    ``prior="shipped"`` (the default at quick and lite): the prior that ships with the package
+    (:mod:`meshinv_lite.prior`), trained by ``python -m meshinv_lite.cli build-prior`` with a schedule far
+    longer than a notebook can afford; nothing is built. ``prior="train"`` (the default at paper, and
+    what ``image_discriminator=False`` implies): the profile's own GAN of notebook 03, trained here if its
+    checkpoint is missing or unfinished; SynthBirds and the training pseudo ground truth are built first
+    when absent, so notebooks after 03 run standalone.
+    """
+    from .config import check_device, get_profile
+    from .data.synthbirds import synthbirds_dir
+
+    device = check_device(device)
+    prof = get_profile(profile)
+    prior = prior or (default_prior(prof.name) if image_discriminator else "train")
+    if prior not in PRIOR_CHOICES:
+        raise ValueError(f"prior must be one of {PRIOR_CHOICES}, got {prior!r}")
+    if prior == "shipped":
+        G, _ = load_shipped_prior(device=device)
+        return G, SHIPPED.pretrain_config(), shipped_paths()[0]
+    root = synthbirds_dir(data_dir, prof.name)
+    ckpt = gan_dir(root, camera, image_discriminator) / "latest.pt"
+    cfg = PretrainConfig.for_profile(prof.name, image_discriminator=image_discriminator, seed=seed)
+    done = False
+    if ckpt.exists():
+        state = read_checkpoint(ckpt)
+        done = int(state["iteration"]) >= checkpoint_config(state, ckpt).iterations
+    if not done:
+        build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress)
+        trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)
+        trainer.train(progress=progress)
+    G, cfg = load_generator(ckpt, device=device)
+    return G, cfg, ckpt

@@ -45,7 +45,7 @@ def test_device_check_names_what_is_available():
 
 
 def test_prepare_prior_checks_the_device_first(tmp_path):
-    from meshinv_lite.pretrain import prepare_prior
+    from meshinv_lite.prior import prepare_prior
 
     with pytest.raises(ValueError, match="unknown device"):
         prepare_prior(tmp_path, "quick", device="cdua")
