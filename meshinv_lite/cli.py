@@ -40,7 +40,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per process (default: torch's; torchrun sets 1 per process)")
+                   help="torch CPU threads per process (default: 1 on a machine with <= 2 cores, else torch's; "
+                        "torchrun sets 1 per process)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build-prior", help="rebuild the shipped prior (meshinv_lite/priors/) from scratch, resumably")
     b.add_argument("--data-dir", default="data", help="its dataset, pseudo-GT and checkpoints go to <data-dir>/prior_<name>/")
     b.add_argument("--device", default="cpu")
-    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: 1 on a machine with <= 2 cores, else torch's)")
     b.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     b.add_argument("--iterations", type=int, default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
@@ -154,8 +156,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_device(args.device)
     except ValueError as e:
         parser.error(str(e))  # exits with status 2 and the usage line
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from .config import set_threads
+
+    set_threads(args.threads)  # (torchrun's OMP_NUM_THREADS=1 is torch's default per rank on bigger machines)
     if args.command == "build-prior":
         return build_prior(args)
     ctx = init_distributed(args.device)

@@ -79,6 +79,7 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "hard_images": _int(1, optional=True),
     "ablation_images": _int(1, optional=True),
     "batch_size": _int(1, optional=True),
+    "threads": _int(1, optional=True),
     "fid_weights": _path(optional=True),
 }
 

@@ -187,6 +187,7 @@ def run_pipeline(
     only: Optional[Sequence[str]] = None,
     notebook_dir: str | Path = REPO_ROOT / "notebooks",
     prior: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> list[NotebookRun]:
     """Run the notebooks in order; stops at the first failure. Returns the runs so far.
 
@@ -197,6 +198,8 @@ def run_pipeline(
     params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False}
     if prior is not None:
         params["prior"] = prior
+    if threads is not None:
+        params["threads"] = threads
     runs: list[NotebookRun] = []
     for path in find_notebooks(Path(notebook_dir), only):
         print(f"[pipeline] {path.name} ...", flush=True)
@@ -224,6 +227,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads in every notebook (default: 1 on a machine with <= 2 cores, else torch's)")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
     parser.add_argument("--notebook-dir", default=str(REPO_ROOT / "notebooks"), help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", choices=STAGES, default=None,
@@ -251,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_root = Path(args.output_root) / args.profile
     try:
         runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only,
-                            notebook_dir=args.notebook_dir, prior=prior)
+                            notebook_dir=args.notebook_dir, prior=prior, threads=args.threads)
     except KeyboardInterrupt:
         print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
         return 130

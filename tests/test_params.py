@@ -82,3 +82,25 @@ def test_relative_paths_mean_the_project_roots_folders(tmp_path, monkeypatch):
     assert resolve(tmp_path / "x") == tmp_path / "x"  # absolute paths are kept
     monkeypatch.setenv("MESHINV_ROOT", str(tmp_path))
     assert resolve("data") == tmp_path / "data"
+
+
+def test_set_threads_default_and_override(monkeypatch):
+    import os
+
+    import torch
+
+    from meshinv_lite.config import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        torch.set_num_threads(2)
+        assert set_threads(None) == 1  # a small machine: one thread
+        assert set_threads(2) == 2  # an explicit choice wins
+        monkeypatch.setattr(os, "cpu_count", lambda: 16)
+        torch.set_num_threads(3)
+        assert set_threads(None) == 3  # a big machine: torch's setting is left alone
+        with pytest.raises(ValueError, match="threads must be >= 1"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
