@@ -124,6 +124,7 @@ class Reconstruction:
         terms: final per-image value of every loss term, ``{name: (B,)}``, and ``"total"``.
         history: mean value of every term at every step, ``{name: [float]}``.
         iou: ``(B,)`` hard-mask IoU of the final render with the input mask, at the render size.
+        init_loss, init_iou: ``(B,)`` loss and IoU of the best initial draw (where optimisation started).
         feature_extractor: name of the CNN used by feature losses ("" when none ran).
     """
 
@@ -138,6 +139,7 @@ class Reconstruction:
     history: dict
     iou: torch.Tensor
     init_loss: torch.Tensor
+    init_iou: torch.Tensor
     feature_extractor: str = ""
 
     def __len__(self) -> int:
@@ -147,7 +149,7 @@ class Reconstruction:
         s = slice(i, i + 1)
         return Reconstruction(self.z[s], self.class_id[s], self.texture[s], self.deformation[s], self.vertices[s],
                               self.camera[s], self.init_camera[s], {k: v[s] for k, v in self.terms.items()},
-                              self.history, self.iou[s], self.init_loss[s], self.feature_extractor)
+                              self.history, self.iou[s], self.init_loss[s], self.init_iou[s], self.feature_extractor)
 
 
 @contextmanager
@@ -344,6 +346,8 @@ def invert(
             best = scores.argmin(1)
             z0 = cands[torch.arange(b, device=device), best]
             init_loss = scores.min(1).values
+            init_out = objective(z0, cameras, return_render=True)[2][3]
+            init_iou = mask_iou(init_out.mask, masks)
 
         # 2. staged Adam on z (and the camera)
         z = z0.clone().requires_grad_()
@@ -380,7 +384,7 @@ def invert(
     return Reconstruction(
         z=z.detach(), class_id=class_id, texture=texture, deformation=deform, vertices=verts, camera=cam,
         init_camera=cameras, terms={k: v.detach() for k, v in terms.items()}, history=history, iou=iou,
-        init_loss=init_loss, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
+        init_loss=init_loss, init_iou=init_iou, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
     )
 
 
