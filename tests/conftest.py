@@ -35,3 +35,14 @@ def run_notebook(tmp_path, monkeypatch):
         return out_dir, read_json(out_dir / "metrics.json")
 
     return _run
+
+
+def assert_picture(path, min_std: float = 0.02, min_side: int = 100):
+    """A figure a person can look at: it exists, has a sensible size, and is not blank (pixel spread)."""
+    import numpy as np
+    from PIL import Image
+
+    assert path.exists(), f"{path} was not written"
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+    assert min(img.shape[:2]) >= min_side, f"{path.name} is only {img.shape[1]} x {img.shape[0]} pixels"
+    assert img.std() > min_std, f"{path.name} is (nearly) blank: pixel std {img.std():.4f}"

@@ -1,5 +1,7 @@
 import pytest
 
+from conftest import assert_picture
+
 
 @pytest.mark.notebook
 def test_notebook_00_runs_and_reports(run_notebook):
@@ -9,4 +11,4 @@ def test_notebook_00_runs_and_reports(run_notebook):
     assert m["fit_iou_final"] > 0.93 and m["fit_iou_final"] > m["fit_iou_initial"] + 0.1
     assert m["render_ms_per_image"] > 0
     for png in ("uv_layout.png", "uv_maps.png", "orbit.png", "render_stages.png", "fit_loss.png", "fit_overlay.png"):
-        assert (out / png).stat().st_size > 1000, png
+        assert_picture(out / png)

@@ -1,5 +1,7 @@
 import pytest
 
+from conftest import assert_picture
+
 
 @pytest.mark.notebook
 def test_notebook_01_builds_the_data_and_reports(run_notebook, tmp_path):
@@ -12,7 +14,6 @@ def test_notebook_01_builds_the_data_and_reports(run_notebook, tmp_path):
     assert m["species_mean_color_min_distance"] > 0.04
     assert 1.0 < m["noisy_rotation_error_deg_mean"] < 12.0
     assert m["test_hard_occluded_fraction"] > 0 and m["test_hard_extreme_fraction"] > 0
-    assert m["images_per_second"] > 5
     for png in ("species_grid.png", "images_masks.png", "cameras.png", "gt_maps.png", "gt_rerender.png",
                 "articulation.png", "test_hard.png", "species_colors.png"):
-        assert (out / png).stat().st_size > 1000, png
+        assert_picture(out / png)

@@ -1,17 +1,23 @@
 import pytest
 
+from conftest import assert_picture
+
 
 @pytest.mark.notebook
 def test_notebook_03_pretraining(run_notebook, shared_data_dir):
     out, m = run_notebook("03_gan_pretraining", data_dir=str(shared_data_dir))
     assert m["iterations"] == 40
-    # the trained prior is closer to the data than the untrained one, on both measures
-    assert m["trained_feature_frechet_distance"] < m["untrained_feature_frechet_distance"]
+    # the notebook's short training moves the generator towards the data, by a margin
+    assert m["trained_feature_frechet_distance"] < 0.8 * m["untrained_feature_frechet_distance"]
     assert m["trained_mask_area_gap"] < m["untrained_mask_area_gap"]
-    assert m["feature_extractor"]  # which extractor produced the distance is recorded
     assert m["feature_extractor_is_fallback"] == m["feature_extractor"].startswith("OFFLINE FALLBACK")
     for k in ("loss_g_uv_final", "loss_d_uv_final", "loss_g_img_final"):
         assert m[k] > 0
+    # the shipped prior is the better one, which is why notebooks 04-06 use it
+    assert m["shipped_sample_to_data"] < 0.8 * m["here_sample_to_data"]
+    assert m["shipped_mask_area_gap"] < m["here_mask_area_gap"]
+    assert m["shipped_folded_samples"] <= 2 * max(m["folded_data"], 0.002)  # folds no more than true birds do
+    assert m["shipped_iterations"] >= 1000
     assert (shared_data_dir / "synthbirds_quick" / "gan_noisy" / "latest.pt").exists()
-    for png in ("samples_untrained.png", "samples_trained.png", "samples_orbit.png", "losses.png"):
-        assert (out / png).stat().st_size > 1000
+    for png in ("samples_untrained.png", "samples_trained.png", "samples_shipped.png", "samples_orbit.png", "losses.png"):
+        assert_picture(out / png)

@@ -1,4 +1,8 @@
+import math
+
 import pytest
+
+from conftest import assert_picture
 
 
 @pytest.mark.notebook
@@ -6,11 +10,20 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
     out, m = run_notebook("04_inversion", data_dir=str(shared_data_dir))
     assert m["steps"] == 40 and m["profile"] == "quick"
     assert m["shift2_chamfer_excess"] < 0.25 * m["shift2_l1"]  # Chamfer forgives a 2 px shift, L1 does not
-    assert 0.3 < m["test_iou"] <= 1 and 0 < m["test_hard_iou"] <= 1
-    assert m["test_psnr_novel"] > 8
-    assert set(m["ablation"]) >= {"Chamfer (ours) + Chamfer mask", "L1 + Chamfer mask", "Chamfer + IoU mask"}
+    # the quick targets with the shipped prior (a plain sphere scores about 0.79 IoU on these birds)
+    assert m["test_iou"] >= 0.80 and m["test_hard_iou"] >= 0.70
+    assert m["test_psnr_novel"] >= 16
+    assert m["test_iou"] > m["test_init_iou"] + 0.02  # optimisation improves on the best random draw
+    assert m["test_psnr_input_view"] > m["test_psnr_novel"]  # the seen view is reproduced best
+    assert m["test_chamfer_3d"] < 0.09 and m["test_f_score"] > 0.7
+    assert m["test_folded"] <= 2 * max(m["test_folded_gt"], 0.002)  # no more folds than true birds
+    assert m["test_z_norm"] < 1.2  # the latent stays inside the prior's shell
+    rows = m["ablation"]
+    assert set(rows) >= {"Chamfer (ours) + Chamfer mask", "L1 + Chamfer mask", "Chamfer + IoU mask"}
+    for label, r in rows.items():
+        assert 0.5 < r["iou"] <= 1 and 10 < r["psnr_novel"] < 40 and all(math.isfinite(v) for v in r.values()), label
     for f in ("obj", "png", "glb"):
         assert (out / "meshes" / f"test_0000.{f}").stat().st_size > 1000
     assert "map_Kd test_0000.png" in (out / "meshes" / "test_0000.mtl").read_text()
     for png in ("novel_views.png", "inversion_loss.png"):
-        assert (out / png).stat().st_size > 1000
+        assert_picture(out / png)

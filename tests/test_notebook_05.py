@@ -1,5 +1,7 @@
 import pytest
 
+from conftest import assert_picture
+
 
 @pytest.mark.notebook
 def test_notebook_05_texture_transfer(run_notebook, shared_data_dir):
@@ -12,6 +14,6 @@ def test_notebook_05_texture_transfer(run_notebook, shared_data_dir):
     assert m["transfer_colour_change_min"] > 0.005         # ... and it does change the colours
     assert m["shape_silhouette_iou_between_rows_max"] < 0.999  # the shapes differ, so the check is not empty
     assert m["hard_indices"]["wing_open"] != m["hard_indices"]["long_tail"]
-    assert all(0 < v <= 1 for v in m["iou"].values()) and len(m["iou"]) == 4
+    assert all(0.6 < v <= 1 for v in m["iou"].values()) and len(m["iou"]) == 4  # the shipped prior fits them
     for png in ("transfer_grid.png", "transfer_grid_ground_truth.png", "inputs_and_textures.png", "hard_cases_input_view.png"):
-        assert (out / png).stat().st_size > 1000, png
+        assert_picture(out / png)

@@ -2,27 +2,31 @@ import csv
 
 import pytest
 
+from conftest import assert_picture
+
 
 @pytest.mark.notebook
 def test_notebook_06_evaluation(run_notebook, shared_data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no Inception weights: the fallback must run
     out, m = run_notebook("06_evaluation", data_dir=str(shared_data_dir))
     assert m["profile"] == "quick" and m["test_num_images"] == 6 and m["test_hard_num_images"] == 3
-    assert 0.3 < m["test_iou"] <= 1 and 0 < m["test_hard_iou"] <= 1
+    assert m["test_iou"] >= 0.78 and m["test_hard_iou"] >= 0.68  # bands around the shipped prior's figures
+    assert m["test_psnr_novel"] >= 16 and m["test_chamfer_3d"] < 0.09
     # labelled fallback: figures under fd_fallback_k, nothing called FID
     assert m["fd_is_fallback"] is True and "NOT INCEPTION" in m["fd_feature_extractor"]
     assert not [k for k in m if k.startswith("fid")]
-    assert all(m[f"fd_fallback_{k}"] >= 0 for k in (1, 10, 12))
+    assert all(m[f"fd_fallback_{k}"] > 0 for k in (1, 10, 12))
     table = (out / "table.md").read_text()
     assert "0.708" in table and "38.6" in table and "56.6" in table and "NOT FID" in table and "FID_1" not in table
     # ground truth around the circle
     pv = m["test_psnr_per_view"]
     assert sorted(int(a) for a in pv) == list(range(0, 360, 30)) and all(5 < v < 60 for v in pv.values())
-    assert m["test_psnr_input_view"] == pv["0"] and m["test_psnr_back"] == pv["180"]
-    assert 0 < m["test_tex_err_seen"] < 0.5 and 0 < m["test_tex_err_unseen"] < 0.5
+    # orderings the protocol implies: the seen view beats the back, seen texels beat unseen ones
+    assert pv["0"] > pv["180"] + 1 and m["test_psnr_near_side"] > m["test_psnr_far_side"]
+    assert m["test_tex_err_seen"] < m["test_tex_err_unseen"] < 0.5
     assert 0.1 < m["test_seen_fraction"] < 0.7
     with open(out / "test" / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["name"] for r in rows] == [f"{i:06d}" for i in range(6)]
     for png in ("psnr_per_view.png", "protocol_views.png", "texture_error_seen_unseen.png", "reference_images.png"):
-        assert (out / png).stat().st_size > 1000, png
+        assert_picture(out / png)
