@@ -1,0 +1,74 @@
+"""How long is long enough? Quality of a prior's EMA snapshots along its pretraining schedule.
+
+``build-prior`` keeps the EMA generator every ``snapshot_every`` iterations in
+``<data_dir>/prior_<name>/synthbirds_lite/gan_noisy/snapshots/``. For each snapshot this inverts the first
+``--images`` test images of a SynthBirds dataset (the quick profile's schedule by default: 40 steps at
+64 px) and reports IoU, novel-view PSNR, 3D Chamfer and the share of folded faces of the reconstructions,
+and of 96 random samples. Last line: ``prior_schedule_best_iteration=<int>`` (the best mean IoU).
+
+    python bench/prior_schedule.py --snapshots data/prior_synthbirds_lite/synthbirds_lite/gan_noisy/snapshots \\
+        --data data/synthbirds_quick [--profile quick] [--images 6] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from meshinv_lite.config import set_threads
+from meshinv_lite.data.dataset import ReconstructionDataset
+from meshinv_lite.invert import InversionConfig, invert_batch, reconstruction_metrics
+from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
+from meshinv_lite.metrics import folded_fraction
+from meshinv_lite.prior import load_shipped_prior
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--snapshots", default="data/prior_synthbirds_lite/synthbirds_lite/gan_noisy/snapshots",
+                        help="folder of G_ema_<iteration>.pt files (default: those of the shipped recipe's rebuild)")
+    parser.add_argument("--data", default="data/synthbirds_quick", help="a SynthBirds folder with a test split")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--images", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    files = sorted(Path(args.snapshots).glob("G_ema_*.pt"))
+    if not files:
+        print(f"no G_ema_*.pt in {args.snapshots}: rebuild the prior first (python -m meshinv_lite.cli build-prior)")
+        print("prior_schedule_best_iteration=nan")
+        return
+    batch = ReconstructionDataset(args.data, "test").batch(range(args.images))
+    cfg = InversionConfig.for_profile(args.profile)
+    t = make_uv_sphere()
+    pairs = face_adjacency(t.faces)
+    print(f"{'iteration':>9} {'IoU':>6} {'PSNR novel':>10} {'3D Chamfer':>10} {'folded (rec.)':>13} {'folded (samples)':>16}")
+    best = (-1.0, 0)
+    for f in files:
+        G, info = load_shipped_prior(path=f, recipe=_recipe_of(f))
+        rec = invert_batch(G, batch, cfg, camera="noisy", template=t, seed=0)
+        m = reconstruction_metrics(rec, batch, t, cfg.render)
+        with torch.no_grad():
+            z = torch.randn(96, G.config.latent_dim, generator=torch.Generator().manual_seed(0))
+            _, d = G(z, torch.arange(96) % G.config.num_classes)
+        fold_s = float(folded_fraction(deform_vertices(t, d), t.faces, pairs).mean())
+        it = int(info["iteration"])
+        iou = float(m["iou"].mean())
+        best = max(best, (iou, it))
+        print(f"{it:>9} {iou:6.3f} {float(m['psnr_novel'].mean()):10.2f} {float(m['chamfer_3d'].mean()):10.4f} "
+              f"{float(m['folded'].mean()):13.4f} {fold_s:16.4f}", flush=True)
+    print(f"true birds fold {float(m['folded_gt'].mean()):.4f} of their face pairs ({args.images} images, {args.profile} schedule)")
+    print(f"prior_schedule_best_iteration={best[1]}")
+
+
+def _recipe_of(path: Path):
+    """The recipe a snapshot was saved with (snapshots of any recipe can be compared)."""
+    from meshinv_lite.prior import PriorRecipe
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return PriorRecipe(**state["recipe"])
+
+
+if __name__ == "__main__":
+    main()
