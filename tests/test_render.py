@@ -267,3 +267,19 @@ def test_mesh_partly_outside_the_image():
         inside = abs(shift[0]) < 1.8
         assert bool(out.mask.any()) == inside
         assert (out.soft_mask >= 0).all() and (out.soft_mask <= 1).all()
+
+
+def test_gradcheck_whole_render_mesh_image_in_texture_and_vertices():
+    # the full textured image, not only "grad > 0": finite differences in float64 on a coarse sphere
+    from meshinv_lite.config import RenderConfig
+
+    t = make_uv_sphere(rings=7, segments=8)
+    cam = WeakPerspectiveCamera.from_view([30.0], 20.0, 0.8, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    v = (t.vertices.double() * (1 + 0.1 * torch.randn(t.num_vertices, 1, generator=g, dtype=torch.float64)))[None]
+    tex = torch.rand(1, 3, 8, 16, dtype=torch.float64, generator=g)
+
+    def image(v, tex):
+        return render_mesh(t, v, cam, tex, RenderConfig(image_size=12), soft=False).image
+
+    assert torch.autograd.gradcheck(image, (v.requires_grad_(), tex.requires_grad_()), eps=1e-6, atol=1e-5, rtol=1e-3)
