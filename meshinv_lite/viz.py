@@ -111,10 +111,13 @@ def in_notebook_frontend() -> bool:
 class LiveLoss:
     """Loss curves per term (and an optional current image) updated during an optimization.
 
-    ``interactive=True`` draws into an ipywidgets panel that is redrawn in place every ``every``
-    steps (JupyterLab). ``interactive=False`` (headless runs, e.g. papermill) prints one line
-    every ``every`` steps instead and leaves a single static figure from :meth:`close`.
-    ``None`` picks interactive when a Jupyter kernel is running and ``MESHINV_HEADLESS`` is unset.
+    ``interactive=True`` (JupyterLab) shows a status line and the figure as two display outputs that are
+    *updated in place* every ``every`` steps (IPython display handles, no widget): the notebook keeps the
+    last picture as an ordinary PNG output, so a saved notebook shows the result without a kernel, and
+    :meth:`close` leaves exactly one final figure. ``interactive=False`` (headless runs, e.g. papermill)
+    prints one line every ``every`` steps instead and the figure :meth:`close` returns is shown once by
+    the inline backend. ``None`` picks interactive when a Jupyter kernel is running and
+    ``MESHINV_HEADLESS`` is unset.
 
     Example::
 
@@ -135,15 +138,23 @@ class LiveLoss:
         self.history: dict[str, list[tuple[int, float]]] = {}
         self._images: Optional[list] = None
         self._start = time.perf_counter()
-        self._widget = None
+        self._label = self._picture = None
         if interactive:
-            import ipywidgets as widgets
-            from IPython.display import display
+            from IPython.display import HTML, display
 
-            self._widget = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
-            self._label = widgets.HTML(value=f"<b>{title}</b> starting...")
-            self.panel = widgets.VBox([self._label, self._widget])
-            display(self.panel)
+            self._label = display(HTML(f"<b>{title}</b> starting..."), display_id=True)
+            self._picture = display(HTML(""), display_id=True)
+
+    def _show(self, fig, text: str) -> None:
+        """Put ``fig`` (closed afterwards, so the inline backend does not show it again) and ``text`` in place."""
+        import matplotlib.pyplot as plt
+        from IPython.display import HTML, Image
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+        plt.close(fig)
+        self._picture.update(Image(data=buf.getvalue(), format="png"))
+        self._label.update(HTML(text))
 
     def update(self, step: int, images: Optional[Sequence[torch.Tensor]] = None, **terms: float) -> None:
         """Record loss ``terms`` (floats) at ``step``; redraw every ``every`` steps."""
@@ -153,15 +164,9 @@ class LiveLoss:
             self._images = [im.detach().cpu() for im in images]
         if step % self.every:
             return
+        line = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
         if self.interactive:
-            fig = self.figure()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-            self._widget.value = buf.getvalue()
-            self._label.value = f"<b>{self.title}</b> step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+            self._show(self.figure(), f"<b>{self.title}</b> step {step}: {line}")
         else:
             print(f"[{self.title or 'loss'}] step {step:5d} " + " ".join(f"{k}={v:.4g}" for k, v in terms.items()))
 
@@ -189,11 +194,12 @@ class LiveLoss:
         return fig
 
     def close(self):
-        """Final figure (also displayed in headless mode); returns it."""
+        """The final figure, returned (e.g. for :func:`save_figure`); shown once: interactively it replaces
+        the live picture in place, headless the inline backend shows it at the end of the cell."""
         fig = self.figure()
         elapsed = time.perf_counter() - self._start
-        if self.interactive and self._widget is not None:
-            self._label.value = f"<b>{self.title}</b> done in {elapsed:.1f} s"
+        if self.interactive and self._picture is not None:
+            self._show(fig, f"<b>{self.title}</b> done in {elapsed:.1f} s")
         return fig
 
 
@@ -212,8 +218,13 @@ def mesh_viewer(
     width: int = 420,
     height: int = 360,
     wireframe: bool = False,
+    still: bool = True,
 ):
     """An interactive pythreejs view (orbit with the mouse) of one mesh.
+
+    With ``still=True`` (default) a turntable picture of the same mesh (:func:`turntable`) is displayed
+    first, in a notebook: a widget's state is not saved with the notebook, the picture is, so an executed
+    notebook opened later (or on a course website) still shows the result without a kernel.
 
     Args:
         verts: ``(N, 3)`` object-space vertices (y up).
@@ -225,6 +236,10 @@ def mesh_viewer(
     """
     import pythreejs as p3
 
+    if still and in_notebook_frontend():
+        from IPython.display import Image, display
+
+        display(Image(data=turntable(verts, faces, uvs, faces_uv, texture, color=color), format="png"))
     v = verts.detach().float().cpu()
     f = faces.detach().long().cpu()
     if v.dim() != 2 or v.shape[1] != 3 or f.dim() != 2 or f.shape[1] != 3:
@@ -252,6 +267,45 @@ def mesh_viewer(
     scene = p3.Scene(children=[mesh, camera, p3.AmbientLight(color="#ffffff", intensity=0.6)], background="#f4f4f4")
     return p3.Renderer(camera=camera, scene=scene, controls=[p3.OrbitControls(controlling=camera)],
                        width=width, height=height, antialias=True)
+
+
+def turntable(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    uvs: Optional[torch.Tensor] = None,
+    faces_uv: Optional[torch.Tensor] = None,
+    texture: Optional[torch.Tensor] = None,
+    views: int = 6,
+    size: int = 160,
+    elevation_deg: float = 20.0,
+    color: str = "#cc9966",
+) -> bytes:
+    """PNG bytes of one mesh ``(N, 3)`` turned about its vertical axis in ``views`` steps, on white, rendered
+    with the package's renderer (centred and scaled to fill the frame). Without a texture the mesh is drawn
+    in ``color``."""
+    from PIL import Image as PILImage
+
+    from .camera import orbit_cameras
+    from .config import RenderConfig
+    from .mesh import TemplateMesh
+    from .metrics import normalize_for_protocol
+    from .render import render_mesh
+
+    v = verts.detach().float().cpu()
+    f = faces.detach().long().cpu()
+    if texture is None or uvs is None or faces_uv is None:
+        rgb = torch.tensor([int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+        texture, uvs, faces_uv = rgb[:, None, None].expand(3, 2, 2), torch.full((1, 2), 0.5), torch.zeros_like(f)
+    mesh = TemplateMesh(v, f, uvs.detach().float().cpu(), faces_uv.detach().long().cpu(), torch.zeros(0, dtype=torch.long), 0, 0)
+    cams = orbit_cameras(views, elevation_deg=elevation_deg, scale=0.8)
+    with torch.no_grad():
+        img = render_mesh(mesh, normalize_for_protocol(v[None]).expand(views, -1, -1), cams,
+                          texture.detach().float().cpu()[None].expand(views, -1, -1, -1), RenderConfig(image_size=size),
+                          background=torch.ones(3), soft=False).image
+    strip = (img.permute(2, 0, 3, 1).reshape(size, views * size, 3).clamp(0, 1) * 255).round().byte().numpy()
+    buf = io.BytesIO()
+    PILImage.fromarray(strip).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def plot_uv_layout(template, ax=None, highlight_seam: bool = True):
