@@ -11,7 +11,7 @@ The notebooks call the same functions one process at a time; these commands are 
     # evaluation of a split, batches dealt to the ranks, results merged by rank 0
     torchrun --standalone --nproc_per_node 2 -m meshinv_lite.cli evaluate --profile quick --data-dir data --split test
 
-    # rebuild the prior that ships in meshinv_lite/priors/ (one process; about 2 h on 2 CPU cores)
+    # rebuild the prior that ships in meshinv_lite/priors/ (one process; about 2.5 h on 2 CPU cores)
     python -m meshinv_lite.cli build-prior --data-dir data
 
 Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
