@@ -8,6 +8,7 @@ validated here, with one message naming the parameter, what it got and what it t
 from __future__ import annotations
 
 from pathlib import Path
+import types
 from typing import Any, Callable, Mapping
 
 from .config import PROFILES, check_device
@@ -104,6 +105,8 @@ def check_parameters(values: Mapping[str, Any], verbose: bool = True) -> dict:
         if name not in values:
             continue
         v = values[name]
+        if isinstance(v, (types.ModuleType, type)) or callable(v):
+            continue   # a module or function of that name (``from meshinv_lite import camera``), not a parameter
         try:
             checked[name] = rule(v)
         except ValueError as e:

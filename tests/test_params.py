@@ -104,3 +104,14 @@ def test_set_threads_default_and_override(monkeypatch):
             set_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_module_named_like_a_parameter_is_not_checked():
+    """Notebook 00 does ``from meshinv_lite import camera`` and has no ``camera`` parameter: its globals()
+    must pass, while a wrong *value* of the same name is still refused."""
+    from meshinv_lite import camera
+
+    got = check_parameters({"profile": "quick", "camera": camera, "seed": 1}, verbose=False)
+    assert "camera" not in got and got["seed"] == 1
+    with pytest.raises(ValueError, match="parameter 'camera'"):
+        check_parameters({"camera": "blurry"}, verbose=False)
