@@ -11,6 +11,9 @@ The notebooks call the same functions one process at a time; these commands are 
     # evaluation of a split, batches dealt to the ranks, results merged by rank 0
     torchrun --standalone --nproc_per_node 2 -m meshinv_lite.cli evaluate --profile quick --data-dir data --split test
 
+    # your own photo (mask optional when the PNG has an alpha channel): camera and species are estimated
+    python -m meshinv_lite.cli reconstruct photo.png --mask mask.png --out out/
+
     # rebuild the prior that ships in meshinv_lite/priors/ (one process; about 2.5 h on 2 CPU cores)
     python -m meshinv_lite.cli build-prior --data-dir data
 
@@ -72,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--iterations", type=int, default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    r = sub.add_parser("reconstruct", help="one photo (+ mask) in; camera and species estimated; textured mesh out")
+    r.add_argument("image", help="the photo: PNG/JPEG of any size; a PNG with transparency needs no mask")
+    r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha)")
+    r.add_argument("--out", default="outputs/reconstruct", help="folder for the mesh, pictures and result.json")
+    r.add_argument("--profile", default="quick", choices=["quick", "lite", "paper"])
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on <= 2 cores)")
+    r.add_argument("--species", default=None, help="species name or class index (default: estimated)")
+    r.add_argument("--azimuth", type=float, default=None, help="viewpoint, degrees (with --elevation; default: estimated)")
+    r.add_argument("--elevation", type=float, default=None)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -147,6 +162,26 @@ def build_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconstruct(args: argparse.Namespace) -> int:
+    from .photo import PhotoError
+    from .prior import PriorError
+    from .reconstruct import reconstruct_photo, write_outputs
+
+    try:
+        result = reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
+                                   class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
+                                   seed=args.seed, progress=not args.quiet)
+    except (FileNotFoundError, PhotoError, PriorError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = write_outputs(result, args.out)
+    s = result.summary()
+    print(f"{s['class']['name']} (class {s['class']['id']}), azimuth {s['camera']['azimuth']:.0f} deg, elevation "
+          f"{s['camera']['elevation']:.0f} deg, IoU {s['iou']:.3f}, {s['timings_s']['total']:.0f} s; "
+          f"wrote {Path(files['obj']).parent}/ (overlay.png, turntable.png, {Path(files['glb']).name}, result.json)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -161,6 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     set_threads(args.threads)  # (torchrun's OMP_NUM_THREADS=1 is torch's default per rank on bigger machines)
     if args.command == "build-prior":
         return build_prior(args)
+    if args.command == "reconstruct":
+        return reconstruct(args)
     ctx = init_distributed(args.device)
     code = {"pretrain": pretrain, "evaluate": evaluate}[args.command](args, ctx)
     shutdown(ctx)  # not reached on an error: torchrun then stops the other ranks
