@@ -54,6 +54,12 @@ def _path(optional: bool = False):
     return check
 
 
+def _species(v):
+    if v is None or isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+        return v
+    raise ValueError("None, a species name or a class index >= 0")
+
+
 def _device(v):
     try:
         check_device(v)
@@ -82,11 +88,14 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "batch_size": _int(1, optional=True),
     "threads": _int(1, optional=True),
     "fid_weights": _path(optional=True),
+    "image_path": _path(optional=True),
+    "mask_path": _path(optional=True),
+    "species": _species,
 }
 
 
 #: Parameters that are paths: returned resolved against the project root (:mod:`meshinv_lite.paths`).
-PATH_PARAMETERS = ("data_dir", "output_dir", "fid_weights")
+PATH_PARAMETERS = ("data_dir", "output_dir", "fid_weights", "image_path", "mask_path")
 
 
 def check_parameters(values: Mapping[str, Any], verbose: bool = True) -> dict:

@@ -28,8 +28,9 @@ class PhotoReconstruction:
 
     reconstruction: the winning hypothesis' :class:`~meshinv_lite.invert.Reconstruction` (one item);
     photo, crop, image, mask: the input, its square crop and the crop ``(1, 3, S, S)`` / ``(1, 1, S, S)``;
-    hypotheses: what was searched (``None`` when camera and class were given); final_losses ``(K,)``:
-    the final inversion loss of every hypothesis; chosen: the winner's index; timings: seconds per stage.
+    hypotheses: what was searched (``None`` when camera and class were given); candidates: the inversion
+    of every hypothesis (``K`` items); final_losses ``(K,)``: their final losses; chosen: the winner's
+    index; timings: seconds per stage; prior: which prior file ran.
     """
 
     reconstruction: Reconstruction
@@ -45,6 +46,7 @@ class PhotoReconstruction:
     chosen: int
     timings: dict = field(default_factory=dict)
     prior: dict = field(default_factory=dict)
+    candidates: Optional[Reconstruction] = None
 
     @property
     def class_id(self) -> int:
@@ -156,6 +158,8 @@ def reconstruct_photo(
     else:
         prior_info = {"file": "(given)", "iteration": None}
     generator = generator.to(device).eval()
+    if cls is not None and not 0 <= cls < generator.config.num_classes:
+        raise ValueError(f"class {cls} is out of range: the prior knows classes 0..{generator.config.num_classes - 1}")
     cfg = config or InversionConfig.for_profile(profile)
     search = search or ViewSearchConfig.for_profile(profile)
     img, msk, crop = crop_to_square(photo, cfg.render.image_size)
@@ -195,7 +199,7 @@ def reconstruct_photo(
     best = int(final.argmin())
     timings["total"] = time.perf_counter() - t0
     return PhotoReconstruction(rec[best], photo, crop, img, msk, template, hyp, classes.cpu(), cams.detach().to("cpu"),
-                               final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info)
+                               final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec)
 
 
 def write_outputs(result: PhotoReconstruction, out_dir: str | Path, name: str = "reconstruction",

@@ -386,3 +386,57 @@ def photo_overlay(result, novel_views: int = 4, view_size: int = 128):
     fig.suptitle(f"{name} (class {cid}); camera azimuth {az:.0f}°, elevation {el:.0f}° ({how})", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def hypotheses_figure(result):
+    """Every camera + species hypothesis of a :class:`~meshinv_lite.reconstruct.PhotoReconstruction` after its
+    inversion, beside the crop: species, viewpoint and final loss in the title; the winner marked."""
+    from .config import RenderConfig
+    from .data.species import SPECIES_NAMES
+    from .render import render_mesh
+    from .camera import azimuth_elevation
+
+    c = result.candidates
+    tm = result.template
+    with torch.no_grad():
+        out = render_mesh(tm, c.vertices, c.camera, c.texture, RenderConfig(image_size=result.crop.size),
+                          background=torch.ones(3, device=c.vertices.device), soft=False)
+    az, el = azimuth_elevation(c.camera.rotation)
+    titles = ["the crop"]
+    for i in range(len(c)):
+        cid = int(c.class_id[i])
+        name = SPECIES_NAMES[cid] if cid < len(SPECIES_NAMES) else str(cid)
+        mark = "  <- chosen" if i == result.chosen else ""
+        titles.append(f"{name}, az {float(az[i]):.0f}° el {float(el[i]):.0f}°\nloss {float(result.final_losses[i]):.3f}{mark}")
+    return image_grid([result.image[0].cpu()] + list(out.image.cpu()), nrow=len(c) + 1, size=2.0, titles=titles,
+                      suptitle="hypotheses after inversion (lowest final loss wins)")
+
+
+def photo_upload(out_dir: str | os.PathLike):
+    """Two ipywidgets FileUploads (photo, mask) that save what is uploaded into ``out_dir``; returns
+    ``(widget, chosen)`` where ``chosen`` is a dict that gains ``"image"`` / ``"mask"`` paths as files arrive
+    (run the next cell after uploading)."""
+    import ipywidgets as w
+
+    out = Path(out_dir)
+    chosen: dict = {}
+    status = w.HTML("upload a photo (and its mask, unless the PNG has transparency), then run the next cell")
+    pickers = {k: w.FileUpload(accept="image/*", multiple=False, description=f"{k}") for k in ("image", "mask")}
+
+    def saver(kind):
+        def on_change(change):
+            files = change["new"]
+            if not files:
+                return
+            f = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+            name = f["name"] if "name" in f else f.get("metadata", {}).get("name", kind)
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"upload_{kind}{Path(name).suffix or '.png'}"
+            path.write_bytes(bytes(f["content"]))
+            chosen[kind] = path
+            status.value = "received: " + ", ".join(f"{k} = {v.name}" for k, v in chosen.items())
+        return on_change
+
+    for k, p in pickers.items():
+        p.observe(saver(k), names="value")
+    return w.VBox([w.HBox(list(pickers.values())), status]), chosen
