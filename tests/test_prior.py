@@ -77,21 +77,29 @@ def test_the_shipped_prior_is_in_the_repository_with_its_provenance():
     assert p["complete"] is True and p["iterations"] == SHIPPED.iterations
     assert p["recipe"] == json.loads(json.dumps(SHIPPED.to_dict()))  # the file is what the code's recipe makes
     assert p["file_bytes"] == pt.stat().st_size
+    assert p["shipped_iteration"] == info["iteration"] == (SHIPPED.ship_iteration or SHIPPED.iterations)
 
 
 @pytest.mark.slow
 def test_build_prior_runs_end_to_end_on_a_tiny_recipe(tmp_path):
     recipe = PriorRecipe(name="tiny", data_profile="quick", train_images=24, iterations=4, batch_size=4,
-                         checkpoint_every=2, snapshot_every=2, probe_images=2)
+                         checkpoint_every=2, snapshot_every=2, probe_images=2, ship_iteration=2)
     p = build_prior(tmp_path / "data", recipe, out_dir=tmp_path / "out", progress=False)
     G, info = load_shipped_prior(path=tmp_path / "out" / "tiny.pt", recipe=recipe)
     assert info["iterations"] == 4 and p["complete"] is True
+    # the shipped weights are the snapshot of recipe.ship_iteration, not the last EMA
+    snaps = tmp_path / "data" / "prior_tiny" / "synthbirds_quick" / "gan_noisy" / "snapshots"
+    snap2, _ = load_shipped_prior(path=snaps / "G_ema_000002.pt", recipe=recipe)
+    snap4, _ = load_shipped_prior(path=snaps / "G_ema_000004.pt", recipe=recipe)
+    assert p["shipped_iteration"] == 2
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), snap2.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), snap4.state_dict().values()))
     assert set(p["quality"]) >= {"samples_vs_data", "shapes", "inversion_probe_val"}
     assert p["quality"]["inversion_probe_val"]["num_images"] == 2
     assert (tmp_path / "data" / "prior_tiny" / "synthbirds_quick" / "gan_noisy" / "snapshots" / "G_ema_000004.pt").exists()
     # a second run reuses every stage: nothing is rebuilt, the GAN resumes at its end
     again = build_prior(tmp_path / "data", recipe, out_dir=tmp_path / "out", progress=False)
-    assert again["iterations"] == 4 and again["wall_time"]["gan_seconds"] == pytest.approx(p["wall_time"]["gan_seconds"])
+    assert again["iterations"] == 4 and again["shipped_iteration"] == 2 and again["wall_time"]["gan_seconds"] == pytest.approx(p["wall_time"]["gan_seconds"])
     # the file a longer recipe expects is not this one
     with pytest.raises(PriorError, match="another generator configuration"):
         load_shipped_prior(path=tmp_path / "out" / "tiny.pt")
@@ -106,3 +114,11 @@ def test_prepare_prior_defaults(tmp_path):
     assert G.config.texture_size == 128  # one prior, at the lite sizes, serves quick too
     with pytest.raises(ValueError, match="prior must be one of"):
         prepare_prior(tmp_path, "quick", prior="pretrained")
+
+
+def test_ship_iteration_must_be_a_snapshot():
+    with pytest.raises(ValueError, match="must be a snapshot"):
+        PriorRecipe(iterations=6000, snapshot_every=1000, ship_iteration=4500)
+    with pytest.raises(ValueError, match="must be a snapshot"):
+        PriorRecipe(iterations=3000, snapshot_every=1000, ship_iteration=4000)
+    assert PriorRecipe(iterations=4, snapshot_every=2, ship_iteration=None).ship_iteration is None
