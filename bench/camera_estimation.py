@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Camera and species withheld: how close does the estimate come, and what does it cost in quality?
 
-    python bench/camera_estimation.py                      # 24 quick test images, the shipped prior
+    python bench/camera_estimation.py                      # 24 lite test images, quick schedule, shipped prior
     python bench/camera_estimation.py --num-images 40 --profile lite
 
 Every test image goes through the "your own photo" path (:func:`meshinv_lite.reconstruct.reconstruct_photo`:
@@ -17,6 +17,7 @@ import dataclasses
 import time
 
 import torch
+import torch.nn.functional as F
 
 from meshinv_lite import io
 from meshinv_lite.camera import WeakPerspectiveCamera
@@ -43,15 +44,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="quick")
     p.add_argument("--data-dir", default="data")
+    p.add_argument("--data-profile", default="lite",
+                   help="SynthBirds profile of the test images (quick has only 16 test images, so 24+ need lite; "
+                        "its 128 px images are resized to the inversion's render size, as invert() does)")
     p.add_argument("--num-images", type=int, default=24)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default="outputs/bench/camera_estimation.json")
     a = p.parse_args(argv)
     set_threads(a.threads)
-    root = synthbirds_dir(a.data_dir, a.profile)
-    build_synthbirds(root, profile=a.profile, splits=("test",), progress=False)
+    data_profile = a.data_profile
+    root = synthbirds_dir(a.data_dir, data_profile)
+    build_synthbirds(root, profile=data_profile, splits=("test",), progress=False)
     data = ReconstructionDataset(root, "test", load_gt=True, limit=a.num_images)
+    if len(data) < a.num_images:
+        print(f"note: {root} has only {len(data)} test images (use --data-profile lite for more)")
     batch = data.batch(range(len(data)))
     G, info = load_shipped_prior(device=a.device)
     cfg = InversionConfig.for_profile(a.profile)
@@ -74,9 +81,11 @@ def main(argv=None) -> int:
         rec = dataclasses.replace(r.reconstruction, camera=cam)
         row = {k: v[i:i + 1] if torch.is_tensor(v) else v[i:i + 1] for k, v in batch.items()}
         m = reconstruction_metrics(rec, row, template, cfg.render)
+        rs = cfg.render.image_size  # IoU at the render size, with the mask resized as invert() resizes it
         with torch.no_grad():
-            out = render_mesh(template, rec.vertices, cam, rec.texture, RenderConfig(image_size=size), soft=False)
-        iou_est.append(float(mask_iou(out.mask, row["mask"].to(out.mask.device))[0]))
+            out = render_mesh(template, rec.vertices, cam, rec.texture, RenderConfig(image_size=rs), soft=False)
+            target = (F.interpolate(row["mask"].float(), size=(rs, rs), mode="bilinear", align_corners=False) > 0.5).float()
+        iou_est.append(float(mask_iou(out.mask, target.to(out.mask.device))[0]))
         psnr_est.append(float(m["psnr_novel"][0]))
         d = abs(float(r.azimuth_elevation[0]) - float(true_az[i])) % 360
         az_err.append(min(d, 360 - d))
@@ -85,7 +94,7 @@ def main(argv=None) -> int:
               f"{r.azimuth_elevation[0]:6.1f} (err {az_err[-1]:5.1f})  IoU {iou_est[-1]:.3f} vs {float(m_given['iou'][i]):.3f}"
               f"  PSNR {psnr_est[-1]:.2f} vs {float(m_given['psnr_novel'][i]):.2f}  {t_est[-1]:.1f} s", flush=True)
     err = torch.tensor(az_err)
-    res = {"num_images": len(data), "profile": a.profile, "prior": info.get("file"),
+    res = {"num_images": len(data), "profile": a.profile, "data_profile": data_profile, "prior": info.get("file"),
            "azimuth_error_median": float(err.median()), "azimuth_error_mean": float(err.mean()),
            "within_20": float((err <= 20).float().mean()), "within_45": float((err <= 45).float().mean()),
            "flips_over_135": int((err > 135).sum()), "class_accuracy": float(torch.tensor(cls_ok).float().mean()),
@@ -96,7 +105,7 @@ def main(argv=None) -> int:
         lo, hi = bootstrap(d)
         res[key] = {"estimated_camera": float(est.mean()), "given_noisy_camera": float(giv.mean()),
                     "difference": float(d.mean()), "ci95": [lo, hi], "wins_estimated": int((d > 0).sum())}
-    print(f"\n{len(data)} {a.profile} test images, camera and species withheld (prior {info.get('file')}):")
+    print(f"\n{len(data)} {data_profile} test images, {a.profile} schedule, camera and species withheld (prior {info.get('file')}):")
     print(f"  azimuth error: median {res['azimuth_error_median']:.1f} deg, mean {res['azimuth_error_mean']:.1f}; "
           f"{100 * res['within_20']:.0f}% within 20 deg, {100 * res['within_45']:.0f}% within 45; "
           f"{res['flips_over_135']} front/back flips (> 135 deg)")

@@ -65,7 +65,7 @@ class InversionConfig:
     ``mask_loss``: a name from :data:`meshinv_lite.losses.MASK_LOSSES`.
     ``w_crease``: weight of :func:`~meshinv_lite.losses.crease_loss`, which penalizes only folded face pairs.
     The history's ``z_norm`` is the mean ``|z| / sqrt(latent_dim)`` (about 1 for samples of ``N(0, I)``):
-    measured with the shipped prior it ends near 0.4-0.6, inside the prior's shell, so no bound on ``z``
+    measured with the shipped prior it ends near 0.3-0.6, inside the prior's shell, so no bound on ``z``
     is applied (a drift outwards would show there first).
     """
 

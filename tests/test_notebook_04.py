@@ -12,10 +12,10 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
     assert m["shift2_chamfer_excess"] < 0.25 * m["shift2_l1"]  # Chamfer forgives a 2 px shift, L1 does not
     # the quick targets with the shipped prior (a plain sphere scores about 0.79 IoU on these birds)
     assert m["test_iou"] >= 0.80 and m["test_hard_iou"] >= 0.70
-    assert m["test_psnr_novel"] >= 16
+    assert m["test_psnr_novel"] >= 17.5  # measured 20.9 dB (6 images)
     assert m["test_iou"] > m["test_init_iou"] + 0.02  # optimisation improves on the best random draw
     assert m["test_psnr_input_view"] > m["test_psnr_novel"]  # the seen view is reproduced best
-    assert m["test_chamfer_3d"] < 0.09 and m["test_f_score"] > 0.7
+    assert m["test_chamfer_3d"] < 0.07 and m["test_f_score"] > 0.8  # measured 0.056 and 0.91
     assert m["test_folded"] <= 2 * max(m["test_folded_gt"], 0.002)  # no more folds than true birds
     assert m["test_z_norm"] < 1.2  # the latent stays inside the prior's shell
     rows = m["ablation"]
