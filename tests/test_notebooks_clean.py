@@ -106,3 +106,15 @@ def test_notebook_00_runs_as_committed_with_nbval(tmp_path):
     )
     assert proc.returncode == 0, f"nbval failed on {nb.name}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     assert (tmp_path / "outputs" / "quick" / "00_meshes_cameras_rendering" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """papermill parses each `name = value  # help` line (a line it cannot parse is only a warning in every
+    run's log, and that parameter loses its help text in `papermill --help-notebook`)."""
+    from papermill.translators import PythonTranslator
+
+    nb = _read(path)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    found = {p.name for p in PythonTranslator.inspect(cell)}
+    assert found == set(_parameters(cell)), f"{path.name}: papermill cannot parse {set(_parameters(cell)) - found}"
