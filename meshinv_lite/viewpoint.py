@@ -5,9 +5,9 @@ A photo brings no camera and no class. Both are searched for with the prior itse
 1. **Silhouettes** (cheap, no rendering): for every class and a few latents, the prior's shape is seen
    from a grid of azimuths x elevations; for each view the scale and translation that put the projected
    box on the mask's box are computed in closed form, and the Chamfer mask loss between the projected
-   vertices and the mask scores the view. Silhouettes cannot tell the front half of the circle from the
-   back (an orthographic view from azimuth ``a`` and from ``180 - a`` outline a left-right symmetric bird
-   identically), so the best few *distinct* views per class are kept, not one.
+   vertices and the mask scores the view. Silhouettes are ambiguous: an orthographic view from azimuth
+   ``a`` and from ``180 - a`` outline a left-right symmetric bird identically, and front and back views
+   (near-symmetric outlines, mirrored) almost so; the best few *distinct* views per class are kept, not one.
 2. **Appearance**: those hypotheses are scored by the full inversion objective (Chamfer texture on pixels
    and features, mask, latent prior), which sees where the beak and the breast's colours are.
 3. The best ``keep`` hypotheses go through the normal inversion with camera refinement
