@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", default=None, help="default: <dataset>/gan_<camera>[_noimgD]")
     p.add_argument("--no-image-discriminator", action="store_true")
     p.add_argument("--no-resume", action="store_true", help="ignore latest.pt in the checkpoint folder")
+    p.add_argument("--train-images", type=int, default=None,
+                   help="training images that get pseudo ground truth (default: the profile's; lite 1000, "
+                        "quick all); shards already made for the same images are reused")
     e = sub.add_parser("evaluate", help="invert and score a split with a trained prior")
     _common(e)
     e.add_argument("--split", default="test")
@@ -101,8 +104,10 @@ def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
     from .pretrain import GANTrainer, PretrainConfig, TrainingData, build_training_inputs, gan_dir
 
     progress = not args.quiet
+    if args.train_images is not None and args.train_images < 1:
+        raise SystemExit(f"--train-images must be at least 1, got {args.train_images}")
     root = build_training_inputs(args.data_dir, args.profile, args.camera, device=ctx.device, seed=args.seed,
-                                 progress=progress, dist=ctx)
+                                 progress=progress, dist=ctx, train_images=args.train_images)
     image_d = not args.no_image_discriminator
     overrides = {"iterations": args.iterations} if args.iterations is not None else {}
     cfg = PretrainConfig.for_profile(args.profile, image_discriminator=image_d, seed=args.seed, **overrides)

@@ -188,11 +188,13 @@ def run_pipeline(
     notebook_dir: str | Path = REPO_ROOT / "notebooks",
     prior: Optional[str] = None,
     threads: Optional[int] = None,
+    train_images: Optional[int] = None,
 ) -> list[NotebookRun]:
     """Run the notebooks in order; stops at the first failure. Returns the runs so far.
 
     ``prior``: what notebooks 04-06 invert, ``"shipped"`` or ``"train"`` (``None``: each notebook's default,
-    the shipped prior at quick and lite)."""
+    the shipped prior at quick and lite). ``train_images``: training images that get pseudo ground truth
+    in notebooks 02-03 (their ``num_train``; ``None``: the profile's default)."""
     out_root = Path(output_root) / profile
     out_root.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False}
@@ -200,6 +202,8 @@ def run_pipeline(
         params["prior"] = prior
     if threads is not None:
         params["threads"] = threads
+    if train_images is not None:
+        params["num_train"] = train_images
     runs: list[NotebookRun] = []
     for path in find_notebooks(Path(notebook_dir), only):
         print(f"[pipeline] {path.name} ...", flush=True)
@@ -229,6 +233,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads in every notebook (default: 1 on a machine with <= 2 cores, else torch's)")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="training images that get pseudo ground truth in notebooks 02-03 (default: the "
+                             "profile's, lite 1000, quick all); shards already made for the same images are reused")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
     parser.add_argument("--notebook-dir", default=str(REPO_ROOT / "notebooks"), help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", choices=STAGES, default=None,
@@ -256,7 +263,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out_root = Path(args.output_root) / args.profile
     try:
         runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only,
-                            notebook_dir=args.notebook_dir, prior=prior, threads=args.threads)
+                            notebook_dir=args.notebook_dir, prior=prior, threads=args.threads,
+                            train_images=args.train_images)
     except KeyboardInterrupt:
         print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
         return 130

@@ -584,8 +584,12 @@ def build_training_inputs(
     seed: int = 0,
     progress: bool = True,
     dist: Optional[DistContext] = None,
+    train_images: Optional[int] = None,
 ) -> Path:
     """SynthBirds of a profile and its training pseudo ground truth, each built only when absent.
+
+    ``train_images``: how many training images get pseudo ground truth (``None``: the profile's
+    :func:`~meshinv_lite.pseudo_gt.train_image_limit`); changing it reuses the shards already made.
 
     Under ``torchrun`` rank 0 builds the dataset while the others wait, and the pseudo-GT shards are
     dealt to the ranks. Returns the dataset root.
@@ -600,5 +604,6 @@ def build_training_inputs(
         build_synthbirds(root, profile=prof.name, seed=seed, progress=progress)
     ctx.barrier()
     build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
-                    limit=train_image_limit(prof.name), seed=seed, progress=progress, dist=ctx)
+                    limit=train_images if train_images is not None else train_image_limit(prof.name), seed=seed,
+                    progress=progress, dist=ctx)
     return root

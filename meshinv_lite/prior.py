@@ -420,6 +420,7 @@ def prepare_prior(
     image_discriminator: bool = True,
     progress: bool = True,
     prior: Optional[str] = None,
+    train_images: Optional[int] = None,
 ) -> tuple[Generator, PretrainConfig, Path]:
     """The generator notebooks 04-06 invert, in eval mode: ``(generator, its config, file it came from)``.
 
@@ -428,7 +429,8 @@ def prepare_prior(
     longer than a notebook can afford; nothing is built. ``prior="train"`` (the default at paper, and
     what ``image_discriminator=False`` implies): the profile's own GAN of notebook 03, trained here if its
     checkpoint is missing or unfinished; SynthBirds and the training pseudo ground truth are built first
-    when absent, so notebooks after 03 run standalone.
+    when absent, so notebooks after 03 run standalone (``train_images`` of them get pseudo ground truth,
+    ``None``: the profile's default).
     """
     from .config import check_device, get_profile
     from .data.synthbirds import synthbirds_dir
@@ -449,7 +451,8 @@ def prepare_prior(
         state = read_checkpoint(ckpt)
         done = int(state["iteration"]) >= checkpoint_config(state, ckpt).iterations
     if not done:
-        build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress)
+        build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress,
+                              train_images=train_images)
         trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)
         trainer.train(progress=progress)
     G, cfg = load_generator(ckpt, device=device)

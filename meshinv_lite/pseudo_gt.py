@@ -247,14 +247,27 @@ def build_pseudo_gt(
     if config.shape_prior == "species_mean" and means_split != "train":
         signature["species_means_from"] = means_split  # no train split: the means come from this split
     meta_path = out / "meta.json"
+    n, bs = len(data), config.batch_size
+    shards = [(i, list(range(s, min(s + bs, n)))) for i, s in enumerate(range(0, n, bs))]
     if out.exists():
         old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
+        new_sig = read_json_roundtrip(signature)
         if force:
             ctx.barrier()  # every rank has looked before rank 0 deletes
             if ctx.is_main:
                 shutil.rmtree(out)
-        elif old != read_json_roundtrip(signature):
-            changed = _changed_keys(old or {}, read_json_roundtrip(signature))
+        elif old is not None and old != new_sig and _same_but_count(old, new_sig):
+            # Another number of images (``limit``), same settings: shard i holds the same images and was made
+            # with the same seed, so every shard that still covers exactly its images is kept.
+            ctx.barrier()
+            if ctx.is_main:
+                kept = _reconcile_shards(out, shards)
+                meta_path.unlink(missing_ok=True)
+                write_json(out / "signature.json", signature)
+                if progress:
+                    print(f"pseudo-GT {split}: {old.get('num_images')} -> {n} images; {kept} finished shards reused")
+        elif old != new_sig:
+            changed = _changed_keys(old or {}, new_sig)
             raise ValueError(f"{out} was made with other settings (differs in: {', '.join(changed)}); "
                              "pass force=True to rebuild it")
         elif meta_path.exists():
@@ -269,8 +282,6 @@ def build_pseudo_gt(
     template = make_uv_sphere().to(device)
     means = (species_means(dataset_root, config, device=device, seed=seed, progress=progress, dist=ctx, split=means_split)
              if config.shape_prior == "species_mean" else None)
-    n, bs = len(data), config.batch_size
-    shards = [(i, list(range(s, min(s + bs, n)))) for i, s in enumerate(range(0, n, bs))]
     resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
     t0 = time.perf_counter()
     for i, idx in tqdm(ctx.shard(shards), desc=f"pseudo-GT {split}", disable=not progress or not ctx.is_main):
@@ -374,6 +385,32 @@ def species_means(
             print(f"species mean shapes: silhouette IoU {float(iou.mean()):.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     ctx.barrier()
     return means if means is not None else load()
+
+
+def _same_but_count(a: dict, b: dict) -> bool:
+    """Two pseudo-GT signatures that differ at most in ``num_images``."""
+    return {k: v for k, v in a.items() if k != "num_images"} == {k: v for k, v in b.items() if k != "num_images"}
+
+
+def _reconcile_shards(out: Path, shards: list[tuple[int, list[int]]]) -> int:
+    """Delete the shards in ``out`` that do not hold exactly the images ``shards`` assigns them
+    (a last, partial shard; shards past a smaller limit). Returns how many finished shards remain."""
+    import numpy as np
+
+    expected = {i: idx for i, idx in shards}
+    kept = 0
+    for path in sorted(out.glob("shard_*.npz")):
+        i = int(path.stem.split("_")[1])
+        try:
+            with np.load(path) as z:
+                ok = i in expected and z["index"].tolist() == expected[i]
+        except Exception:  # unreadable: made again
+            ok = False
+        if ok:
+            kept += 1
+        else:
+            path.unlink()
+    return kept
 
 
 def _changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:

@@ -151,3 +151,36 @@ def test_corrupt_shard_gives_clear_error(tiny_dataset, tmp_path):
     (root / "pseudo_gt_exact" / "test" / "shard_00001.npz").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="shard_00001.npz.*corrupt"):
         PseudoGTDataset(root, "test", "exact")
+
+
+def test_other_image_count_reuses_matching_shards(tiny_dataset, tmp_path):
+    """``limit`` (the CLI's --train-images) changes without a rebuild: shards holding the same images are kept."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("pseudo_gt_*"))
+    cfg = PseudoGTConfig.for_profile("quick", camera="exact", batch_size=2, fit=SilhouetteFitConfig(steps=5, deform_size=16))
+    out = root / "pseudo_gt_exact" / "test"
+    assert build_pseudo_gt(root, "test", cfg, limit=3, progress=False)["num_images"] == 3  # shards [0, 1], [2]
+    first = (out / "shard_00000.npz").stat().st_mtime_ns
+    grown = build_pseudo_gt(root, "test", cfg, limit=5, progress=False)
+    assert grown["num_images"] == 5 and grown["status"] == "resumed"
+    assert (out / "shard_00000.npz").stat().st_mtime_ns == first  # reused, not recomputed
+    assert np.load(out / "shard_00001.npz")["index"].tolist() == [2, 3]  # the partial shard was made again
+    assert sorted(PseudoGTDataset(root, "test", "exact").arrays["index"].tolist()) == list(range(5))
+    # the same result as building 5 images from scratch
+    fresh = tmp_path / "fresh"
+    shutil.copytree(tiny_dataset, fresh, ignore=shutil.ignore_patterns("pseudo_gt_*"))
+    build_pseudo_gt(fresh, "test", cfg, limit=5, progress=False)
+    for i in range(3):
+        a, b = np.load(out / f"shard_{i:05d}.npz"), np.load(fresh / "pseudo_gt_exact" / "test" / f"shard_{i:05d}.npz")
+        assert np.array_equal(a["index"], b["index"]) and np.allclose(a["deformation"], b["deformation"], atol=1e-5)
+    # and back down: shards past the limit go, nothing stale is read
+    build_pseudo_gt(root, "test", cfg, limit=2, progress=False)
+    assert sorted(p.name for p in out.glob("shard_*.npz")) == ["shard_00000.npz"]
+    assert (out / "shard_00000.npz").stat().st_mtime_ns == first
+    assert len(PseudoGTDataset(root, "test", "exact")) == 2
+    # any other setting still needs force=True
+    with pytest.raises(ValueError, match="force=True"):
+        build_pseudo_gt(root, "test", PseudoGTConfig.for_profile("quick", camera="exact", batch_size=3), limit=2,
+                        progress=False)
