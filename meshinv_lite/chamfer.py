@@ -334,27 +334,65 @@ def chamfer_point_sets(
 DENSE_BUDGET = 8_400_000
 
 
+def _col_argmin(d: torch.Tensor, group: int = ARGMIN_GROUP) -> torch.Tensor:
+    """``d.argmin(1)`` for a contiguous ``(b, n, m)`` tensor, identical (first index on ties) and ~2x faster on
+    CPU: the minimum of every group of ``group`` rows, the argmin over the groups, then the argmin inside the
+    winning group only (the column twin of :func:`_row_argmin`)."""
+    b, n, m = d.shape
+    q = n // group
+    if q < 2:
+        return d.argmin(1)
+    k = d[:, :q * group].view(b, q, group, m).amin(2).argmin(1)  # (b, m): the first group holding the minimum
+    rows = k[:, None, :] * group + torch.arange(group, device=d.device)[None, :, None]
+    idx = k * group + torch.gather(d, 1, rows).argmin(1)
+    if q * group < n:  # leftover rows: keep the grouped winner on ties (it has the smaller index)
+        rest = d[:, q * group:]
+        ridx = rest.argmin(1)
+        use_rest = torch.gather(rest, 1, ridx[:, None]).squeeze(1) < torch.gather(d, 1, idx[:, None]).squeeze(1)
+        idx = torch.where(use_rest, ridx + q * group, idx)
+    return idx
+
+
+#: Added to the squared norm of padding points in the dense search: their cost is never the minimum.
+_FAR = 1e18
+
+
+def _augment_batch(p: torch.Tensor, ok: torch.Tensor, eps: float, left: bool) -> torch.Tensor:
+    """:func:`_augment` for a batch ``(B, K, C)``: ``[p, |p|^2 + eps, 1]`` (left, ``(B, K, C + 2)``) or
+    ``[-2 p, 1, |p|^2]`` transposed (right, ``(B, C + 2, K)``); padding points (``ok`` false) are put
+    :data:`_FAR` away, so one ``bmm`` gives ``|p_i - q_j|^2 + eps`` with padding out of every minimum."""
+    sq = (p * p).sum(-1, keepdim=True) + (~ok)[..., None].to(p.dtype) * _FAR
+    one = torch.ones_like(sq)
+    if left:
+        return torch.cat([p, sq + eps, one], dim=-1).contiguous()
+    return torch.cat([-2 * p, one, sq], dim=-1).transpose(1, 2).contiguous()
+
+
 def _dense_chamfer(a_xy, a_val, a_ok, b_xy, b_val, b_ok, two_sided: bool, eps_s: float, alpha: float,
                    eps_a: float) -> torch.Tensor:
     """:func:`chamfer_point_sets` for a batch of padded sets at once, ``(B,)``.
 
     ``a_xy (B, N, 2)``, ``a_val (B, N, C)``, ``a_ok (B, N)`` marks real (not padding) points; same for ``b``.
-    The nearest neighbours come from one dense cost tensor (no autograd); the loss is then recomputed
-    with gradients on the matched pairs, exactly as the chunked per-image path does.
+    The nearest neighbours come from one dense cost tensor (no autograd), built from two batched products
+    of augmented coordinates (:func:`_augment_batch`: no separate passes for norms, constants or padding)
+    and searched with the grouped argmins; the loss is then recomputed with gradients on the matched
+    pairs, exactly as the chunked per-image path does.
     """
-    def sqdist(p, q):
-        return torch.baddbmm((p * p).sum(-1)[:, :, None] + (q * q).sum(-1)[:, None, :], p, q.transpose(1, 2), alpha=-2).clamp_(min=0)
-
-    with torch.no_grad():
-        cost = (sqdist(a_xy.float(), b_xy.float()) + eps_s).clamp_(min=0)
+    with torch.no_grad(), _search_threads(a_xy.device):
+        cost = torch.bmm(_augment_batch(a_xy.detach().float(), a_ok, eps_s, True),
+                         _augment_batch(b_xy.detach().float(), b_ok, 0.0, False))  # Ds + eps_s
         if alpha != 1:
-            cost.pow_(alpha)
-        cost.clamp_(min=1.0).mul_(sqdist(a_val.detach().float(), b_val.detach().float()) + eps_a)
-        cost.masked_fill_(~b_ok[:, None, :], float("inf"))
-        idx_ab = cost.argmin(2)  # (B, N)
-        if two_sided:
-            cost.masked_fill_(~a_ok[:, :, None], float("inf"))
-            idx_ba = cost.argmin(1)  # (B, M)
+            cost.clamp_(min=0).pow_(alpha)
+        cost.clamp_(min=1.0)
+        da = torch.bmm(_augment_batch(a_val.detach().float(), a_ok, eps_a, True),
+                       _augment_batch(b_val.detach().float(), b_ok, 0.0, False))  # Da + eps_a
+        if eps_a < 1e-3:  # the expansion can go slightly negative near 0
+            da.clamp_(min=0)
+        cost.mul_(da)
+        del da
+        b, n, m = cost.shape
+        idx_ab = _row_argmin(cost.view(b * n, m)).view(b, n)  # (B, N)
+        idx_ba = _col_argmin(cost) if two_sided else None  # (B, M)
 
     def matched(p_xy, p_val, p_ok, q_xy, q_val, idx):
         q_xy = torch.gather(q_xy, 1, idx[..., None].expand(-1, -1, q_xy.shape[-1]))

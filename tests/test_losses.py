@@ -71,6 +71,15 @@ def test_row_argmin_matches_argmin_including_ties(m):
     assert torch.equal(C._row_argmin(d, group=16), d.argmin(1))
 
 
+@pytest.mark.parametrize("n", [5, 64, 200, 1000])
+def test_col_argmin_matches_argmin_including_ties(n):
+    g = torch.Generator().manual_seed(n)
+    d = torch.randint(0, 7, (3, n, 41), generator=g).float()  # many ties
+    assert torch.equal(C._col_argmin(d), d.argmin(1))
+    d = torch.rand(3, n, 41, generator=g)
+    assert torch.equal(C._col_argmin(d, group=16), d.argmin(1))
+
+
 @pytest.mark.parametrize("two_sided,alpha,eps_a", [(True, 1.0, 1.0), (False, 1.0, 1.0), (True, 2.0, 0.5)])
 def test_chamfer_point_sets_matches_dense_reference(two_sided, alpha, eps_a):
     g = torch.Generator().manual_seed(1)
