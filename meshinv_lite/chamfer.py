@@ -148,7 +148,7 @@ def _nearest_both_ways(
     for ci in torch.unique(chunk_col).tolist():
         cols = (chunk_col == ci).nonzero().squeeze(1)
         s = ci * chunk
-        idx_col[cols] = block(s, min(n, s + chunk), cols).argmin(0) + s
+        idx_col[cols] = _col_argmin(block(s, min(n, s + chunk), cols)[None])[0] + s
     return idx_row, idx_col
 
 
@@ -248,7 +248,7 @@ def _pruned_nearest_both_ways(
     for g in torch.unique(col_owner).tolist():
         cols = (col_owner == g).nonzero().squeeze(1)
         s, e = groups[g]
-        idx_col[cols] = block(s, e, cols).argmin(0) + s
+        idx_col[cols] = _col_argmin(block(s, e, cols)[None])[0] + s
     return row_idx, idx_col
 
 
