@@ -421,18 +421,22 @@ def chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.T
                      num_points: Optional[int], generator: Optional[torch.Generator], **constants) -> torch.Tensor:
     """Per-image Chamfer distance ``(B,)`` between value maps ``(B, C, H, W)`` with binary masks ``(B, 1, H, W)``.
 
-    Small problems (``B * N * M <=`` :data:`DENSE_BUDGET`) run as one dense batched search; larger ones
-    image by image with the chunked, pruned search of :func:`chamfer_point_sets`. Both give the same loss.
+    Images whose ``N * M`` fits :data:`DENSE_BUDGET` run as dense batched searches over as many images at a
+    time as the budget holds; larger ones image by image with the chunked, pruned search of
+    :func:`chamfer_point_sets`. Both give the same loss.
     """
     a = [foreground_points(pred[b], pred_mask[b], num_points, MASK_THRESHOLD, generator) for b in range(pred.shape[0])]
     t = [foreground_points(target[b], target_mask[b], num_points, MASK_THRESHOLD, generator) for b in range(pred.shape[0])]
-    if len(a) * max(p.shape[0] for p, _ in a) * max(p.shape[0] for p, _ in t) <= DENSE_BUDGET:
+    pairs = max(p.shape[0] for p, _ in a) * max(p.shape[0] for p, _ in t)
+    if pairs <= DENSE_BUDGET:  # dense, in groups of images that fit the budget (e.g. 32 init candidates: 4 x 8)
         consts = {k: v for k, v in constants.items() if k != "chunk_size"}
         consts.setdefault("two_sided", True)
         consts.setdefault("eps_s", EPS_S)
         consts.setdefault("alpha", ALPHA)
         consts.setdefault("eps_a", EPS_A)
-        return _dense_chamfer(*_pad_sets(a), *_pad_sets(t), **consts)
+        group = max(1, DENSE_BUDGET // pairs)
+        return torch.cat([_dense_chamfer(*_pad_sets(a[g:g + group]), *_pad_sets(t[g:g + group]), **consts)
+                          for g in range(0, len(a), group)])
     return torch.stack([chamfer_point_sets(pxy, pv, txy, tv, **constants) for (pxy, pv), (txy, tv) in zip(a, t)])
 
 

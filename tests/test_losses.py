@@ -436,11 +436,12 @@ def test_dense_and_chunked_chamfer_agree(monkeypatch):
     m = (torch.rand(3, 1, 24, 24, generator=g) > 0.3).float()
     tm = (torch.rand(3, 1, 24, 24, generator=g) > 0.5).float()  # different point counts per image
     results = []
-    for budget in (10**9, 0):
+    for budget in (10**9, 2 * 200 * 200, 0):  # one dense batch; dense groups of 2 images (2 + 1); chunked
         monkeypatch.setattr(C, "DENSE_BUDGET", budget)
         loss = L.chamfer_texture_loss(img, m, tgt, tm, num_points=200, reduction="none",
                                       generator=torch.Generator().manual_seed(1))
         grad, = torch.autograd.grad(loss.sum(), img)
         results.append((loss.detach(), grad))
-    assert torch.allclose(results[0][0], results[1][0], atol=1e-5)
-    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+    for other in results[1:]:
+        assert torch.allclose(results[0][0], other[0], atol=1e-5)
+        assert torch.allclose(results[0][1], other[1], atol=1e-6)
