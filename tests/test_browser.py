@@ -184,6 +184,23 @@ def _run_all(page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+def _watched_page(browser, screenshot: Path, where: str):
+    """A new page whose console errors and warnings are collected: ``(page, console lines, fail)``, where
+    ``fail(msg)`` saves a full-page screenshot and fails the test with ``msg``, ``where`` and the console."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+
+    def fail(msg: str):
+        try:
+            page.screenshot(path=str(screenshot), full_page=True)
+        except Exception:  # pragma: no cover - best effort
+            pass
+        pytest.fail(msg + where + "\nbrowser console:\n" + "\n".join(console[-20:]))
+
+    return page, console, fail
+
+
 def _launch(pw):
     chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
@@ -198,16 +215,7 @@ def test_widgets_and_threejs_render_in_jupyterlab(lab, tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = _launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            console: list[str] = []
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-
-            def fail(msg: str):
-                try:
-                    page.screenshot(path=str(shots["page"]), full_page=True)
-                except Exception:  # pragma: no cover - best effort
-                    pass
-                pytest.fail(msg + where + "\nbrowser console:\n" + "\n".join(console[-20:]))
+            page, console, fail = _watched_page(browser, shots["page"], where)
 
             # First open may ask which kernel to start: accept the default ("Select").
             kernel_dialog = _open_notebook(page, base, token, NB_NAME)
@@ -299,16 +307,7 @@ def test_student_runs_notebook_04_in_jupyterlab(tmp_path, shared_data_dir):
         with sync_api.sync_playwright() as pw:
             browser = _launch(pw)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1400})
-                console: list[str] = []
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-
-                def fail(msg: str):
-                    try:
-                        page.screenshot(path=str(shots["page"]), full_page=True)
-                    except Exception:  # pragma: no cover - best effort
-                        pass
-                    pytest.fail(msg + where + "\nbrowser console:\n" + "\n".join(console[-20:]))
+                page, console, fail = _watched_page(browser, shots["page"], where)
 
                 _open_notebook(page, base, token, STUDENT_NOTEBOOK)
                 try:
