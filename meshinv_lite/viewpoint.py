@@ -9,13 +9,13 @@ A photo brings no camera and no class. Both are searched for with the prior itse
    ``a`` and from ``180 - a`` outline a left-right symmetric bird identically, and front and back views
    (near-symmetric outlines, mirrored) almost so; the best few *distinct* views per class are kept, not one.
 2. **Appearance**: those hypotheses are scored by the full inversion objective (Chamfer texture on pixels
-   and features, mask, latent prior), which sees where the beak and the breast's colours are.
+   and features, the Chamfer mask term, latent prior), which sees where the beak and the breast's colours are.
 3. The best ``keep`` hypotheses go through the normal inversion with camera refinement
    (:func:`meshinv_lite.reconstruct.reconstruct`), and the lowest final loss wins.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 import torch
@@ -201,9 +201,13 @@ def search_views(
         # 2. appearance --------------------------------------------------------------------------------
         if any(name in NEEDS_EXTRACTOR for name, _ in inversion.texture_losses) and extractor is None:
             extractor = load_feature_extractor(device=device)
-        # one target row per hypothesis (views of the same image), so each carries its own class
+        # one target row per hypothesis (views of the same image), so each carries its own class. The
+        # silhouette is scored by the Chamfer mask term here, whatever the inversion uses: a pixel-exact term
+        # (soft IoU, weight 10) would drown the appearance differences between hypotheses whose outlines
+        # already agree (measured: the species test picks the wrong class with it)
+        scoring = replace(inversion, mask_loss="chamfer")
         objective = InversionObjective(G, template, image.expand(n_cand, -1, -1, -1), mask.expand(n_cand, -1, -1, -1),
-                                       cand_cls, inversion, extractor, seed)
+                                       cand_cls, scoring, extractor, seed)
         total = torch.empty(n_cand, device=device)
         for s0 in range(0, n_cand, inversion.init_batch):
             rows = torch.arange(s0, min(s0 + inversion.init_batch, n_cand), device=device)

@@ -57,17 +57,21 @@ def test_inversion_reduces_the_loss_and_leaves_the_generator_alone(setup):
     assert rec.feature_extractor == ""  # no feature loss in this config
 
 
-def test_camera_refinement_moves_a_perturbed_camera_towards_the_truth(setup):
+@pytest.mark.parametrize("mask_loss, keep", [("chamfer", 0.7), ("iou", 1.0)])
+def test_camera_refinement_moves_a_perturbed_camera_towards_the_truth(setup, mask_loss, keep):
+    """The refined camera ends closer to the truth than it started: by 30 % with the Chamfer mask loss (its
+    pull reaches the whole mask); with the soft IoU closer but by less (measured: translation error 0.11 ->
+    0.09 for one image, where the shape absorbs part of the offset and the silhouette fits better)."""
     G, t, cfg, images, masks, cams, cls = setup
     from dataclasses import replace
 
     off = WeakPerspectiveCamera(cams.scale * 1.12, cams.translation + torch.tensor([0.06, -0.05]), cams.rotation)
-    c = replace(cfg, stages=(InversionStage(30, 0.05, 1e-2),))
+    c = replace(cfg, stages=(InversionStage(30, 0.05, 1e-2),), mask_loss=mask_loss)
     rec = invert(G, images, masks, off, cls, c, template=t, seed=1)
     for name in ("scale", "translation"):
         start = (getattr(off, name) - getattr(cams, name)).abs().flatten(1 if name == "translation" else 0)
         end = (getattr(rec.camera, name) - getattr(cams, name)).abs().flatten(1 if name == "translation" else 0)
-        assert (end.sum(-1) if end.dim() > 1 else end).lt(0.7 * (start.sum(-1) if start.dim() > 1 else start)).all(), name
+        assert (end.sum(-1) if end.dim() > 1 else end).lt(keep * (start.sum(-1) if start.dim() > 1 else start)).all(), name
 
 
 def test_camera_frozen_when_not_refined(setup):
