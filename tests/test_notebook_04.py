@@ -11,19 +11,17 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
     assert m["steps"] == 40 and m["profile"] == "quick"
     assert m["shift2_chamfer_excess"] < 0.25 * m["shift2_l1"]  # Chamfer forgives a 2 px shift, L1 does not
     # the quick targets with the shipped prior (a plain sphere scores about 0.79 IoU on these birds)
-    # measured 0.912 / 0.787 with the soft-IoU mask term (the paper's Chamfer mask gave 0.872: a switch back fails)
-    assert m["test_iou"] >= 0.88 and m["test_hard_iou"] >= 0.72
-    assert m["test_psnr_novel"] >= 17.5  # measured 21.1 dB (3 images)
+    assert m["test_iou"] >= 0.80 and m["test_hard_iou"] >= 0.70  # measured 0.872 / 0.755
+    assert m["test_psnr_novel"] >= 17.5  # measured 20.8 dB (3 images)
     assert m["test_iou"] > m["test_init_iou"] + 0.02  # optimisation improves on the best random draw
     assert m["test_psnr_input_view"] > m["test_psnr_novel"]  # the seen view is reproduced best
     assert m["test_chamfer_3d"] < 0.07 and m["test_f_score"] > 0.8  # measured 0.056 and 0.91
     assert m["test_folded"] <= 2 * max(m["test_folded_gt"], 0.002)  # no more folds than true birds
-    # the latent stays on the prior's shell, not beyond it: samples of N(0, I) have |z|/sqrt(64) = 1 +- 0.09;
-    # measured 1.17 at quick with the soft-IoU mask term (0.3-0.45 with the Chamfer mask), a drift outwards
-    # (the generator never trained there) would pass 1.5
-    assert m["test_z_norm"] < 1.5
+    # the latent stays inside the prior's shell (samples of N(0, I): |z|/sqrt(64) = 1 +- 0.09): measured 0.3-0.45;
+    # a silhouette term that drags it outwards fails (the soft-IoU mask term: 1.17 at quick, 1.56 at lite)
+    assert m["test_z_norm"] < 0.8
     rows = m["ablation"]
-    assert set(rows) >= {"Chamfer + IoU mask (ours)", "L1 + IoU mask", "Chamfer + Chamfer mask (paper)"}
+    assert set(rows) >= {"Chamfer (ours) + Chamfer mask", "L1 + Chamfer mask", "Chamfer + IoU mask"}
     for label, r in rows.items():
         assert 0.5 < r["iou"] <= 1 and 10 < r["psnr_novel"] < 40 and all(math.isfinite(v) for v in r.values()), label
     for f in ("obj", "png", "glb"):

@@ -10,9 +10,8 @@ def test_notebook_06_evaluation(run_notebook, shared_data_dir, monkeypatch, tmp_
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no Inception weights: the fallback must run
     out, m = run_notebook("06_evaluation", data_dir=str(shared_data_dir))
     assert m["profile"] == "quick" and m["test_num_images"] == 6 and m["test_hard_num_images"] == 3
-    # measured 0.918 / 0.844 with the soft-IoU mask term (0.861 / 0.816 with the paper's Chamfer mask: a switch back fails)
-    assert m["test_iou"] >= 0.88 and m["test_hard_iou"] >= 0.76
-    assert m["test_psnr_novel"] >= 17.5 and m["test_chamfer_3d"] < 0.07  # measured 21.0 dB, 0.058
+    assert m["test_iou"] >= 0.82 and m["test_hard_iou"] >= 0.74  # measured 0.861 / 0.816 (a plain sphere: 0.79)
+    assert m["test_psnr_novel"] >= 17.5 and m["test_chamfer_3d"] < 0.077  # measured 20.7 dB, 0.065
     # labelled fallback: figures under fd_fallback_k, nothing called FID
     assert m["fd_is_fallback"] is True and "NOT INCEPTION" in m["fd_feature_extractor"]
     assert not [k for k in m if k.startswith("fid")]
