@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -205,23 +206,56 @@ def run_pipeline(
     if train_images is not None:
         params["num_train"] = train_images
     runs: list[NotebookRun] = []
-    for path in find_notebooks(Path(notebook_dir), only):
-        print(f"[pipeline] {path.name} ...", flush=True)
-        t0 = time.perf_counter()
-        try:
-            run = run_notebook(path, out_root, params)
-        except KeyboardInterrupt:  # Ctrl-C: keep what finished, say where it stopped
-            runs.append(NotebookRun(path.stem, "interrupted", time.perf_counter() - t0, str(out_root / path.name),
-                                    error="interrupted (Ctrl-C); a re-run continues from the caches"))
-            write_summary(runs, out_root, profile)
-            raise
-        runs.append(run)
-        print(f"[pipeline] {path.name}: {run.status} in {run.seconds:.1f} s", flush=True)
-        write_summary(runs, out_root, profile)
-        if run.status != "ok":
-            print(f"[pipeline] stopped: {run.name} failed at {run.error}\n  see {run.output_notebook}", file=sys.stderr)
-            break
+    with _ctrl_c_raises() as interrupted:
+        for path in find_notebooks(Path(notebook_dir), only):
+            print(f"[pipeline] {path.name} ...", flush=True)
+            t0 = time.perf_counter()
+            try:
+                run = run_notebook(path, out_root, params)
+                if interrupted():  # Ctrl-C reached a layer that swallowed it (asyncio, the kernel's cell)
+                    raise KeyboardInterrupt
+            except KeyboardInterrupt:  # Ctrl-C: keep what finished, say where it stopped
+                runs.append(NotebookRun(path.stem, "interrupted", time.perf_counter() - t0, str(out_root / path.name),
+                                        error="interrupted (Ctrl-C); a re-run continues from the caches"))
+                write_summary(runs, out_root, profile)
+                raise
+            runs.append(run)
+            _report(run, path, runs, out_root, profile)
+            if run.status != "ok":
+                break
     return runs
+
+
+def _report(run: NotebookRun, path: Path, runs: list[NotebookRun], out_root: Path, profile: str) -> None:
+    """One notebook's status line, the summary so far, and where to look when it failed."""
+    print(f"[pipeline] {path.name}: {run.status} in {run.seconds:.1f} s", flush=True)
+    write_summary(runs, out_root, profile)
+    if run.status != "ok":
+        print(f"[pipeline] stopped: {run.name} failed at {run.error}\n  see {run.output_notebook}", file=sys.stderr)
+
+
+@contextmanager
+def _ctrl_c_raises():
+    """While the notebooks run, Ctrl-C raises KeyboardInterrupt in this process wherever it lands and is
+    remembered: Python's asyncio runner (which papermill's client uses) otherwise turns it into a task
+    cancellation that can end a notebook as if it had finished. Yields ``interrupted() -> bool``."""
+    import signal
+    import threading
+
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def on_sigint(signum, frame):
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
