@@ -18,6 +18,7 @@ continues where it stopped. ``--rebuild STAGE`` recomputes from ``STAGE`` on (``
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -249,6 +250,7 @@ def _ctrl_c_raises():
 
     def on_sigint(signum, frame):
         seen.append(True)
+        logging.disable(logging.CRITICAL)  # the kernel's teardown logs "Kernel died" and tracebacks: one line says it
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGINT, on_sigint)
@@ -256,6 +258,7 @@ def _ctrl_c_raises():
         yield lambda: bool(seen)
     finally:
         signal.signal(signal.SIGINT, before)
+        logging.disable(logging.NOTSET)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -300,6 +303,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             notebook_dir=args.notebook_dir, prior=prior, threads=args.threads,
                             train_images=args.train_images)
     except KeyboardInterrupt:
+        logging.disable(logging.CRITICAL)  # asyncio reports the abandoned cell task at exit; the line below says it
         print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
         return 130
     table = out_root / EVALUATION_TABLE
