@@ -354,6 +354,13 @@ def _col_argmin(d: torch.Tensor, group: int = ARGMIN_GROUP) -> torch.Tensor:
     return idx
 
 
+def dense_argmins(cost: torch.Tensor, both: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Nearest neighbours both ways in a contiguous ``(B, N, M)`` cost tensor: ``(argmin over M (B, N),
+    argmin over N (B, M) or None)``, identical to ``argmin`` (first index on ties), with the grouped searches."""
+    b, n, m = cost.shape
+    return _row_argmin(cost.view(b * n, m)).view(b, n), (_col_argmin(cost) if both else None)
+
+
 #: Added to the squared norm of padding points in the dense search: their cost is never the minimum.
 _FAR = 1e18
 
@@ -391,9 +398,7 @@ def _dense_chamfer(a_xy, a_val, a_ok, b_xy, b_val, b_ok, two_sided: bool, eps_s:
             da.clamp_(min=0)
         cost.mul_(da)
         del da
-        b, n, m = cost.shape
-        idx_ab = _row_argmin(cost.view(b * n, m)).view(b, n)  # (B, N)
-        idx_ba = _col_argmin(cost) if two_sided else None  # (B, M)
+        idx_ab, idx_ba = dense_argmins(cost, two_sided)  # (B, N), (B, M)
 
     def matched(p_xy, p_val, p_ok, q_xy, q_val, idx):
         q_xy = torch.gather(q_xy, 1, idx[..., None].expand(-1, -1, q_xy.shape[-1]))

@@ -22,12 +22,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from ._checks import check_finite, check_shape, image_hw
+from ._checks import check_finite, check_shape, check_unit_range, image_hw
 from .camera import WeakPerspectiveCamera, check_camera, quaternion_multiply, qrot
 from .config import RenderConfig
 from .mesh import TemplateMesh, deform_vertices
-from .metrics import chamfer_3d, f_score, psnr, ssim, turn_cameras
-from .render import interpolate, rasterize, render_mesh, texture
+from .metrics import chamfer_3d, f_score, mask_iou, psnr, ssim, turn_cameras
+from .render import interpolate, rasterize, render_mesh, texture as sample_texture
 
 #: Surface points sampled per mesh for the 3D Chamfer distance and F-score.
 SURFACE_POINTS = 4096
@@ -68,12 +68,14 @@ class GroundTruthMesh:
             raise ValueError("give vertex_colors or a UV texture, not both")
         if self.vertex_colors is not None:
             check_shape("vertex_colors", self.vertex_colors, (b, n, 3), f"({b}, {n}, 3) in [0, 1]")
-            _check_unit("vertex_colors", self.vertex_colors)
+            self.vertex_colors = check_unit_range("vertex_colors", self.vertex_colors, "colour")
+            check_finite("vertex_colors", self.vertex_colors)
         if self.texture is not None:
             check_shape("uvs", self.uvs, (None, 2), "(U, 2) in [0, 1]")
             check_shape("faces_uv", self.faces_uv, (self.faces.shape[0], 3), f"({self.faces.shape[0]}, 3) indices into uvs")
             check_shape("texture", self.texture, (b, 3, None, None), f"({b}, 3, Ht, Wt) in [0, 1]")
-            _check_unit("texture", self.texture)
+            self.texture = check_unit_range("texture", self.texture, "texture")
+            check_finite("texture", self.texture)
 
     @classmethod
     def from_template(cls, template: TemplateMesh, deform_map: torch.Tensor, texture_map: torch.Tensor) -> "GroundTruthMesh":
@@ -94,19 +96,11 @@ class GroundTruthMesh:
         if self.vertex_colors is not None:
             color = interpolate(self.vertex_colors, self.faces, frags).permute(0, 3, 1, 2)
         elif self.texture is not None:
-            color = texture(self.texture, interpolate(self.uvs, self.faces_uv, frags))
+            color = sample_texture(self.texture, interpolate(self.uvs, self.faces_uv, frags))
         else:
             color = torch.full((len(self), 3, h, w), 0.5, device=self.vertices.device)
         mask = frags.mask.to(color.dtype)
         return color * mask, mask
-
-
-def _check_unit(name: str, t: torch.Tensor) -> None:
-    if not t.is_floating_point():
-        raise TypeError(f"{name} is a {t.dtype} tensor; pass floats in [0, 1] (e.g. {name}.float() / 255)")
-    check_finite(name, t)
-    if float(t.min()) < -1e-3 or float(t.max()) > 1 + 1e-3:
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{float(t.min()):.3g}, {float(t.max()):.3g}]")
 
 
 def aligned_camera(rec_camera: WeakPerspectiveCamera, gt_camera: WeakPerspectiveCamera,
@@ -193,8 +187,6 @@ def mesh_metrics(
 
     Returns ``{"psnr", "ssim", "iou": (B, K), "chamfer_3d", "f_score": (B,), "azimuths": [...]}``.
     """
-    from .metrics import mask_iou
-
     check_shape("verts", verts, (len(gt), template.num_vertices, 3), f"({len(gt)}, {template.num_vertices}, 3)")
     gen = torch.Generator().manual_seed(seed)
     rec_pts = sample_surface(verts, template.faces.to(verts.device), surface_points, gen)
@@ -230,8 +222,6 @@ def render_metrics(
     the input view's true camera. Returns ``{"psnr", "ssim", "iou": (B, K)}``, the reconstruction rendered
     through :func:`aligned_camera` of each view at the views' size, its centre (:func:`surface_centroid`)
     put at the depth of the ground truth frame's origin."""
-    from .metrics import mask_iou
-
     if not gt_views:
         raise ValueError("gt_views is empty: give at least one (camera, image, mask) view")
     c = depth_offset(surface_centroid(verts, template.faces.to(verts.device)), camera)  # no GT mesh: its origin
@@ -240,7 +230,7 @@ def render_metrics(
         check_shape(f"gt_views[{k}] image", image, (verts.shape[0], 3, None, None), f"({verts.shape[0]}, 3, H, W)")
         check_shape(f"gt_views[{k}] mask", mask, (verts.shape[0], 1) + tuple(image.shape[-2:]),
                     f"({verts.shape[0]}, 1, H, W) as its image")
-        _check_unit(f"gt_views[{k}] image", image)
+        image = check_unit_range(f"gt_views[{k}] image", image)
         cfg = replace(render_config, image_size=tuple(image.shape[-2:]))
         out = render_mesh(template, verts, aligned_camera(camera, gt_camera, view, c), texture_map, cfg, soft=False)
         ps.append(psnr(out.image, image * mask))

@@ -107,14 +107,12 @@ def chamfer_2d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     recomputed with it: the value and gradient of differentiating the minima directly, without a
     backward pass through the whole distance tensor (measured: the pseudo-GT fit's largest cost).
     """
-    from .chamfer import _col_argmin, _row_argmin
+    from .chamfer import dense_argmins
 
     with torch.no_grad():
         a0, b0 = a.detach(), b.detach()
         d = torch.baddbmm((a0 * a0).sum(-1)[:, :, None] + (b0 * b0).sum(-1)[:, None, :], a0, b0.transpose(1, 2), alpha=-2)
-        n, m = d.shape[1:]
-        near_b = _row_argmin(d.view(-1, m)).view(-1, n)  # (B, N): each a's nearest b
-        near_a = _col_argmin(d)  # (B, M): each b's nearest a
+        near_b, near_a = dense_argmins(d)  # (B, N) each a's nearest b, (B, M) each b's nearest a
     to_b = a - torch.gather(b, 1, near_b[..., None].expand(-1, -1, 2))
     to_a = b - torch.gather(a, 1, near_a[..., None].expand(-1, -1, 2))
     return (to_b * to_b).sum(-1).mean(1) + (to_a * to_a).sum(-1).mean(1)
