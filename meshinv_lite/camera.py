@@ -312,6 +312,27 @@ def check_camera(name: str, camera) -> WeakPerspectiveCamera:
     raise TypeError(f"{name} must be a WeakPerspectiveCamera, got {type(camera).__name__}")
 
 
+def scale_camera_error(exact: WeakPerspectiveCamera, noisy: WeakPerspectiveCamera, factor: float) -> WeakPerspectiveCamera:
+    """``noisy``'s error relative to ``exact``, multiplied by ``factor`` (1: ``noisy``; 0: ``exact``; 2: twice as far).
+
+    The rotation error ``dq = q_noisy q_exact^-1`` keeps its axis and has its angle multiplied; the scale
+    error is a ratio (raised to ``factor``), the translation error a difference (multiplied). The same
+    error directions at larger sizes make conditions comparable image by image (paired ablations).
+    """
+    check_camera("exact", exact)
+    check_camera("noisy", noisy)
+    conj = exact.rotation * exact.rotation.new_tensor([1.0, -1.0, -1.0, -1.0])
+    dq = normalize_quaternion(quaternion_multiply(noisy.rotation.double(), conj.double()))
+    dq = dq * torch.where(dq[:, :1] < 0, -1.0, 1.0)  # the short way round
+    half = torch.acos(dq[:, 0].clamp(-1, 1))
+    axis = dq[:, 1:] / torch.sin(half).clamp_min(1e-12)[:, None]
+    scaled = torch.cat([torch.cos(factor * half)[:, None], torch.sin(factor * half)[:, None] * axis], 1)
+    rot = normalize_quaternion(quaternion_multiply(scaled, exact.rotation.double())).to(exact.rotation.dtype)
+    scale = exact.scale * (noisy.scale / exact.scale) ** factor
+    trans = exact.translation + factor * (noisy.translation - exact.translation)
+    return WeakPerspectiveCamera(scale, trans, rot)
+
+
 # --------------------------------------------------------------------------------------------------
 # View sampling
 # --------------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ The notebooks call the same functions one process at a time; these commands are 
     # rebuild the prior that ships in meshinv_lite/priors/ (one process; about 2.5 h on 2 CPU cores)
     python -m meshinv_lite.cli build-prior --data-dir data
 
+    # rebuild the in-domain feature networks (loss and metric) that ship beside it (about 15 min)
+    python -m meshinv_lite.cli build-features --data-dir data
+
 Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
 the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are
 split over the ranks. Each command ends with one ``[rank r/N] ...`` line per process and writes a JSON
@@ -78,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--iterations", type=int, default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    f = sub.add_parser("build-features", help="rebuild the in-domain feature networks (meshinv_lite/priors/) from scratch")
+    f.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: 1 on a machine with <= 2 cores, else torch's)")
+    f.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
+    f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval"],
+                   help="rebuild one of the two networks")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
     r = sub.add_parser("reconstruct", help="one photo (+ mask) in; camera and species estimated; textured mesh out")
     r.add_argument("image", help="the photo: PNG/JPEG of any size; a PNG with transparency needs no mask")
     r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha)")
@@ -167,6 +179,20 @@ def build_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_features(args: argparse.Namespace) -> int:
+    from .domain_features import RECIPES, build_feature_net
+
+    for name, recipe in RECIPES.items():
+        if args.only and name != args.only:
+            continue
+        info = build_feature_net(recipe, args.data_dir, device=args.device, out_dir=args.out_dir, progress=not args.quiet)
+        q = info["val_quality"]
+        print(f"{name} ({info['role']}): {info['wall_seconds'] / 60:.1f} min; on {q['num_images']} val images: species "
+              f"{q['species_accuracy']:.1%}, UV error u {q['u_deg']:.1f} deg / v {q['v_deg']:.1f} deg, normal "
+              f"{q['normal_deg']:.1f} deg, colour {q['colour_mae']:.3f}")
+    return 0
+
+
 def reconstruct(args: argparse.Namespace) -> int:
     from .photo import PhotoError
     from .prior import PriorError
@@ -201,6 +227,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     set_threads(args.threads)  # (torchrun's OMP_NUM_THREADS=1 is torch's default per rank on bigger machines)
     if args.command == "build-prior":
         return build_prior(args)
+    if args.command == "build-features":
+        return build_features(args)
     if args.command == "reconstruct":
         return reconstruct(args)
     ctx = init_distributed(args.device)

@@ -239,6 +239,8 @@ EXTRACTORS: dict[str, ExtractorKind] = {
     # "inception_v3_fid" (FID's Inception-v3, pytorch-fid weights) is registered by meshinv_lite.inception
     # (imported by the package's __init__; the registry only ever points down, never to a module above it),
     # with the same rules: explicit file, else the hub cache, else a labelled fallback whose scores are NOT FID.
+    # "auto" (inversion's default: VGG-19 when its weights are on disk, else the shipped in-domain network),
+    # "synthbirds_features" and "synthbirds_eval" are registered by meshinv_lite.domain_features.
 }
 
 _CACHE: dict[tuple, FeatureExtractor] = {}

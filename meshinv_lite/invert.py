@@ -64,6 +64,9 @@ class InversionConfig:
     ``texture_losses``: ``(name, weight)`` pairs from :data:`meshinv_lite.losses.TEXTURE_LOSSES`;
     ``mask_loss``: a name from :data:`meshinv_lite.losses.MASK_LOSSES`.
     ``w_crease``: weight of :func:`~meshinv_lite.losses.crease_loss`, which penalizes only folded face pairs.
+    ``features``: the network of the feature-level losses. ``"auto"``: ImageNet VGG-19 ``relu3_1`` when its
+    weights are on disk, else the shipped in-domain network (:mod:`meshinv_lite.domain_features`, "in-domain
+    features (SynthBirds-trained)"); ``"vgg19"`` without weights is the random OFFLINE FALLBACK.
     The history's ``z_norm`` is the mean ``|z| / sqrt(latent_dim)`` (1 +- 0.09 for samples of ``N(0, I)``):
     measured with the shipped prior and the Chamfer mask term it ends near 0.25-0.45, inside the prior's
     shell, so no bound on ``z`` is applied (a drift outwards shows there first: with the soft-IoU mask term
@@ -80,6 +83,7 @@ class InversionConfig:
     mask_points: Optional[int] = None  # foreground pixels sampled for the Chamfer mask loss (None: all)
     two_sided: bool = True
     feature_image_size: Optional[int] = None  # images are resized to this before the CNN (None: render size)
+    features: str = "auto"  # the feature network (meshinv_lite.features.EXTRACTORS): "auto", "synthbirds_features", "vgg19"
     init_candidates: int = 500
     init_batch: int = 64
     stages: tuple[InversionStage, ...] = AUTHORS_STAGES
@@ -334,7 +338,7 @@ def invert(
     template = (template or make_uv_sphere()).to(device)
     needs_features = any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses)
     if needs_features and extractor is None:
-        extractor = load_feature_extractor(device=device)
+        extractor = load_feature_extractor(cfg.features, device=device)
     class_id = class_id.to(device)
     b = images.shape[0]
     latent_dim = generator.config.latent_dim

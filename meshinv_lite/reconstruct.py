@@ -167,7 +167,7 @@ def reconstruct_photo(
     template = make_uv_sphere().to(device)
     extractor = None
     if any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses):
-        extractor = load_feature_extractor(device=device)
+        extractor = load_feature_extractor(cfg.features, device=device)
     timings["load"] = time.perf_counter() - t0
     bar = tqdm(total=cfg.total_steps + 1, desc="reconstructing", disable=not progress, leave=False)
     hyp = None

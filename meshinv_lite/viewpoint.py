@@ -200,7 +200,7 @@ def search_views(
 
         # 2. appearance --------------------------------------------------------------------------------
         if any(name in NEEDS_EXTRACTOR for name, _ in inversion.texture_losses) and extractor is None:
-            extractor = load_feature_extractor(device=device)
+            extractor = load_feature_extractor(inversion.features, device=device)
         # one target row per hypothesis (views of the same image), so each carries its own class. The
         # silhouette is scored by the Chamfer mask term here, whatever the inversion uses: a pixel-exact term
         # (soft IoU, weight 10) would drown the appearance differences between hypotheses whose outlines
