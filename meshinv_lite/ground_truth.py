@@ -28,6 +28,7 @@ from .config import RenderConfig
 from .mesh import TemplateMesh, deform_vertices
 from .metrics import chamfer_3d, f_score, mask_iou, psnr, ssim, turn_cameras
 from .render import interpolate, rasterize, render_mesh, texture as sample_texture
+from .realism import perceptual_distance, sharpness_ratio
 
 #: Surface points sampled per mesh for the 3D Chamfer distance and F-score.
 SURFACE_POINTS = 4096
@@ -176,6 +177,7 @@ def mesh_metrics(
     f_threshold: float = 0.1,
     surface_points: int = SURFACE_POINTS,
     seed: int = 0,
+    eval_net=None,
 ) -> dict:
     """Reconstructions (template topology) against ground-truth meshes of any topology, per image.
 
@@ -185,6 +187,9 @@ def mesh_metrics(
     on each surface, in the input camera's frame (same depth convention) divided by the true scale;
     symmetric Chamfer distance and F-score at ``f_threshold``.
 
+    With ``eval_net`` (e.g. ``load_feature_extractor("synthbirds_eval")``) also ``"perceptual"`` and
+    ``"sharpness_ratio"`` ``(B, K)`` (:mod:`meshinv_lite.realism`).
+
     Returns ``{"psnr", "ssim", "iou": (B, K), "chamfer_3d", "f_score": (B,), "azimuths": [...]}``.
     """
     check_shape("verts", verts, (len(gt), template.num_vertices, 3), f"({len(gt)}, {template.num_vertices}, 3)")
@@ -193,7 +198,7 @@ def mesh_metrics(
     gt_pts = sample_surface(gt.vertices, gt.faces, surface_points, gen)
     c = depth_offset(surface_centroid(verts, template.faces.to(verts.device)), camera,
                      surface_centroid(gt.vertices, gt.faces), gt_camera)
-    ps, ss, ious = [], [], []
+    ps, ss, ious, per, sharp = [], [], [], [], []
     for az in azimuths:
         view = turn_cameras(gt_camera, az)
         true, true_mask = gt.render(view, render_config.image_size)
@@ -201,10 +206,16 @@ def mesh_metrics(
         ps.append(psnr(out.image, true))
         ss.append(ssim(out.image, true))
         ious.append(mask_iou(out.mask, true_mask))
+        if eval_net is not None:
+            per.append(perceptual_distance(eval_net, out.image, out.mask, true, true_mask))
+            sharp.append(sharpness_ratio(out.image, out.mask, true, true_mask))
     a = camera.apply(rec_pts) + torch.stack([torch.zeros_like(c), torch.zeros_like(c), c], 1)[:, None]
     a, b = a / gt_camera.scale[:, None, None], gt_camera.apply(gt_pts) / gt_camera.scale[:, None, None]
-    return {"psnr": torch.stack(ps, 1), "ssim": torch.stack(ss, 1), "iou": torch.stack(ious, 1),
-            "chamfer_3d": chamfer_3d(a, b), "f_score": f_score(a, b, f_threshold), "azimuths": list(azimuths)}
+    result = {"psnr": torch.stack(ps, 1), "ssim": torch.stack(ss, 1), "iou": torch.stack(ious, 1),
+              "chamfer_3d": chamfer_3d(a, b), "f_score": f_score(a, b, f_threshold), "azimuths": list(azimuths)}
+    if eval_net is not None:
+        result.update(perceptual=torch.stack(per, 1), sharpness_ratio=torch.stack(sharp, 1))
+    return result
 
 
 @torch.no_grad()
@@ -216,6 +227,7 @@ def render_metrics(
     gt_camera: WeakPerspectiveCamera,
     gt_views: Sequence[tuple[WeakPerspectiveCamera, torch.Tensor, torch.Tensor]],
     render_config: RenderConfig,
+    eval_net=None,
 ) -> dict:
     """Reconstructions against ground-truth renders: ``gt_views`` is a list of ``(camera_k, image_k (B, 3, H, W),
     mask_k (B, 1, H, W))`` in ``[0, 1]``, images on black, cameras in the ground truth's frame; ``gt_camera`` is
@@ -225,7 +237,7 @@ def render_metrics(
     if not gt_views:
         raise ValueError("gt_views is empty: give at least one (camera, image, mask) view")
     c = depth_offset(surface_centroid(verts, template.faces.to(verts.device)), camera)  # no GT mesh: its origin
-    ps, ss, ious = [], [], []
+    ps, ss, ious, per, sharp = [], [], [], [], []
     for k, (view, image, mask) in enumerate(gt_views):
         check_shape(f"gt_views[{k}] image", image, (verts.shape[0], 3, None, None), f"({verts.shape[0]}, 3, H, W)")
         check_shape(f"gt_views[{k}] mask", mask, (verts.shape[0], 1) + tuple(image.shape[-2:]),
@@ -236,4 +248,10 @@ def render_metrics(
         ps.append(psnr(out.image, image * mask))
         ss.append(ssim(out.image, image * mask))
         ious.append(mask_iou(out.mask, mask))
-    return {"psnr": torch.stack(ps, 1), "ssim": torch.stack(ss, 1), "iou": torch.stack(ious, 1)}
+        if eval_net is not None:
+            per.append(perceptual_distance(eval_net, out.image, out.mask, image * mask, mask))
+            sharp.append(sharpness_ratio(out.image, out.mask, image * mask, mask))
+    result = {"psnr": torch.stack(ps, 1), "ssim": torch.stack(ss, 1), "iou": torch.stack(ious, 1)}
+    if eval_net is not None:  # with it: "perceptual" and "sharpness_ratio" (B, K), see meshinv_lite.realism
+        result.update(perceptual=torch.stack(per, 1), sharpness_ratio=torch.stack(sharp, 1))
+    return result

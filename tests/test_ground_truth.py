@@ -135,3 +135,26 @@ def test_bad_ground_truth_is_refused_with_what_to_give():
     with pytest.raises(ValueError, match="empty"):
         render_metrics(t, v, torch.zeros(1, 3, 4, 4), WeakPerspectiveCamera.from_view([0.0]),
                        WeakPerspectiveCamera.from_view([0.0]), [], CFG)
+
+
+def test_perceptual_and_sharpness_accept_any_ground_truth():
+    """With the evaluation network, mesh and render metrics add per-view perceptual distance and sharpness:
+    zero and one for a perfect reconstruction, worse for a blurred texture, and the same from either kind of truth."""
+    from meshinv_lite.features import load_feature_extractor
+    from meshinv_lite.metrics import turn_cameras
+    import torch.nn.functional as F
+
+    net = load_feature_extractor("synthbirds_eval")
+    t, verts, tex, cam = _bird(seed=2)
+    verts = verts - surface_centroid(verts, t.faces)[:, None]
+    gt = GroundTruthMesh(verts, t.faces, uvs=t.uvs, faces_uv=t.faces_uv, texture=tex)
+    m = mesh_metrics(t, verts, tex, cam, gt, cam, CFG, azimuths=AZ, eval_net=net)
+    assert m["perceptual"].shape == m["psnr"].shape and m["perceptual"].abs().max() < 1e-4
+    assert torch.allclose(m["sharpness_ratio"], torch.ones_like(m["sharpness_ratio"]), atol=1e-3)
+    blurred = F.avg_pool2d(tex, 9, 1, 4, count_include_pad=False)
+    b = mesh_metrics(t, verts, blurred, cam, gt, cam, CFG, azimuths=AZ, eval_net=net)
+    assert (b["perceptual"] > 1e-3).all() and (b["sharpness_ratio"] < 0.9).all()
+    views = [(turn_cameras(cam, a), *gt.render(turn_cameras(cam, a), 48)) for a in AZ]
+    r = render_metrics(t, verts, blurred, cam, cam, views, CFG, eval_net=net)
+    assert torch.allclose(r["perceptual"], b["perceptual"], atol=1e-4)
+    assert torch.allclose(r["sharpness_ratio"], b["sharpness_ratio"], atol=1e-3)
