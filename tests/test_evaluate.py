@@ -369,6 +369,10 @@ def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
     assert calls == [] and m2["newly_inverted"] == 0  # nothing new to invert
     assert (out / ev.CSV_NAME).read_bytes() == csv_before
     assert m2["iou"] == pytest.approx(m1["iou"])
+    # in-domain realism against each image's own ground truth, in the evaluation network's features
+    assert "never used by a loss" in m1["realism_network"]
+    assert all(math.isfinite(m1[f"fd_in_domain_{k}"]) and m1[f"fd_in_domain_{k}"] >= 0 for k in (1, 10, 12))
+    assert 0 < m1["perceptual_novel"] < 1 and m1["sharpness_novel"] > 0
 
     # an interrupted batch (its row never written) is redone, and only it; a larger limit adds the rest
     ev.write_rows(out / ev.CSV_NAME, rows[:2])
