@@ -387,6 +387,7 @@ def evaluate_split(
     reference_splits: Sequence[str] = ("test", "val"),
     force: bool = False,
     dist: Optional[DistContext] = None,
+    choose_class: bool = False,
 ) -> dict:
     """Invert ``split`` (first ``limit`` images) in batches, score every image, then the split as a whole.
 
@@ -402,6 +403,9 @@ def evaluate_split(
             ``fid_weights``: Inception-v3 when the weights are found, else the labelled fallback).
         views: which of FID_1/10/12 to compute (empty: none).
         force: discard earlier results in ``out_dir`` made with other settings instead of refusing.
+        choose_class: invert every image as if its class were unknown (chosen in the initialisation, as
+            ``test_unseen``'s class -1 always is). On a split with classes this measures what not knowing the
+            class costs, and ``class_accuracy`` how often the chosen class is the true one.
         dist: the :class:`~meshinv_lite.distributed.DistContext` of a ``torchrun`` launch; every rank calls
             this function with the same arguments and gets the same result back.
     Returns:
@@ -410,7 +414,7 @@ def evaluate_split(
     from tqdm.auto import tqdm
 
     from .data.dataset import ReconstructionDataset
-    from .invert import invert_batch
+    from .invert import UNKNOWN_CLASS, invert_batch
 
     ctx = dist or SINGLE
     out = Path(out_dir)
@@ -423,6 +427,8 @@ def evaluate_split(
     signature = {"split": split, "camera": camera, "generator": generator_fingerprint(generator),
                  "config": config.to_dict(), "dataset_seed": ds.meta.get("seed"), "dataset_profile": ds.meta.get("profile"),
                  "seed": int(seed)}
+    if choose_class:  # (absent otherwise: results made before the option existed stay valid)
+        signature["choose_class"] = True
     sig_path, csv_path = out / SIGNATURE_NAME, out / CSV_NAME
     signature = json.loads(json.dumps(_jsonable(signature)))  # as it reads back from disk
     if sig_path.exists():
@@ -455,7 +461,8 @@ def evaluate_split(
                disable=not progress or not ctx.is_main)
     for idx in batches:
         batch = ds.batch(idx)
-        rec = invert_batch(generator, batch, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
+        given = {**batch, "class_id": torch.full_like(batch["class_id"], UNKNOWN_CLASS)} if choose_class else batch
+        rec = invert_batch(generator, given, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
         bnames = [names[i] for i in idx]
         save_reconstructions(out / RECON_DIR / f"batch_{bnames[0]}.npz", bnames, rec)
         mine += _per_image_rows(rec, batch, bnames, template, config.render, ds)
@@ -480,6 +487,10 @@ def evaluate_split(
     metrics = {"split": split, "camera": camera, "limit": limit, **summarize_rows(keep),
                "newly_inverted": len(todo), "seconds_inverting": seconds,
                "seconds_per_image": seconds / len(todo) if todo else None}
+    if choose_class:
+        known = [r for r in keep if r["class_id"] >= 0]
+        metrics["choose_class"] = True
+        metrics["class_accuracy"] = float(np.mean([r["class_chosen"] == r["class_id"] for r in known])) if known else None
     ext_path = out / "inversion_extractor.json"
     metrics["inversion_feature_extractor"] = (getattr(extractor, "name", None) if extractor is not None
                                               else read_json(ext_path)["feature_extractor"] if ext_path.exists() else "")

@@ -387,7 +387,7 @@ def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
     assert m4["newly_inverted"] == 1 and len(ev.read_rows(out / ev.CSV_NAME)) == 1
 
 
-def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, tmp_path):
+def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, tmp_path, monkeypatch):
     """test_unseen has no class (-1): each image is inverted with the class its initialisation chose, which the
     CSV, the saved reconstructions and metrics.json record beside the held-out species."""
     import meshinv_lite.evaluate as ev
@@ -412,3 +412,14 @@ def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, 
                                views=())
     test_rows = ev.read_rows(tmp_path / "test" / ev.CSV_NAME)
     assert [r["class_chosen"] for r in test_rows] == [r["class_id"] for r in test_rows] and "class_choice" not in m_test
+    assert "choose_class" not in ev.read_json(tmp_path / "test" / ev.SIGNATURE_NAME)  # older results stay valid
+    # ... unless the classes are hidden on purpose: the true class stays in class_id, the chosen one beside it
+    import meshinv_lite.invert as inv
+
+    seen, real = [], inv.invert_batch
+    monkeypatch.setattr(inv, "invert_batch", lambda G_, b, *a, **k: seen.append(b["class_id"].tolist()) or real(G_, b, *a, **k))
+    m_hid = ev.evaluate_split(G, tiny_dataset, "test", cfg, tmp_path / "hidden", limit=2, batch_size=2, progress=False,
+                              views=(), choose_class=True)
+    hid_rows = ev.read_rows(tmp_path / "hidden" / ev.CSV_NAME)
+    assert seen == [[-1, -1]] and [r["class_id"] for r in hid_rows] == [r["class_id"] for r in test_rows]
+    assert m_hid["class_accuracy"] == np.mean([r["class_chosen"] == r["class_id"] for r in hid_rows])
