@@ -3,6 +3,10 @@
 
     python data_scripts/make_synthbirds.py --profile quick --out data/synthbirds_quick
     python data_scripts/make_synthbirds.py --profile lite --out data/synthbirds_lite --splits train val
+    python data_scripts/make_synthbirds.py --profile lite --out data/synthbirds_lite --splits test_unseen
+
+Every split is built by default, ``test_unseen`` (three held-out species, class -1) included; on a dataset
+built before that split existed, only it is added (the other splits are reported "exists").
 
 Deterministic for a seed. Each split is written into a hidden ``.partial-<split>/`` folder and renamed
 into place only when complete (its ``meta.json`` is written last), so an interrupted run never leaves a

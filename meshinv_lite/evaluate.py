@@ -3,8 +3,10 @@ SynthBirds, ground-truth metrics (DESIGN.md section 9).
 
 :func:`evaluate_split` inverts the split's images in batches and keeps, in ``out_dir``:
 
-* ``per_image.csv``: one row per image (IoU, losses, and with ground truth: PSNR per view, SSIM, 3D Chamfer,
-  F-score, texture error on the seen / unseen texels), rewritten atomically after every batch. A re-run
+* ``per_image.csv``: one row per image (IoU, losses, the class inverted with: ``class_chosen`` and its name,
+  chosen in the initialisation where ``class_id`` is -1 as in ``test_unseen``, whose held-out ``species`` is
+  kept beside it; with ground truth: PSNR per view, SSIM, 3D Chamfer, F-score, texture error on the
+  seen / unseen texels), rewritten atomically after every batch. A re-run
   skips every image already in it, so an interrupted evaluation resumes where it stopped;
 * ``reconstructions/batch_<first name>.npz``: what FID renders need (``names``, ``z``, ``class_id``,
   ``texture`` as uint8, ``deformation``, ``camera`` and ``init_camera`` as ``(B, 7)``);
@@ -63,7 +65,7 @@ RECON_DIR = "reconstructions"
 SIGNATURE_NAME = "evaluation.json"
 GT_AZIMUTHS = tuple(range(0, 360, 30))  # ground-truth views: turns from the input view
 WHITE = (1.0, 1.0, 1.0)
-TEXT_COLUMNS = ("name",)  # kept as strings when a CSV is read back ("000012" is a name, not a number)
+TEXT_COLUMNS = ("name", "species", "class_chosen_name")  # kept as strings when a CSV is read back ("000012" is a name)
 
 #: The paper's Table 1 (CUB, MeshInversion): reference figures printed beside ours.
 PAPER_CUB = {"iou": 0.708, "fid_1": 38.6, "fid_10": 38.6, "fid_12": 56.6}
@@ -287,6 +289,7 @@ def _per_image_rows(rec, batch: dict, names: Sequence[str], template: TemplateMe
         "occluded": [bool(x) for x in batch["occluded"]], "iou": rec.iou.tolist(),
         "loss_total": rec.terms["total"].tolist(),
     }
+    cols.update(_class_columns(rec, cols["index"], ds))
     for key in ("extreme", "tail_scale"):
         if key in ds.data.annotations:
             vals = ds.data.annotations[key][np.asarray(cols["index"])]
@@ -309,17 +312,39 @@ def _per_image_rows(rec, batch: dict, names: Sequence[str], template: TemplateMe
     return [{k: v[i] for k, v in cols.items()} for i in range(b)]
 
 
+def _class_columns(rec, index: list[int], ds) -> dict[str, list]:
+    """The class each image was inverted with (``class_chosen``: given, or chosen in the initialisation where
+    ``class_id`` is -1) and its name; the held-out ``species`` of ``test_unseen`` rows."""
+    names = ds.class_names
+    chosen = rec.class_id.tolist()
+    cols = {"class_chosen": chosen, "class_chosen_name": [names[c] if c < len(names) else "" for c in chosen]}
+    if "species" in ds.data.annotations:
+        cols["species"] = [str(s) for s in ds.data.annotations["species"][np.asarray(index)]]
+    return cols
+
+
+def _class_choice(rows: list[dict]) -> dict:
+    """``{species: {chosen class name: images}}`` over the rows of held-out species (``species`` column)."""
+    out: dict = {}
+    for r in rows:
+        if r.get("species"):
+            per = out.setdefault(str(r["species"]), {})
+            per[str(r["class_chosen_name"])] = per.get(str(r["class_chosen_name"]), 0) + 1
+    return out
+
+
 def _nanmean(values) -> float:
     a = np.asarray([v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)], dtype=float)
     return float(np.nanmean(a)) if a.size and np.isfinite(a).any() else float("nan")
 
 
 def summarize_rows(rows: list[dict]) -> dict:
-    """Means of every numeric column, mean PSNR per view, and means by ``occluded`` / ``extreme``."""
+    """Means of every numeric column, mean PSNR per view, means by ``occluded`` / ``extreme`` and, for held-out
+    species, by ``species`` with the classes chosen for them (``class_choice``)."""
     out: dict = {"num_images": len(rows)}
     if not rows:
         return out
-    skip = {"name", "index", "class_id", "occluded", "extreme"}
+    skip = {"name", "index", "class_id", "class_chosen", "occluded", "extreme"}
     numeric = [k for k in rows[0] if k not in skip and not k.startswith("psnr_az")
                and isinstance(rows[0][k], (int, float)) and not isinstance(rows[0][k], bool)]
     for k in numeric:
@@ -335,8 +360,15 @@ def summarize_rows(rows: list[dict]) -> dict:
                 if sel:
                     groups[f"{flag}={val}"] = {"num_images": len(sel), **{k: _nanmean(r[k] for r in sel)
                                                for k in ("iou", "psnr_novel", "chamfer_3d") if k in sel[0]}}
+    choice = _class_choice(rows)
+    for species in choice:
+        sel = [r for r in rows if r.get("species") == species]
+        groups[f"species={species}"] = {"num_images": len(sel), **{k: _nanmean(r[k] for r in sel)
+                                        for k in ("iou", "psnr_novel", "chamfer_3d") if k in sel[0]}}
     if groups:
         out["by_group"] = groups
+    if choice:
+        out["class_choice"] = choice
     return out
 
 
@@ -359,6 +391,7 @@ def evaluate_split(
     reference_splits: Sequence[str] = ("test", "val"),
     force: bool = False,
     dist: Optional[DistContext] = None,
+    choose_class: bool = False,
     realism: bool = True,
     eval_net=None,
 ) -> dict:
@@ -376,6 +409,9 @@ def evaluate_split(
             ``fid_weights``: Inception-v3 when the weights are found, else the labelled fallback).
         views: which of FID_1/10/12 to compute (empty: none).
         force: discard earlier results in ``out_dir`` made with other settings instead of refusing.
+        choose_class: invert every image as if its class were unknown (chosen in the initialisation, as
+            ``test_unseen``'s class -1 always is). On a split with classes this measures what not knowing the
+            class costs, and ``class_accuracy`` how often the chosen class is the true one.
         dist: the :class:`~meshinv_lite.distributed.DistContext` of a ``torchrun`` launch; every rank calls
             this function with the same arguments and gets the same result back.
         realism: with ground truth, also the in-domain realism figures (:func:`realism_figures`: FD in-domain
@@ -386,7 +422,7 @@ def evaluate_split(
     from tqdm.auto import tqdm
 
     from .data.dataset import ReconstructionDataset
-    from .invert import invert_batch
+    from .invert import UNKNOWN_CLASS, invert_batch
 
     ctx = dist or SINGLE
     out = Path(out_dir)
@@ -399,6 +435,8 @@ def evaluate_split(
     signature = {"split": split, "camera": camera, "generator": generator_fingerprint(generator),
                  "config": config.to_dict(), "dataset_seed": ds.meta.get("seed"), "dataset_profile": ds.meta.get("profile"),
                  "seed": int(seed)}
+    if choose_class:  # (absent otherwise: results made before the option existed stay valid)
+        signature["choose_class"] = True
     sig_path, csv_path = out / SIGNATURE_NAME, out / CSV_NAME
     signature = json.loads(json.dumps(_jsonable(signature)))  # as it reads back from disk
     if sig_path.exists():
@@ -431,7 +469,8 @@ def evaluate_split(
                disable=not progress or not ctx.is_main)
     for idx in batches:
         batch = ds.batch(idx)
-        rec = invert_batch(generator, batch, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
+        given = {**batch, "class_id": torch.full_like(batch["class_id"], UNKNOWN_CLASS)} if choose_class else batch
+        rec = invert_batch(generator, given, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
         bnames = [names[i] for i in idx]
         save_reconstructions(out / RECON_DIR / f"batch_{bnames[0]}.npz", bnames, rec)
         mine += _per_image_rows(rec, batch, bnames, template, config.render, ds)
@@ -456,6 +495,10 @@ def evaluate_split(
     metrics = {"split": split, "camera": camera, "limit": limit, **summarize_rows(keep),
                "newly_inverted": len(todo), "seconds_inverting": seconds,
                "seconds_per_image": seconds / len(todo) if todo else None}
+    if choose_class:
+        known = [r for r in keep if r["class_id"] >= 0]
+        metrics["choose_class"] = True
+        metrics["class_accuracy"] = float(np.mean([r["class_chosen"] == r["class_id"] for r in known])) if known else None
     ext_path = out / "inversion_extractor.json"
     metrics["inversion_feature_extractor"] = (getattr(extractor, "name", None) if extractor is not None
                                               else read_json(ext_path)["feature_extractor"] if ext_path.exists() else "")

@@ -9,7 +9,10 @@ The texture terms are Chamfer distances between the render and the image seen as
 points (pixels, and frozen CNN features), which forgive the small misalignments that the imperfect
 shape and camera always leave. The recipe follows the authors:
 
-1. **initialisation**: ``z`` is the best of ``init_candidates`` random draws under the full loss;
+1. **initialisation**: ``z`` is the best of ``init_candidates`` random draws under the full loss; an image
+   whose class is not known (``class_id`` -1, :data:`UNKNOWN_CLASS`) has the same draws scored under every
+   class of the prior, and the best ``(class, z)`` pair is kept (a species the prior never saw is inverted as
+   the class that explains it best);
 2. **optimisation**: Adam (``betas = (0, 0.99)``) in stages of decreasing learning rates, refining the
    camera (scale, translation, quaternion) alongside ``z`` unless ``refine_camera=False``.
 
@@ -42,6 +45,9 @@ from .losses import (
 from .mesh import TemplateMesh, deform_vertices, face_adjacency, make_uv_sphere
 from .metrics import mask_iou
 from .render import project, render_mesh
+
+#: ``class_id`` of an image whose class is not known: :func:`invert` chooses it in the initialisation.
+UNKNOWN_CLASS = -1
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class Reconstruction:
     """What :func:`invert` found, for a batch of ``B`` images.
 
     Attributes:
-        z: ``(B, latent)``; class_id ``(B,)``.
+        z: ``(B, latent)``; class_id ``(B,)``: the class inverted with (given, or chosen where it was -1).
         texture: ``(B, 3, Ht, Wt)`` in ``[0, 1]``; deformation ``(B, 3, Hd, Wd)``; vertices ``(B, N, 3)``.
         camera: the refined cameras (``init_camera``: the given ones).
         terms: final per-image value of every loss term, ``{name: (B,)}``, and ``"total"``.
@@ -139,6 +145,9 @@ class Reconstruction:
         iou: ``(B,)`` hard-mask IoU of the final render with the input mask, at the render size.
         init_loss, init_iou: ``(B,)`` loss and IoU of the best initial draw (where optimisation started).
         feature_extractor: name of the CNN used by feature losses ("" when none ran).
+        class_scores: ``(B, C)`` best initial loss under each class for a batch where some class was chosen
+            (``inf`` for classes not scored: an image with a given class scores only that one); ``None`` when
+            every class was given.
     """
 
     z: torch.Tensor
@@ -154,6 +163,7 @@ class Reconstruction:
     init_loss: torch.Tensor
     init_iou: torch.Tensor
     feature_extractor: str = ""
+    class_scores: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return self.z.shape[0]
@@ -162,7 +172,8 @@ class Reconstruction:
         s = slice(i, i + 1)
         return Reconstruction(self.z[s], self.class_id[s], self.texture[s], self.deformation[s], self.vertices[s],
                               self.camera[s], self.init_camera[s], {k: v[s] for k, v in self.terms.items()},
-                              self.history, self.iou[s], self.init_loss[s], self.init_iou[s], self.feature_extractor)
+                              self.history, self.iou[s], self.init_loss[s], self.init_iou[s], self.feature_extractor,
+                              None if self.class_scores is None else self.class_scores[s])
 
 
 @contextmanager
@@ -235,11 +246,13 @@ class InversionObjective:
                                       generator=self.rng, **options)
 
     def __call__(self, z: torch.Tensor, camera: WeakPerspectiveCamera, index: Optional[torch.Tensor] = None,
-                 return_render: bool = False):
-        """Loss of latents ``z`` ``(B', D)`` seen through ``camera`` against targets ``index`` (default: all)."""
+                 return_render: bool = False, class_id: Optional[torch.Tensor] = None):
+        """Loss of latents ``z`` ``(B', D)`` seen through ``camera`` against targets ``index`` (default: all),
+        generated with ``class_id`` ``(B',)`` (default: the targets' own classes)."""
         cfg = self.config
         idx = torch.arange(z.shape[0], device=z.device) if index is None else index
-        images, masks, cls = self.images[idx], self.masks[idx], self.class_id[idx]
+        images, masks = self.images[idx], self.masks[idx]
+        cls = self.class_id[idx] if class_id is None else class_id
         texture, deform = self.G(z, cls)
         verts = deform_vertices(self.template, deform)
         out = render_mesh(self.template, verts, camera, texture, cfg.render, soft=self.needs_soft)
@@ -296,6 +309,56 @@ def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPersp
     return images, masks
 
 
+def _check_classes(class_id: torch.Tensor, num_classes: int) -> None:
+    """Class ids must be :data:`UNKNOWN_CLASS` or lie in ``[0, num_classes)``."""
+    bad = sorted(set(class_id[(class_id < UNKNOWN_CLASS) | (class_id >= num_classes)].tolist()))
+    if bad:
+        raise ValueError(f"class_id values must lie in [0, {num_classes}) or be {UNKNOWN_CLASS} (unknown: chosen in the "
+                         f"initialisation), got {bad}")
+
+
+@torch.no_grad()
+def _initial_latents(objective: InversionObjective, cameras: WeakPerspectiveCamera, class_id: torch.Tensor,
+                     num_classes: int, cfg: InversionConfig, rng: torch.Generator, latent_dim: int):
+    """Best of ``cfg.init_candidates`` random draws per image under the full loss (step 1 of :func:`invert`).
+
+    The draws ``(B, N, D)`` come from ``rng``. An image with a given class scores them under that class; one
+    with class :data:`UNKNOWN_CLASS` scores the same draws under each of the ``num_classes`` classes and keeps
+    the best ``(class, z)`` pair. The scored rows run image by image (class, then draw), ``cfg.init_batch`` per
+    call, so a batch whose classes are all given is scored exactly as before classes could be chosen (in a
+    batch that mixes given and unknown classes the Chamfer terms' point samples follow the longer sequence of
+    calls, so its given-class rows match an all-given run only in distribution).
+
+    Returns ``(z0 (B, D), init_loss (B,), class_id (B,) with the chosen classes, class_scores (B, C) or None
+    when every class was given)``.
+    """
+    device = class_id.device
+    b, n = class_id.shape[0], max(1, cfg.init_candidates)
+    cands = torch.randn(b, n, latent_dim, generator=rng).to(device)
+    unknown = class_id == UNKNOWN_CLASS
+    every = torch.arange(num_classes, device=device)
+    pair_cls = torch.cat([every if unknown[i] else class_id[i:i + 1] for i in range(b)])   # (P,) (image, class) pairs
+    pair_img = torch.repeat_interleave(torch.arange(b, device=device), torch.where(unknown, num_classes, 1))
+    flat_img, flat_cls = pair_img.repeat_interleave(n), pair_cls.repeat_interleave(n)
+    flat_z = cands[flat_img, torch.arange(n, device=device).repeat(pair_img.shape[0])]
+    scores = torch.empty(flat_img.shape[0], device=device)
+    for s in range(0, flat_img.shape[0], cfg.init_batch):
+        sl = slice(s, s + cfg.init_batch)
+        scores[sl] = objective(flat_z[sl], cameras[flat_img[sl]], flat_img[sl], class_id=flat_cls[sl])[0]
+    scores = scores.view(-1, n)
+    pair_loss, pair_draw = scores.min(1).values, scores.argmin(1)
+    z0, init_loss, chosen = cands[:, 0].clone(), torch.empty(b, device=device), class_id.clone()
+    for i in range(b):
+        rows = torch.nonzero(pair_img == i).squeeze(1)
+        k = rows[pair_loss[rows].argmin()]
+        z0[i], init_loss[i], chosen[i] = cands[i, pair_draw[k]], pair_loss[k], pair_cls[k]
+    class_scores = None
+    if unknown.any():
+        class_scores = torch.full((b, num_classes), float("inf"), device=device)
+        class_scores[pair_img, pair_cls] = pair_loss
+    return z0, init_loss, chosen, class_scores
+
+
 def _camera_params(camera: WeakPerspectiveCamera) -> list[torch.Tensor]:
     return [camera.scale.detach().clone().requires_grad_(), camera.translation.detach().clone().requires_grad_(),
             camera.rotation.detach().clone().requires_grad_()]
@@ -319,7 +382,9 @@ def invert(
         generator: a (pretrained, EMA) :class:`~meshinv_lite.models.Generator`; left unchanged.
         images: ``(B, 3, H, W)`` in ``[0, 1]``; masks ``(B, 1, H, W)`` in ``[0, 1]`` (none empty);
             resized to ``config.render.image_size`` when they differ.
-        cameras: ``B`` cameras (e.g. the noisy SfM-like ones); class_id ``(B,)`` long.
+        cameras: ``B`` cameras (e.g. the noisy SfM-like ones); class_id ``(B,)`` long, one of the prior's
+            classes, or :data:`UNKNOWN_CLASS` (-1) to choose it in the initialisation (a species the prior never
+            saw, a photo without a label); ``Reconstruction.class_id`` holds the class used.
         extractor: feature extractor for feature losses (loaded when needed and not given).
         callback: ``callback(step, terms, images=[render, target])`` after every optimisation step,
             ``terms`` holding the batch-mean of every loss term (e.g. :class:`~meshinv_lite.viz.LiveLoss`).
@@ -340,25 +405,18 @@ def invert(
     if needs_features and extractor is None:
         extractor = load_feature_extractor(cfg.features, device=device)
     class_id = class_id.to(device)
-    b = images.shape[0]
+    _check_classes(class_id, generator.config.num_classes)
     latent_dim = generator.config.latent_dim
     rng = torch.Generator().manual_seed(seed)
 
     with _frozen(generator):
-        objective = InversionObjective(generator, template, images, masks, class_id, cfg, extractor, seed)
-        # 1. best of N random draws, per image
+        # unknown classes (-1) hold class 0 until the initialisation chooses theirs
+        objective = InversionObjective(generator, template, images, masks, class_id.clamp_min(0), cfg, extractor, seed)
+        # 1. best of N random draws, per image (and per class where it is not known)
         with torch.no_grad():
-            n = max(1, cfg.init_candidates)
-            cands = torch.randn(b, n, latent_dim, generator=rng).to(device)
-            scores = torch.empty(b, n, device=device)
-            flat_img = torch.arange(b, device=device).repeat_interleave(n)
-            flat_z = cands.reshape(b * n, latent_dim)
-            for s in range(0, b * n, cfg.init_batch):
-                sl = slice(s, s + cfg.init_batch)
-                scores.view(-1)[sl] = objective(flat_z[sl], cameras[flat_img[sl]], flat_img[sl])[0]
-            best = scores.argmin(1)
-            z0 = cands[torch.arange(b, device=device), best]
-            init_loss = scores.min(1).values
+            z0, init_loss, class_id, class_scores = _initial_latents(objective, cameras, class_id,
+                                                                     generator.config.num_classes, cfg, rng, latent_dim)
+            objective.class_id = class_id
             init_out = objective(z0, cameras, return_render=True)[2][3]
             init_iou = mask_iou(init_out.mask, masks)
 
@@ -398,12 +456,14 @@ def invert(
         z=z.detach(), class_id=class_id, texture=texture, deformation=deform, vertices=verts, camera=cam,
         init_camera=cameras, terms={k: v.detach() for k, v in terms.items()}, history=history, iou=iou,
         init_loss=init_loss, init_iou=init_iou, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
+        class_scores=class_scores,
     )
 
 
 def invert_batch(generator, batch: dict, config: InversionConfig, camera: str = "noisy", **kwargs) -> Reconstruction:
     """:func:`invert` on a dict from :meth:`ReconstructionDataset.batch` (``image``, ``mask``,
-    ``camera`` / ``noisy_camera``, ``class_id``), on the generator's device."""
+    ``camera`` / ``noisy_camera``, ``class_id``), on the generator's device. A ``class_id`` of -1 (``test_unseen``:
+    a species the prior has no class for) is chosen in the initialisation."""
     if camera not in ("noisy", "exact"):
         raise ValueError(f"camera must be 'noisy' or 'exact', got {camera!r}")
     device = next(generator.parameters()).device

@@ -84,6 +84,7 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "num_train": _int(1, optional=True),
     "num_test": _int(1, optional=True),
     "hard_images": _int(1, optional=True),
+    "unseen_images": _int(1, optional=True),
     "ablation_images": _int(1, optional=True),
     "batch_size": _int(1, optional=True),
     "threads": _int(1, optional=True),

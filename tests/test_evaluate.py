@@ -320,11 +320,12 @@ def tiny_dataset(tmp_path_factory):
     from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
 
     root = tmp_path_factory.mktemp("tiny_birds")
-    cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2}, chunk=8)
+    cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2, "test_unseen": 3},
+                                       chunk=8)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        build_synthbirds(root, cfg, splits=("test", "val"), progress=False, workers=0)
+        build_synthbirds(root, cfg, splits=("test", "val", "test_unseen"), progress=False, workers=0)
     finally:
         torch.set_num_threads(before)
     return root
@@ -388,3 +389,41 @@ def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
     calls.clear()
     m4 = ev.evaluate_split(G, tiny_dataset, "test", cfg2, out, limit=1, progress=False, views=(), force=True)
     assert m4["newly_inverted"] == 1 and len(ev.read_rows(out / ev.CSV_NAME)) == 1
+
+
+def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, tmp_path, monkeypatch):
+    """test_unseen has no class (-1): each image is inverted with the class its initialisation chose, which the
+    CSV, the saved reconstructions and metrics.json record beside the held-out species."""
+    import meshinv_lite.evaluate as ev
+    from meshinv_lite.data.species import SPECIES_NAMES, UNSEEN_SPECIES_NAMES
+
+    G, cfg = _tiny_setup()
+    out = tmp_path / "unseen"
+    m = ev.evaluate_split(G, tiny_dataset, "test_unseen", cfg, out, batch_size=2, progress=False, views=())
+    rows = ev.read_rows(out / ev.CSV_NAME)
+    assert m["split"] == "test_unseen" and m["num_images"] == len(rows) == 3
+    assert [r["class_id"] for r in rows] == [-1] * 3
+    assert [r["species"] for r in rows] == list(UNSEEN_SPECIES_NAMES)
+    assert all(0 <= r["class_chosen"] < 12 and r["class_chosen_name"] == SPECIES_NAMES[int(r["class_chosen"])] for r in rows)
+    recs = ev.load_reconstructions(out, [r["name"] for r in rows])
+    assert recs["class_id"].tolist() == [int(r["class_chosen"]) for r in rows]
+    assert {"iou", "psnr_novel", "chamfer_3d"} <= set(rows[0]) and "class_chosen" not in m
+    assert m["class_choice"] == {s: {r["class_chosen_name"]: 1} for s, r in zip(UNSEEN_SPECIES_NAMES, rows)}
+    assert m["by_group"]["species=toucan"]["num_images"] == 1
+
+    # a split with classes: the given class is the one inverted with
+    m_test = ev.evaluate_split(G, tiny_dataset, "test", cfg, tmp_path / "test", limit=2, batch_size=2, progress=False,
+                               views=())
+    test_rows = ev.read_rows(tmp_path / "test" / ev.CSV_NAME)
+    assert [r["class_chosen"] for r in test_rows] == [r["class_id"] for r in test_rows] and "class_choice" not in m_test
+    assert "choose_class" not in ev.read_json(tmp_path / "test" / ev.SIGNATURE_NAME)  # older results stay valid
+    # ... unless the classes are hidden on purpose: the true class stays in class_id, the chosen one beside it
+    import meshinv_lite.invert as inv
+
+    seen, real = [], inv.invert_batch
+    monkeypatch.setattr(inv, "invert_batch", lambda G_, b, *a, **k: seen.append(b["class_id"].tolist()) or real(G_, b, *a, **k))
+    m_hid = ev.evaluate_split(G, tiny_dataset, "test", cfg, tmp_path / "hidden", limit=2, batch_size=2, progress=False,
+                              views=(), choose_class=True)
+    hid_rows = ev.read_rows(tmp_path / "hidden" / ev.CSV_NAME)
+    assert seen == [[-1, -1]] and [r["class_id"] for r in hid_rows] == [r["class_id"] for r in test_rows]
+    assert m_hid["class_accuracy"] == np.mean([r["class_chosen"] == r["class_id"] for r in hid_rows])

@@ -183,3 +183,76 @@ def test_raw_camera_tensors_and_empty_batches_are_refused(setup):
         render_mesh(t, t.vertices[None][:0], cams[:1], torch.rand(1, 3, 8, 8), cfg.render)
     with pytest.raises(ValueError, match="empty batch"):
         G(torch.zeros(0, 64), torch.zeros(0, dtype=torch.long))
+
+
+# the class chosen in the initialisation (class_id -1: a species the prior has no class for) -------------------
+
+def _initialise_as_before(G, t, cfg, images, masks, cams, cls, seed):
+    """The initialisation as :func:`invert` computed it before classes could be chosen (kept verbatim)."""
+    from meshinv_lite.invert import InversionObjective
+
+    b, n = images.shape[0], max(1, cfg.init_candidates)
+    rng = torch.Generator().manual_seed(seed)
+    objective = InversionObjective(G, t, images, masks, cls, cfg, None, seed)
+    with torch.no_grad():
+        cands = torch.randn(b, n, G.config.latent_dim, generator=rng)
+        scores = torch.empty(b, n)
+        flat_img = torch.arange(b).repeat_interleave(n)
+        flat_z = cands.reshape(b * n, -1)
+        for s in range(0, b * n, cfg.init_batch):
+            sl = slice(s, s + cfg.init_batch)
+            scores.view(-1)[sl] = objective(flat_z[sl], cams[flat_img[sl]], flat_img[sl])[0]
+        return cands[torch.arange(b), scores.argmin(1)], scores.min(1).values
+
+
+def test_known_classes_initialise_exactly_as_before(setup):
+    """Given classes: the same draws, scored in the same order and chunks, bit for bit (3 chunks of 4 rows)."""
+    from dataclasses import replace
+
+    G, t, cfg, images, masks, cams, cls = setup
+    c = replace(cfg, init_candidates=6, init_batch=4, stages=())
+    z0, loss0 = _initialise_as_before(G, t, c, images, masks, cams, cls, seed=3)
+    rec = invert(G, images, masks, cams, cls, c, template=t, seed=3)
+    assert torch.equal(rec.z, z0) and torch.equal(rec.init_loss, loss0)
+    assert torch.equal(rec.class_id, cls) and rec.class_scores is None
+
+
+@pytest.fixture(scope="module")
+def prior_birds():
+    """Birds rendered by the shipped prior, G(z, c), for four classes whose classes the inversion is not told."""
+    from meshinv_lite.prior import load_shipped_prior
+
+    G, _ = load_shipped_prior()
+    t = make_uv_sphere()
+    cfg = InversionConfig.for_profile("quick", texture_losses=(("chamfer", 1.0),), num_points=256, init_candidates=6,
+                                      init_batch=36, stages=())
+    cls = torch.tensor([1, 4, 7, 10])  # blue jay, robin, mallard, kingfisher
+    z = 0.7 * torch.randn(4, G.config.latent_dim, generator=torch.Generator().manual_seed(3))
+    cams = WeakPerspectiveCamera.from_view([20.0, 110.0, 200.0, 290.0], [15.0, 5.0, 25.0, 10.0], 0.7)
+    with torch.no_grad():
+        tex, d = G(z, cls)
+        out = render_mesh(t, deform_vertices(t, d), cams, tex, cfg.render, soft=False)
+    return G, t, cfg, out.image, out.mask, cams, cls
+
+
+def test_unknown_class_is_found_on_the_priors_own_birds(prior_birds):
+    G, t, cfg, images, masks, cams, cls = prior_birds
+    rec = invert(G, images, masks, cams, torch.full((4,), -1), cfg, template=t, seed=0)
+    assert rec.class_id.tolist() == cls.tolist()
+    scores = rec.class_scores
+    assert scores.shape == (4, G.config.num_classes) and torch.isfinite(scores).all()
+    assert torch.equal(scores.argmin(1), rec.class_id) and torch.equal(scores.min(1).values, rec.init_loss)
+    # a given class is kept, even a wrong one, and only it is scored; the others are still chosen
+    given = torch.tensor([5, -1, -1, -1])
+    mixed = invert(G, images, masks, cams, given, cfg, template=t, seed=0)
+    assert mixed.class_id.tolist() == [5] + cls[1:].tolist()
+    assert torch.isfinite(mixed.class_scores[0]).tolist() == [c == 5 for c in range(G.config.num_classes)]
+    assert mixed.init_loss[0] > rec.init_loss[0]  # the wrong class explains the bird worse
+    assert mixed[0].class_scores.shape == (1, G.config.num_classes)
+
+
+def test_class_ids_out_of_range_are_refused(setup):
+    G, t, cfg, images, masks, cams, cls = setup
+    for bad in (torch.tensor([1, -2]), torch.tensor([1, G.config.num_classes])):
+        with pytest.raises(ValueError, match=r"class_id values must lie in \[0, 12\) or be -1"):
+            invert(G, images, masks, cams, bad, _one_step(cfg), template=t)

@@ -7,7 +7,7 @@ from conftest import assert_picture
 def test_notebook_01_builds_the_data_and_reports(run_notebook, tmp_path):
     data = tmp_path / "data" / "synthbirds_quick"
     out, m = run_notebook("01_synthbirds_data", data_dir=str(data))
-    assert m["split_sizes"] == {"train": 48, "val": 16, "test": 16, "test_hard": 16}
+    assert m["split_sizes"] == {"train": 48, "val": 16, "test": 16, "test_hard": 16, "test_unseen": 6}
     assert (data / "train" / "meta.json").exists() and (data / "test_hard" / "annotations.npz").exists()
     assert m["gt_rerender_mask_iou"] > 0.99 and m["gt_rerender_color_error_255"] < 1.5
     assert 0.1 < m["mask_coverage_mean"] < 0.6

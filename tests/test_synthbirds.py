@@ -8,10 +8,12 @@ import torch
 from meshinv_lite.camera import WeakPerspectiveCamera, quaternion_to_matrix
 from meshinv_lite.data import synthbirds as sb
 from meshinv_lite.data.dataset import ReconstructionDataset, read_split
-from meshinv_lite.data.species import SPECIES
+from meshinv_lite.data.species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES
+from meshinv_lite.io import read_json
 from meshinv_lite.mesh import deform_vertices, make_uv_sphere, mirror_uv_map
 
 SIZES = {"train": 12, "val": 4, "test": 4, "test_hard": 8}
+ALL_SIZES = {**SIZES, "test_unseen": 6}  # test_unseen's size is the profile's (quick: 6), not in SIZES
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -44,7 +46,7 @@ def test_generate_batch_is_deterministic_for_a_seed():
 
 def test_build_is_deterministic_and_reports(built, tmp_path):
     root, report = built
-    assert {s: r["num_images"] for s, r in report.items()} == SIZES
+    assert {s: r["num_images"] for s, r in report.items()} == ALL_SIZES
     again = sb.build_synthbirds(tmp_path, tiny_config(), seed=3, splits=["val"], progress=False)
     assert again["val"]["status"] == "built"
     a, b = read_split(root, "val"), read_split(tmp_path, "val")
@@ -61,7 +63,7 @@ def test_build_is_deterministic_and_reports(built, tmp_path):
 
 def test_masks_non_empty_binary_and_sized(built):
     root, _ = built
-    for split in SIZES:
+    for split in ALL_SIZES:
         ds = ReconstructionDataset(root, split)
         for i in range(len(ds)):
             item = ds[i]
@@ -78,7 +80,7 @@ def test_masks_non_empty_binary_and_sized(built):
 def test_rendering_the_ground_truth_reproduces_images_and_masks(built):
     root, _ = built
     template = make_uv_sphere()
-    for split in ("train", "test_hard"):
+    for split in ("train", "test_hard", "test_unseen"):
         ds = ReconstructionDataset(root, split)
         batch = ds.batch(range(len(ds)))
         cam = WeakPerspectiveCamera.from_tensor(batch["camera"])
@@ -222,3 +224,121 @@ def test_interrupted_build_never_looks_complete_and_resumes(tmp_path, monkeypatc
 def test_synthbirds_dir_resolution(tmp_path):
     assert sb.synthbirds_dir("data", "quick").as_posix() == "data/synthbirds_quick"
     assert sb.synthbirds_dir("data/synthbirds_quick", "lite").as_posix() == "data/synthbirds_quick"
+
+
+# --------------------------------------------------------------------------------------------------
+# test_unseen: held-out species
+# --------------------------------------------------------------------------------------------------
+
+
+def test_unseen_species_are_new_names_and_new_shapes():
+    assert len(UNSEEN_SPECIES) == 3 and not set(UNSEEN_SPECIES_NAMES) & set(SPECIES_NAMES)
+    # each lies outside the seen species' range in at least one body-plan number
+    seen = {"crest": max(s.crest for s in SPECIES), "beak_length": max(s.beak[0] for s in SPECIES),
+            "beak_width": max(s.beak[1] for s in SPECIES), "tail_fan": max(s.tail[4] for s in SPECIES)}
+    hoopoe, toucan, peafowl = UNSEEN_SPECIES
+    assert hoopoe.crest > seen["crest"]
+    assert toucan.beak[0] > seen["beak_length"] and toucan.beak[1] > seen["beak_width"]
+    assert peafowl.tail[4] > seen["tail_fan"]
+
+
+def test_unseen_split_holds_only_held_out_species(built):
+    root, _ = built
+    ds = ReconstructionDataset(root, "test_unseen")
+    assert len(ds) == 6
+    assert (ds.annotation("class_id") == -1).all() and (ds.class_ids == -1).all()
+    species = ds.annotation("species").tolist()
+    assert sorted(species) == sorted(UNSEEN_SPECIES_NAMES * 2)  # balanced
+    assert ds.meta["unseen_species"] == list(UNSEEN_SPECIES_NAMES) and ds.class_names == list(SPECIES_NAMES)
+    # ordinary birds: no extremes, no twigs
+    assert not ds.annotation("extreme").any() and not ds.annotation("occluded").any()
+    assert float(ds.annotation("wing_open").max()) <= tiny_config().wing_open_range[1]
+    root_meta = read_json(root / "meta.json")
+    assert root_meta["unseen_species"] == list(UNSEEN_SPECIES_NAMES) and root_meta["splits"]["test_unseen"] == 6
+    # the seen splits: the GAN's classes only, no species column
+    for split in SIZES:
+        seen = read_split(root, split)
+        assert "species" not in seen.annotations, split
+        ids = seen.annotations["class_id"]
+        assert ids.min() >= 0 and ids.max() < len(SPECIES), split
+
+
+def test_unseen_birds_are_drawn_from_their_own_table():
+    """The same draws with the unseen table give other birds (its species' means), class -1 and names."""
+    cfg = tiny_config()
+    ids = torch.arange(3)
+    p_seen = sb.sample_bird_params(ids, torch.Generator().manual_seed(7), cfg)
+    p_unseen = sb.sample_bird_params(ids, torch.Generator().manual_seed(7), cfg, species=UNSEEN_SPECIES)
+    assert torch.equal(p_seen.wing_open, p_unseen.wing_open)  # the same random stream...
+    assert not torch.allclose(sb.deformation_map(p_seen, 16), sb.deformation_map(p_unseen, 16), atol=0.05)  # ...other birds
+    seen = sb.generate_batch(ids, torch.Generator().manual_seed(7), cfg)
+    unseen = sb.generate_batch(ids, torch.Generator().manual_seed(7), cfg, species=UNSEEN_SPECIES)
+    assert seen.species is None and torch.equal(seen.class_id, ids)
+    assert unseen.species == UNSEEN_SPECIES_NAMES and (unseen.class_id == -1).all()
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        sb.generate_batch(torch.tensor([3]), torch.Generator().manual_seed(7), cfg, species=UNSEEN_SPECIES)
+
+
+def _split_files(root, split) -> dict:
+    folder = root / split
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_adding_test_unseen_to_an_older_dataset_leaves_the_rest_alone(tmp_path):
+    """A dataset built before test_unseen existed (its four splits, a root meta.json without unseen_species)
+    gets only the new split: the others are reported "exists" and keep their bytes and signatures."""
+    import json
+    import shutil
+
+    cfg = sb.SynthBirdsConfig.for_profile("quick", sizes={"train": 4, "val": 2, "test": 3, "test_hard": 2}, chunk=4)
+    root = tmp_path / "older"
+    old = ("train", "val", "test", "test_hard")
+    sb.build_synthbirds(root, cfg, seed=3, splits=old, progress=False, workers=0)
+    meta = json.loads((root / "meta.json").read_text())
+    del meta["unseen_species"]  # as the code before test_unseen wrote it
+    (root / "meta.json").write_text(json.dumps(meta))
+    before = {s: _split_files(root, s) for s in old}
+    shutil.copytree(root, tmp_path / "copy")
+
+    # the new split alone (as on a shipped dataset): the root meta.json keeps the other splits
+    assert sb.build_synthbirds(tmp_path / "copy", cfg, seed=3, splits=["test_unseen"], progress=False)["test_unseen"][
+        "status"] == "built"
+    assert json.loads((tmp_path / "copy" / "meta.json").read_text())["splits"] == {**meta["splits"], "test_unseen": 6}
+
+    report = sb.build_synthbirds(root, cfg, seed=3, progress=False, workers=0)  # the default: every split
+    assert {s: r["status"] for s, r in report.items()} == {**{s: "exists" for s in old}, "test_unseen": "built"}
+    assert {s: _split_files(root, s) for s in old} == before
+    for s in old:  # the signature a split was built with is the one it always had: config without test_unseen
+        assert "test_unseen" not in json.loads((root / s / "meta.json").read_text())["config"]["sizes"]
+    after = json.loads((root / "meta.json").read_text())
+    assert after["splits"] == {"train": 4, "val": 2, "test": 3, "test_hard": 2, "test_unseen": 6}
+    assert after["unseen_species"] == list(UNSEEN_SPECIES_NAMES)
+    assert {k: after[k] for k in meta if k != "splits"} == {k: meta[k] for k in meta if k != "splits"}
+    # again: nothing to do; another size for test_unseen is another dataset, refused without force
+    assert {r["status"] for r in sb.build_synthbirds(root, cfg, seed=3, progress=False).values()} == {"exists"}
+    other = sb.SynthBirdsConfig.for_profile("quick", sizes={**cfg.sizes, "test_unseen": 3}, chunk=4)
+    with pytest.raises(FileExistsError, match="other settings"):
+        sb.build_synthbirds(root, other, seed=3, splits=["test_unseen"], progress=False)
+    with pytest.raises(ValueError, match="unknown splits"):
+        sb.build_synthbirds(root, cfg, seed=3, splits=["test_unknown"], progress=False)
+
+
+def test_unseen_split_sizes_per_profile():
+    assert {p: sb.SynthBirdsConfig.for_profile(p).split_size("test_unseen") for p in ("quick", "lite", "paper")} == {
+        "quick": 6, "lite": 24, "paper": 200}
+    for profile in ("quick", "lite", "paper"):  # every split's signature holds the config: it must not change
+        cfg = sb.SynthBirdsConfig.for_profile(profile)
+        assert "test_unseen" not in cfg.sizes and "test_unseen" not in cfg.to_dict()["sizes"]
+        assert cfg.split_names == ("train", "val", "test", "test_hard", "test_unseen") == sb.SPLITS
+
+
+def test_lite_config_is_the_one_the_shipped_prior_was_trained_on():
+    """Datasets built before test_unseen existed stay valid only if the config they record is still the code's:
+    the shipped prior's provenance holds the lite dataset's meta.json as that older code wrote it."""
+    import json
+
+    from meshinv_lite.prior import shipped_paths
+
+    recorded = read_json(shipped_paths()[1])["data_recipe"]["dataset_meta"]
+    assert json.loads(json.dumps(sb.SynthBirdsConfig.for_profile("lite").to_dict())) == recorded["config"]
+    assert recorded["class_names"] == list(SPECIES_NAMES)

@@ -20,13 +20,14 @@ The texture that goes with a shape is in :mod:`meshinv_lite.data.bird_texture`.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
 from .bird_geometry import (BirdParams, angle_between, bird_frames, head_fields, is_symmetric, mirror_half,
                             normalize, smoothstep, tail_fields, uv_directions, wing_fields)
 from .config import SynthBirdsConfig
-from .species import SPECIES
+from .species import SPECIES, Species
 
 
 _COLOR_KEYS = ("base", "belly", "wing", "head", "beak", "tail", "wing_tip", "accent")
@@ -36,9 +37,9 @@ _PLUMAGE_SCALARS = (
 )
 
 
-def _species_table(key: str, plumage: bool = False) -> torch.Tensor:
+def _species_table(key: str, plumage: bool = False, species: Sequence[Species] = SPECIES) -> torch.Tensor:
     """Per-species values of one shape (or, with ``plumage``, plumage) attribute, ``(S, ...)`` float64."""
-    rows = [getattr(sp.plumage if plumage else sp, key) for sp in SPECIES]
+    rows = [getattr(sp.plumage if plumage else sp, key) for sp in species]
     return torch.tensor(rows, dtype=torch.float64)
 
 
@@ -47,20 +48,24 @@ def sample_bird_params(
     generator: torch.Generator,
     config: SynthBirdsConfig,
     hard: bool = False,
+    species: Sequence[Species] = SPECIES,
 ) -> BirdParams:
     """Draw instances of the given species.
 
     Args:
-        class_ids: ``(B,)`` species indices into :data:`~meshinv_lite.data.species.SPECIES`.
+        class_ids: ``(B,)`` species indices into ``species``.
         generator: the only source of randomness.
         config: articulation ranges and symmetry.
         hard: draw articulation extremes with probability ``config.hard_extreme_prob``.
+        species: the species table (default :data:`~meshinv_lite.data.species.SPECIES`, the GAN's classes;
+            :data:`~meshinv_lite.data.species.UNSEEN_SPECIES` for the held-out-species split). The random
+            draws do not depend on the table, only the species means do.
     Returns:
-        :class:`BirdParams` (float32 tensors).
+        :class:`BirdParams` (float32 tensors); ``class_id`` holds the indices into ``species``.
     """
     class_ids = torch.as_tensor(class_ids, dtype=torch.long).reshape(-1)
-    if class_ids.numel() and (class_ids.min() < 0 or class_ids.max() >= len(SPECIES)):
-        raise ValueError(f"class ids must lie in [0, {len(SPECIES)}), got {class_ids.tolist()}")
+    if class_ids.numel() and (class_ids.min() < 0 or class_ids.max() >= len(species)):
+        raise ValueError(f"class ids must lie in [0, {len(species)}), got {class_ids.tolist()}")
     b = class_ids.shape[0]
     g = generator
 
@@ -71,7 +76,7 @@ def sample_bird_params(
         return torch.rand(*shape, generator=g, dtype=torch.float64)
 
     def pick(key, plumage=False):
-        return _species_table(key, plumage)[class_ids]
+        return _species_table(key, plumage, species)[class_ids]
 
     size = torch.exp(0.05 * rn(b))  # overall size of the individual
     body = pick("body") * size[:, None] * torch.exp(0.04 * rn(b, 4))

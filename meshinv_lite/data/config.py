@@ -13,6 +13,14 @@ _SPLIT_SIZES = {
     "paper": {"train": 6000, "val": 500, "test": 1000, "test_hard": 500},
 }
 
+#: The held-out-species split: birds of :data:`~meshinv_lite.data.species.UNSEEN_SPECIES` only.
+UNSEEN_SPLIT = "test_unseen"
+#: Its images per profile. They are kept out of :attr:`SynthBirdsConfig.sizes` on purpose: every split's
+#: signature holds the whole ``config.to_dict()``, so a new key in ``sizes`` would make each dataset built
+#: before ``test_unseen`` existed look "built with other settings". A ``sizes`` that lists ``test_unseen``
+#: overrides this table.
+_UNSEEN_SIZES = {"quick": 6, "lite": 24, "paper": 200}
+
 
 @dataclass(frozen=True)
 class SynthBirdsConfig:
@@ -23,7 +31,8 @@ class SynthBirdsConfig:
         image_size: rendered image side, pixels.
         texture_size: ground-truth texture map side (``Ht = Wt``).
         deform_size: ground-truth deformation map side (``Hd = Wd``).
-        sizes: images per split.
+        sizes: images per split (``test_unseen``'s comes from the profile unless listed: see
+            :meth:`split_size`).
         symmetric: left-right symmetric birds (shape and texture); ``False`` gives each side its own
             wing articulation and texture noise.
         elevation_range: camera elevations, degrees (azimuth covers the full circle).
@@ -83,6 +92,20 @@ class SynthBirdsConfig:
     @property
     def num_classes(self) -> int:
         return len(SPECIES)
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """Every split this configuration can build: those of ``sizes``, then ``test_unseen``."""
+        return tuple(self.sizes) + (() if UNSEEN_SPLIT in self.sizes else (UNSEEN_SPLIT,))
+
+    def split_size(self, split: str) -> int:
+        """Images of ``split``: ``sizes[split]``, or for ``test_unseen`` (when ``sizes`` does not list it)
+        the profile's default (quick 6, lite 24, paper 200)."""
+        if split in self.sizes:
+            return int(self.sizes[split])
+        if split == UNSEEN_SPLIT:
+            return _UNSEEN_SIZES[get_profile(self.profile).name]
+        raise ValueError(f"unknown split {split!r}; SynthBirds has {list(self.split_names)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -31,8 +31,11 @@ meshinv-lite reconstruction dataset format, version 1
 
 <root>/
   meta.json                 dataset summary: format, generator (+ version), seed, profile, config,
-                            class_names, and the size of every finished split
-  <split>/                  train, val, test, test_hard (SynthBirds); train, val, test (CUB)
+                            class_names, unseen_species (SynthBirds: the held-out species of test_unseen,
+                            never among class_names), and the size of every finished split
+  <split>/                  train, val, test, test_hard, test_unseen (SynthBirds); train, val, test (CUB).
+                            test_unseen holds only species no other split, pseudo-GT, GAN or feature
+                            network saw (ordinary articulation, the cameras and backgrounds of test)
     images/<name>.png       RGB, 8 bit, S x S (S = image_size)
     masks/<name>.png        grayscale, 8 bit, S x S: 255 = object, 0 = background (read as value / 255)
     annotations.npz         one row per image, in this order:
@@ -42,8 +45,11 @@ meshinv-lite reconstruction dataset format, version 1
                                               x right, y up in [-1, 1], larger z farther)
       noisy_camera    (N, 7)          float32 the camera a reconstruction method is given (SynthBirds:
                                               exact camera + simulated SfM error; CUB: the SfM camera)
-      class_id        (N,)            int64   index into meta.json "class_names"
+      class_id        (N,)            int64   index into meta.json "class_names"; -1: a species with no
+                                              class there (every row of test_unseen)
       occluded        (N,)            bool    an occluder hides part of the object (not in the mask)
+      species         (N,)            str     test_unseen only: the held-out species' name (one of
+                                              meta.json "unseen_species")
      ground truth, SynthBirds only (absent for real data):
       deform_map      (N, 3, Hd, Wd)  float32 offsets of the 31 x 32 UV-sphere template
                                               (meshinv_lite.mesh.deform_vertices gives the vertices)
@@ -57,7 +63,8 @@ meshinv-lite reconstruction dataset format, version 1
       source          (N,)            str     image path relative to the CUB images/ folder
       crop_box        (N, 4)          float32 square crop (x0, y0, side, side) in original 0-indexed pixels
     meta.json               written last: marks the split complete (split, num_images, image_size,
-                            has_ground_truth, class_names, generator, seed, profile, config)
+                            has_ground_truth, class_names, generator, seed, profile, config;
+                            test_unseen also unseen_species)
 """
 
 REQUIRED_KEYS = ("names", "camera", "noisy_camera", "class_id", "occluded")
@@ -234,10 +241,14 @@ def write_split(
 
 
 def update_root_meta(root: str | Path, info: dict, split: str, num_images: int) -> None:
-    """Record a finished split in ``<root>/meta.json`` (created from ``info`` when absent)."""
+    """Record a finished split in ``<root>/meta.json`` (created from ``info`` when absent).
+
+    A root meta that disagrees with ``info`` on any key it holds describes another dataset and is started
+    afresh; keys of ``info`` it lacks (written by an older version) are added, keeping its splits."""
     path = Path(root) / "meta.json"
     current = read_json(path) if path.exists() else {}
-    if not _signature_matches({k: current.get(k) for k in info}, info):
+    shared = [k for k in info if k in current]
+    if not shared or not _signature_matches({k: current[k] for k in shared}, {k: info[k] for k in shared}):
         current = {}
     current.update(info)
     current.setdefault("splits", {})[split] = num_images

@@ -209,3 +209,50 @@ SPECIES: tuple[Species, ...] = (
 )
 
 SPECIES_NAMES: tuple[str, ...] = tuple(s.name for s in SPECIES)
+
+
+#: Species held out of everything: no ``train``/``val``/``test``/``test_hard`` image, no pseudo ground truth, no
+#: GAN class and no feature-network label. They only appear in the ``test_unseen`` split, to measure how
+#: inversion behaves out of distribution. Each departs from all twelve species above in shape and plumage:
+#:
+#: * ``hoopoe``: a long, low body (pitch 5 degrees) under the largest crest (0.5, seen at most 0.3), a long
+#:   drooping beak (the seen long beaks are straight), pinkish-orange with black wings barred in white;
+#: * ``toucan``: a blunt beak longer and wider than any seen one (0.75 long, 42 degrees wide; seen at most 0.55
+#:   and 34), black with a yellow bib and an orange beak;
+#: * ``peafowl``: a long tail fanned far wider than any seen one (fan 1.3 against at most 0.8), blue-green and
+#:   densely spotted.
+UNSEEN_SPECIES: tuple[Species, ...] = (
+    Species(
+        "hoopoe",
+        body=(0.38, 0.38, 0.44, 0.80), pitch=5.0, head=(0.40, 0.58, 0.29), crest=0.50,
+        beak=(0.60, 26.0, 1.4, 25.0), tail=(0.60, 34.0, 11.0, 0.0, 0.6),
+        wing=(1.0, 44.0, 13.0, 0.45, 25.0, 0.25, 0.30),
+        plumage=Plumage(
+            base=_hex("e0a070"), belly=_hex("f0c8a0"), wing=_hex("141414"), head=_hex("e39a5c"),
+            beak=_hex("2a2a2a"), tail=_hex("181818"), wing_tip=_hex("0a0a0a"), accent=_hex("f4f4f4"),
+            wing_bars=5, tail_band=1.0, noise=0.04,
+        ),
+    ),
+    Species(
+        "toucan",
+        body=(0.42, 0.44, 0.50, 0.70), pitch=25.0, head=(0.44, 0.55, 0.31),
+        beak=(0.75, 42.0, 0.9, 12.0), tail=(0.55, 34.0, 12.0, -8.0, 0.4),
+        plumage=Plumage(
+            base=_hex("111111"), belly=_hex("f6d43a"), wing=_hex("0d0d0d"), head=_hex("121212"),
+            beak=_hex("f07a1a"), tail=_hex("0c0c0c"), wing_tip=_hex("080808"), accent=_hex("d8282a"),
+            head_cover=1.0, belly_line=0.25, eye_ring=1.0, noise=0.03,
+        ),
+    ),
+    Species(
+        "peafowl",
+        body=(0.42, 0.42, 0.48, 0.76), pitch=8.0, head=(0.36, 0.62, 0.26), crest=0.20,
+        beak=(0.24, 26.0, 1.5, 8.0), tail=(1.05, 42.0, 10.0, 8.0, 1.3),
+        plumage=Plumage(
+            base=_hex("1d4fa8"), belly=_hex("1a3f7a"), wing=_hex("a08a5c"), head=_hex("1f5cc4"),
+            beak=_hex("9a8a70"), tail=_hex("2e7a3c"), wing_tip=_hex("3a2a1a"), accent=_hex("d8b430"),
+            spots=18, spot_radius=4.5, noise=0.05,
+        ),
+    ),
+)
+
+UNSEEN_SPECIES_NAMES: tuple[str, ...] = tuple(s.name for s in UNSEEN_SPECIES)

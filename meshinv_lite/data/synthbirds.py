@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,11 +40,14 @@ from ..render import render_mesh
 from .bird_geometry import BirdParams, normalize, uv_directions
 from .bird_shape import bird_surface, deformation_map, sample_bird_params
 from .bird_texture import shading_map, texture_map
-from .config import SynthBirdsConfig
-from .species import SPECIES_NAMES
+from .config import UNSEEN_SPLIT, SynthBirdsConfig
+from .species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES, Species
 
 GENERATOR_VERSION = "1.0"
-SPLITS: tuple[str, ...] = ("train", "val", "test", "test_hard")
+#: Every SynthBirds split. ``test_unseen`` holds only species of
+#: :data:`~meshinv_lite.data.species.UNSEEN_SPECIES` (class -1 in its annotations): no other split, pseudo
+#: ground truth, GAN class or feature network sees them.
+SPLITS: tuple[str, ...] = ("train", "val", "test", "test_hard", UNSEEN_SPLIT)
 
 # --------------------------------------------------------------------------------------------------
 # Per-instance parameters
@@ -52,6 +56,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test", "test_hard")
 __all__ = [
     "GENERATOR_VERSION",
     "SPLITS",
+    "UNSEEN_SPLIT",
     "SynthBirdsConfig",
     "BirdParams",
     "sample_bird_params",
@@ -230,6 +235,8 @@ class SynthBatch:
         occluded: ``(B,)`` bool; occluder: ``(B, 5)`` twig ``(x0, y0, x1, y1, half_width)``, NaN if none.
         extreme: ``(B,)`` bool, articulation from the held-out extremes.
         wing_open: ``(B, 2)``; tail_scale: ``(B,)``; azimuth, elevation: ``(B,)`` degrees.
+        species: ``B`` species names for birds of a species table other than the GAN's (``class_id`` is then
+            -1: no class of the prior); ``None`` for the twelve seen species.
     """
 
     images: torch.Tensor
@@ -246,6 +253,7 @@ class SynthBatch:
     tail_scale: torch.Tensor
     azimuth: torch.Tensor
     elevation: torch.Tensor
+    species: Optional[tuple[str, ...]] = None
 
     def __len__(self) -> int:
         return self.class_id.shape[0]
@@ -302,18 +310,23 @@ def generate_batch(
     config: SynthBirdsConfig = SynthBirdsConfig(),
     hard: bool = False,
     template: Optional[TemplateMesh] = None,
+    species: Sequence[Species] = SPECIES,
 ) -> SynthBatch:
-    """Generate and render one batch of birds of the given species ``(B,)``.
+    """Generate and render one batch of birds of the given species ``(B,)`` (indices into ``species``).
 
     ``hard`` draws the ``test_hard`` variety: articulation extremes and/or an occluding twig.
+    ``species``: the GAN's twelve (:data:`~meshinv_lite.data.species.SPECIES`, the default) or another table
+    such as :data:`~meshinv_lite.data.species.UNSEEN_SPECIES`; birds of another table get ``class_id`` -1 and
+    their names in ``species``.
     Runs with one torch thread (see :func:`torch_threads`); the caller's setting is restored.
     """
     with torch_threads(1):
-        return _generate_batch(class_ids, generator, config, hard, template or default_template())
+        return _generate_batch(class_ids, generator, config, hard, template or default_template(), tuple(species))
 
 
-def _generate_batch(class_ids, generator, config, hard, template) -> SynthBatch:
-    p = sample_bird_params(class_ids, generator, config, hard=hard)
+def _generate_batch(class_ids, generator, config, hard, template, species) -> SynthBatch:
+    p = sample_bird_params(class_ids, generator, config, hard=hard, species=species)
+    held_out = species != SPECIES
     deform = deformation_map(p, config.deform_size)
     tex = texture_map(p, config.texture_size, generator, deform_map=deform)
     tex = torch.round(tex * 255) / 255
@@ -340,7 +353,7 @@ def _generate_batch(class_ids, generator, config, hard, template) -> SynthBatch:
         masks=masks,
         camera=cam,
         noisy_camera=noisy,
-        class_id=p.class_id,
+        class_id=torch.full_like(p.class_id, -1) if held_out else p.class_id,
         deform_map=deform,
         texture_map=tex,
         occluded=occluded,
@@ -350,6 +363,7 @@ def _generate_batch(class_ids, generator, config, hard, template) -> SynthBatch:
         tail_scale=p.tail_scale,
         azimuth=az,
         elevation=el,
+        species=tuple(species[i].name for i in p.class_id.tolist()) if held_out else None,
     )
 
 
@@ -379,23 +393,30 @@ def chunk_generator(seed: int, split: str, chunk: int) -> torch.Generator:
 
 
 def _split_class_ids(split: str, start: int, stop: int, num_classes: int) -> torch.Tensor:
-    """Balanced species: image ``i`` of a split shows species ``(i + offset) % num_classes``."""
-    offset = SPLITS.index(split) * 5 if split in SPLITS else 0
+    """Balanced species: image ``i`` of a split shows species ``(i + offset) % num_classes``
+    (``test_unseen``: offset 0, indices into its own table)."""
+    offset = SPLITS.index(split) * 5 if split in SPLITS and split != UNSEEN_SPLIT else 0
     return (torch.arange(start, stop) + offset) % num_classes
 
 
 def make_chunk(config: SynthBirdsConfig, seed: int, split: str, chunk: int) -> tuple[list[str], SynthBatch]:
-    """Generate chunk ``chunk`` of a split (deterministic for ``(config, seed, split, chunk)``)."""
-    n = config.sizes[split]
+    """Generate chunk ``chunk`` of a split (deterministic for ``(config, seed, split, chunk)``).
+
+    ``test_unseen`` draws ordinary birds (articulation, cameras, noise and backgrounds as ``test``) of the
+    held-out species, balanced over :data:`~meshinv_lite.data.species.UNSEEN_SPECIES`.
+    """
+    n = config.split_size(split)
     start, stop = chunk * config.chunk, min(n, (chunk + 1) * config.chunk)
-    ids = _split_class_ids(split, start, stop, config.num_classes)
-    batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"))
+    species = UNSEEN_SPECIES if split == UNSEEN_SPLIT else SPECIES
+    ids = _split_class_ids(split, start, stop, len(species))
+    batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"), species=species)
     return [f"{i:06d}" for i in range(start, stop)], batch
 
 
 def batch_annotations(batch: SynthBatch) -> dict:
-    """The annotation arrays of a batch, as stored in ``annotations.npz`` (see ``dataset.FORMAT``)."""
-    return {
+    """The annotation arrays of a batch, as stored in ``annotations.npz`` (see ``dataset.FORMAT``); the
+    ``species`` column only for birds of held-out species (the seen splits' files stay as they were)."""
+    out = {
         "camera": batch.camera.as_tensor().float(),
         "noisy_camera": batch.noisy_camera.as_tensor().float(),
         "class_id": batch.class_id.long(),
@@ -409,10 +430,20 @@ def batch_annotations(batch: SynthBatch) -> dict:
         "azimuth": batch.azimuth.float(),
         "elevation": batch.elevation.float(),
     }
+    if batch.species is not None:
+        out["species"] = np.asarray(batch.species, dtype=str)
+    return out
 
 
 def _split_signature(config: SynthBirdsConfig, seed: int, split: str) -> dict:
-    return {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "split": split, "config": config.to_dict()}
+    """What determines a split's content. ``test_unseen``'s size lives outside ``config.sizes`` (see
+    :data:`~meshinv_lite.data.config.UNSEEN_SPLIT`), so it is added here; the other splits' signatures are
+    those they have always had."""
+    sig = {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "split": split,
+           "config": config.to_dict()}
+    if split not in config.sizes:
+        sig["num_images"] = config.split_size(split)
+    return sig
 
 
 def _worker_chunk(args) -> int:
@@ -441,9 +472,11 @@ def build_synthbirds(
     """Generate SynthBirds splits into ``out_dir`` (format: :data:`meshinv_lite.data.dataset.FORMAT`).
 
     A finished split with the same settings is kept (``status="exists"``); one with other settings is
-    an error unless ``force``. An interrupted build resumes at its first missing chunk. Chunks are
-    generated with one torch thread, in this process for small splits and by 2 worker processes for
-    splits of 16 chunks or more (``workers`` overrides: 0 = in this process).
+    an error unless ``force``. "Same settings" means the generator version, seed, ``config.to_dict()`` and
+    the split's own size, so ``test_unseen`` (whose size is not in ``config.sizes``) can be added to a
+    dataset built before it existed, leaving the other splits untouched. An interrupted build resumes at its
+    first missing chunk. Chunks are generated with one torch thread, in this process for small splits and
+    by 2 worker processes for splits of 16 chunks or more (``workers`` overrides: 0 = in this process).
 
     Returns ``{split: {"num_images", "seconds", "status"}}`` (status: built, resumed or exists).
     """
@@ -454,36 +487,39 @@ def build_synthbirds(
     config = config or SynthBirdsConfig.for_profile(profile)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    unknown = [s for s in splits if s not in config.sizes]
+    unknown = [s for s in splits if s not in config.split_names]
     if unknown:
-        raise ValueError(f"unknown splits {unknown}; SynthBirds has {list(config.sizes)}")
+        raise ValueError(f"unknown splits {unknown}; SynthBirds has {list(config.split_names)}")
     info = {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "profile": config.profile,
             "config": config.to_dict(), "class_names": list(SPECIES_NAMES), "image_size": config.image_size}
+    # the root meta.json also names the held-out species (a key added to a root written without it)
+    root_info = {**info, "unseen_species": list(UNSEEN_SPECIES_NAMES)}
     report = {}
     for split in splits:
         t0 = time.perf_counter()
         signature = _split_signature(config, seed, split)
+        n = config.split_size(split)
         final = out / split
         if final.exists():
             meta_path = final / "meta.json"
             if meta_path.exists() and not force:
                 meta = read_json(meta_path)
-                same = {k: meta.get(k) for k in ("generator_version", "seed", "config")} == {
-                    "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": json.loads(json.dumps(config.to_dict()))}
+                same = {k: meta.get(k) for k in ("generator_version", "seed", "config", "num_images")} == {
+                    "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": json.loads(json.dumps(config.to_dict())),
+                    "num_images": n}
                 if not same:
                     raise FileExistsError(
-                        f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}); "
-                        "pass force=True (--force) to rebuild it, or choose another output folder"
+                        f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}, "
+                        f"{meta.get('num_images')} images); pass force=True (--force) to rebuild it, or choose another output folder"
                     )
                 read_split(out, split)  # still valid?
-                update_root_meta(out, info, split, meta["num_images"])
+                update_root_meta(out, root_info, split, meta["num_images"])
                 report[split] = {"num_images": meta["num_images"], "seconds": 0.0, "status": "exists"}
                 continue
             shutil.rmtree(final)
         if force and (out / f".partial-{split}").exists():
             shutil.rmtree(out / f".partial-{split}")
         writer = SplitWriter(out, split, signature)
-        n = config.sizes[split]
         n_chunks = max(1, math.ceil(n / config.chunk))
         done = writer.done_chunks()
         todo = [c for c in range(n_chunks) if c not in done]
@@ -506,7 +542,9 @@ def build_synthbirds(
                 bar.update(len(names))
         bar.close()
         meta = {**info, "split": split, "has_ground_truth": True}
+        if split == UNSEEN_SPLIT:  # class_id is -1 there; the birds' species are named apart from class_names
+            meta["unseen_species"] = list(UNSEEN_SPECIES_NAMES)
         writer.finalize(n_chunks, meta)
-        update_root_meta(out, info, split, n)
+        update_root_meta(out, root_info, split, n)
         report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status}
     return report
