@@ -5,7 +5,7 @@ feature CNN, the nearest-neighbour searches, backward, the optimizer) with wall-
 ``--images`` test images in one batch, and prints inclusive milliseconds per image for each part, split
 into the best-of-N initialisation and the optimisation. Last line: ``profile_invert_s_per_image_<profile>=<float>``.
 
-    python bench/profile_inversion.py [--profile lite] [--images 8] [--threads 1] [--data-dir data]
+    python bench/profile_inversion.py [--profile lite] [--images 8] [--threads 1] [--data-dir data] [--features vgg19]
 """
 from __future__ import annotations
 
@@ -55,13 +55,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--features", default="auto",
+                        help="feature network of the loss: auto (VGG-19 weights, else in-domain), synthbirds_features, vgg19")
     args = parser.parse_args()
     mi.config.set_threads(args.threads)
     root = synthbirds_dir(resolve(args.data_dir), args.profile)
     build_synthbirds(root, profile=args.profile, seed=0, progress=False)
     batch = ReconstructionDataset(root, "test").batch(range(args.images))
     G, info = load_shipped_prior(args.device)
-    cfg = InversionConfig.for_profile(args.profile)
+    cfg = InversionConfig.for_profile(args.profile, features=args.features)
     template = make_uv_sphere().to(args.device)
     invert_batch(G, {k: v[:1] for k, v in batch.items()}, replace_cfg(cfg), template=template)  # warm-up
 
