@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--shard", default="0/1", help="k/n: run every n-th cell starting at k")
     parser.add_argument("--report-only", action="store_true", help="only summarize the cells already computed")
     parser.add_argument("--splits", nargs="+", default=None, help="compute only the cells of these splits")
+    parser.add_argument("--variants", nargs="+", default=None, help="compute only the cells of these variants")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
@@ -81,7 +82,8 @@ def main() -> None:
     datasets = {}
     for i, (split, noise, v, n) in enumerate(cells):
         path = out / f"{cell_name(split, noise, v)}.npz"
-        mine = i % n_shards == k and not args.report_only and (args.splits is None or split in args.splits)
+        mine = (i % n_shards == k and not args.report_only and (args.splits is None or split in args.splits)
+                and (args.variants is None or v in args.variants))
         if not mine and not path.exists():
             continue
         ds = datasets.setdefault(split, ReconstructionDataset(root, split))
