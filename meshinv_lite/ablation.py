@@ -52,9 +52,12 @@ VARIANTS: dict[str, Variant] = {
     "ours_iou_mask": Variant("ours, soft-IoU mask", (("chamfer", 1.0), ("chamfer_feature", 0.04)), mask_loss="iou"),
 }
 
-#: ``(key, label, +1 if higher is better else -1)``; ``fd_in_domain_*`` are set figures, the rest per image.
+#: ``(key, label, +1 if higher is better, -1 if lower, 0 if neither)``; ``fd_in_domain_*`` are set figures, the rest
+#: per image. The sharpness ratio is best at 1 (below: blurrier than the truth; above: more high-frequency energy,
+#: e.g. creases and noise), so its paired comparison uses ``sharpness_gap = |log2 ratio|``.
 METRICS = (("iou", "IoU (input view)", 1), ("psnr_novel", "PSNR novel (dB)", 1), ("ssim_novel", "SSIM novel", 1),
-           ("perceptual", "perceptual distance", -1), ("sharpness", "sharpness ratio", 1),
+           ("perceptual", "perceptual distance", -1), ("sharpness", "sharpness ratio (1 = truth)", 0),
+           ("sharpness_gap", "sharpness gap |log2 ratio|", -1),
            ("chamfer_3d", "3D Chamfer", -1), ("f_score", "F-score@0.1", 1), ("folded", "folded faces", -1))
 FD_METRICS = (("fd_in_domain_1", "FD in-domain 1", -1), ("fd_in_domain_10", "FD in-domain 10", -1),
               ("fd_in_domain_12", "FD in-domain 12", -1))
@@ -172,16 +175,19 @@ def summarize(cells: dict[str, dict], conditions: Sequence[tuple[str, float]], v
     for split, noise in conditions:
         cond = f"{split} x{noise:g}"
         base = cells.get(cell_name(split, noise, OURS))
+        if base is not None:
+            base = {**base, "sharpness_gap": np.abs(np.log2(np.clip(base["sharpness"], 1e-6, None)))}
         out[cond] = {}
         for v in variants:
             c = cells.get(cell_name(split, noise, v))
             if c is None:
                 continue
             entry: dict = {"n": int(c["iou"].size), "seconds_per_image": float(c["seconds"]) / max(int(c["iou"].size), 1)}
+            c = {**c, "sharpness_gap": np.abs(np.log2(np.clip(c["sharpness"], 1e-6, None)))}
             for key, _, sign in METRICS:
                 mean, lo, hi = bootstrap_mean(c[key])
                 entry[key] = {"mean": mean, "lo": lo, "hi": hi}
-                if base is not None and v != OURS:
+                if base is not None and v != OURS and sign:
                     entry[key]["vs_ours"] = paired(c[key], base[key], sign)
             if base is not None and v != OURS and c["embed_pred"].shape[0] >= 2:
                 for k, fd in fd_paired(c["embed_pred"], base["embed_pred"], base["embed_true"], rounds=fd_rounds).items():
@@ -221,14 +227,15 @@ def format_table(summary: dict, keys: Sequence[tuple[str, str, int]] = METRICS +
 
 def plot_summary(summary: dict, keys: Sequence[tuple[str, str, int]] = (("psnr_novel", "PSNR novel (dB)", 1),
                  ("perceptual", "perceptual distance", -1), ("fd_in_domain_10", "FD in-domain 10", -1),
-                 ("sharpness", "sharpness ratio", 1), ("iou", "IoU (input view)", 1), ("chamfer_3d", "3D Chamfer", -1)),
+                 ("sharpness_gap", "sharpness gap |log2 ratio|", -1), ("iou", "IoU (input view)", 1),
+                 ("chamfer_3d", "3D Chamfer", -1)),
                  path=None):
     """One panel per metric: for every condition and variant, the paired difference to ours with its 95 %
     interval, drawn so that **right is better for the variant** (a bar left of 0 means ours wins)."""
     import matplotlib.pyplot as plt
 
     conds = [c for c, v in summary.items() if len(v) > 1]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 0.45 * sum(len(summary[c]) - 1 for c in conds) + 1.4),
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys) + 1.5, 0.32 * sum(len(summary[c]) - 1 for c in conds) + 1.6),
                              sharey=True, squeeze=False)
     labels, ys = [], []
     y = 0
@@ -253,6 +260,7 @@ def plot_summary(summary: dict, keys: Sequence[tuple[str, str, int]] = (("psnr_n
         ax.axvline(0, color="k", lw=0.8)
         ax.set_title(f"{label}\n(variant - ours, {'higher' if sign > 0 else 'lower'} is better)", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=4)
     axes[0][0].set_yticks(ys)
     axes[0][0].set_yticklabels(labels, fontsize=7)
     axes[0][0].invert_yaxis()
