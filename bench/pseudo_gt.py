@@ -4,7 +4,7 @@ Builds a small SynthBirds split at the chosen profile in a temporary folder (or 
 makes its pseudo-GT with the profile's settings, and prints the quality figures too.
 Last line: ``pseudo_gt_s_per_image_lite=<float>`` (for --profile lite, the default).
 
-    python bench/pseudo_gt.py [--profile lite] [--images 32] [--camera noisy]
+    python bench/pseudo_gt.py [--profile lite] [--images 32] [--camera noisy] [--threads 1] [--workers 0]
 """
 from __future__ import annotations
 
@@ -24,17 +24,22 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 1 on <= 2 cores)")
+    parser.add_argument("--workers", type=int, default=None, help="fitting processes (default: build_pseudo_gt's)")
     args = parser.parse_args()
+    from meshinv_lite.config import set_threads
+
+    set_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:
         sizes = {"train": args.images, "val": 1, "test": args.images, "test_hard": 1}
         build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
         cfg = PseudoGTConfig.for_profile(args.profile, camera=args.camera)
         t0 = time.perf_counter()
-        build_pseudo_gt(root, "test", cfg, device=args.device, progress=False)
+        build_pseudo_gt(root, "test", cfg, device=args.device, progress=False, workers=args.workers)
         per_image = (time.perf_counter() - t0) / args.images
         m = evaluate_pseudo_gt(root, "test", args.camera)
     print(f"profile={args.profile} images={args.images} camera={args.camera} steps={cfg.fit.steps} "
-          f"batch={cfg.batch_size} threads={torch.get_num_threads()}")
+          f"batch={cfg.batch_size} threads={torch.get_num_threads()} workers={args.workers}")
     for k in ("iou", "iou_min", "vertex_error", "chamfer_3d", "texture_mae_visible", "visible_fraction"):
         print(f"{k:>20} {m[k]:.4f}")
     print(f"{'s per image':>20} {per_image:.3f}")

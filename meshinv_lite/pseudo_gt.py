@@ -218,8 +218,12 @@ def build_pseudo_gt(
     seed: int = 0,
     progress: bool = True,
     dist: Optional[DistContext] = None,
+    workers: Optional[int] = None,
 ) -> dict:
     """Make pseudo ground truth for a split, shard by shard (resumable; see :data:`PSEUDO_GT_FORMAT`).
+
+    ``workers``: processes fitting shards side by side, one torch thread each (``None`` or 0: in this process). Shard ``i``
+    is fitted with its own seed wherever it runs, so the shards are the same either way (tested).
 
     A finished split with the same settings is kept (``status="exists"``); ``force=True`` rebuilds.
     ``dist``: a :class:`~meshinv_lite.distributed.DistContext`; under ``torchrun`` the shards are dealt to
@@ -239,6 +243,8 @@ def build_pseudo_gt(
     ctx = dist or SINGLE
     if config.camera not in ("noisy", "exact"):
         raise ValueError(f"config.camera must be 'noisy' or 'exact', got {config.camera!r}")
+    if workers is not None and int(workers) < 0:
+        raise ValueError(f"workers must be >= 0 (0: fit in this process), got {workers}")
     data = ReconstructionDataset(dataset_root, split, load_gt=False, limit=limit)
     out = pseudo_gt_dir(dataset_root, split, config.camera)
     signature = {"config": config.to_dict(), "num_images": len(data), "seed": seed,
@@ -284,26 +290,22 @@ def build_pseudo_gt(
              if config.shape_prior == "species_mean" else None)
     resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
     t0 = time.perf_counter()
-    for i, idx in tqdm(ctx.shard(shards), desc=f"pseudo-GT {split}", disable=not progress or not ctx.is_main):
-        path = out / f"shard_{i:05d}.npz"
-        if path.exists():
-            continue
-        batch = data.batch(idx)
-        cam = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if config.camera == "noisy" else "camera"]).to(device)
-        gen = torch.Generator().manual_seed(seed * 100003 + i)
-        anchor = means[batch["class_id"].to(device)] if means is not None else None
-        pgt = make_pseudo_gt(template, batch["image"].to(device), batch["mask"].to(device), cam, config.texture_size,
-                             config.fit, config.back_projection, generator=gen, shape_anchor=anchor)
-        atomic_savez(
-            path,
-            index=np.asarray(idx, dtype=np.int64),
-            class_id=batch["class_id"].numpy().astype(np.int64),
-            camera=cam.as_tensor().cpu().numpy().astype(np.float32),
-            deformation=pgt.deformation.cpu().numpy().astype(np.float32),
-            texture=(pgt.texture.clamp(0, 1) * 255).round().byte().cpu().numpy(),
-            visibility=(pgt.visibility > 0.5).cpu().numpy(),
-            iou=pgt.iou.cpu().numpy().astype(np.float32),
-        )
+    todo = [(i, idx) for i, idx in ctx.shard(shards) if not (out / f"shard_{i:05d}.npz").exists()]
+    n_workers = _pseudo_gt_workers(workers, len(todo), device, ctx)
+    bar = tqdm(total=len(todo), desc=f"pseudo-GT {split}", unit="shard", disable=not progress or not ctx.is_main)
+    if n_workers > 0:
+        import multiprocessing as mp
+
+        jobs = [(str(dataset_root), split, limit, config, seed, i, idx, str(out),
+                 means.cpu() if means is not None else None) for i, idx in todo]
+        with mp.get_context("spawn").Pool(n_workers) as pool:
+            for _ in pool.imap_unordered(_shard_worker, jobs):
+                bar.update(1)
+    else:
+        for i, idx in todo:
+            _fit_shard(data, template, config, seed, i, idx, out / f"shard_{i:05d}.npz", means, device)
+            bar.update(1)
+    bar.close()
     ctx.barrier()  # every shard is on disk
     seconds = time.perf_counter() - t0
     result = None
@@ -316,6 +318,51 @@ def build_pseudo_gt(
         result = {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
                   "mean_iou": meta["mean_iou"], "seconds": seconds}
     return ctx.broadcast_object(result)
+
+
+def _pseudo_gt_workers(workers: Optional[int], n_todo: int, device, ctx: DistContext) -> int:
+    """Worker processes for :func:`build_pseudo_gt` (see its docstring)."""
+    import os
+
+    if workers is not None:
+        return int(workers) if n_todo > 1 else 0
+    return 0  # opt-in until measured in the notebooks (2 on an idle 2-core machine is the intended default)
+
+
+def _fit_shard(data, template, config: "PseudoGTConfig", seed: int, i: int, idx: list, path: Path, means, device) -> None:
+    """Fit shard ``i`` (images ``idx`` of ``data``) and write it to ``path`` atomically."""
+    import numpy as np
+
+    from .io import atomic_savez
+
+    batch = data.batch(idx)
+    cam = WeakPerspectiveCamera.from_tensor(batch["noisy_camera" if config.camera == "noisy" else "camera"]).to(device)
+    gen = torch.Generator().manual_seed(seed * 100003 + i)
+    anchor = means.to(device)[batch["class_id"].to(device)] if means is not None else None
+    pgt = make_pseudo_gt(template, batch["image"].to(device), batch["mask"].to(device), cam, config.texture_size,
+                         config.fit, config.back_projection, generator=gen, shape_anchor=anchor)
+    atomic_savez(
+        path,
+        index=np.asarray(idx, dtype=np.int64),
+        class_id=batch["class_id"].numpy().astype(np.int64),
+        camera=cam.as_tensor().cpu().numpy().astype(np.float32),
+        deformation=pgt.deformation.cpu().numpy().astype(np.float32),
+        texture=(pgt.texture.clamp(0, 1) * 255).round().byte().cpu().numpy(),
+        visibility=(pgt.visibility > 0.5).cpu().numpy(),
+        iou=pgt.iou.cpu().numpy().astype(np.float32),
+    )
+
+
+def _shard_worker(args) -> int:
+    """One shard in a worker process (spawned: its own torch, one thread)."""
+    root, split, limit, config, seed, i, idx, out, means = args
+    torch.set_num_threads(1)
+    from .data.dataset import ReconstructionDataset
+    from .mesh import make_uv_sphere
+
+    data = ReconstructionDataset(root, split, load_gt=False, limit=limit)
+    _fit_shard(data, make_uv_sphere(), config, seed, i, idx, Path(out) / f"shard_{i:05d}.npz", means, "cpu")
+    return i
 
 
 def species_means_path(dataset_root, camera: str = "noisy"):

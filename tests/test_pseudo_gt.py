@@ -184,3 +184,24 @@ def test_other_image_count_reuses_matching_shards(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="force=True"):
         build_pseudo_gt(root, "test", PseudoGTConfig.for_profile("quick", camera="exact", batch_size=3), limit=2,
                         progress=False)
+
+
+def test_worker_processes_make_the_same_shards(tiny_dataset, tmp_path):
+    """Shards fitted by two spawned worker processes equal those fitted in this process, byte for byte."""
+    import shutil
+
+    cfg = PseudoGTConfig.for_profile("quick", batch_size=2, fit=SilhouetteFitConfig(steps=20, lr=0.02, deform_size=16))
+    roots = []
+    for workers in (0, 2):
+        root = tmp_path / f"w{workers}"
+        shutil.copytree(tiny_dataset / "test", root / "test")
+        r = build_pseudo_gt(root, "test", cfg, progress=False, workers=workers)
+        assert r["status"] == "built" and r["num_images"] == 6
+        roots.append(root / "pseudo_gt_noisy" / "test")
+    for i in range(3):
+        a, b = np.load(roots[0] / f"shard_{i:05d}.npz"), np.load(roots[1] / f"shard_{i:05d}.npz")
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), (i, key)
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        build_pseudo_gt(tmp_path / "w0", "test", cfg, progress=False, workers=-1, force=True)
+    assert (roots[0] / "meta.json").exists()  # refused before anything was deleted
