@@ -21,7 +21,6 @@ Last line: ``ablation_psnr_gap_l2_x1=<float>`` (ours - L2, novel-view PSNR at th
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

@@ -21,10 +21,9 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from .io import atomic_savez
 
@@ -88,7 +87,7 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
     from .invert import invert_batch, reconstruction_metrics
     from .mesh import deform_vertices, make_uv_sphere
     from .camera import WeakPerspectiveCamera
-    from .realism import realism_per_image, sharpness  # noqa: F401
+    from .realism import realism_per_image
 
     v = VARIANTS[variant]
     cfg = replace(config, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
@@ -167,6 +166,11 @@ def fd_paired(embed_a: np.ndarray, embed_base: np.ndarray, embed_true: np.ndarra
                 "hi": float(np.quantile(diffs[k], 0.975)), "n": n} for k in fa}
 
 
+def _with_sharpness_gap(cell: dict) -> dict:
+    """The cell with ``sharpness_gap = |log2 sharpness ratio|`` per image (0: the truth's level of detail)."""
+    return {**cell, "sharpness_gap": np.abs(np.log2(np.clip(cell["sharpness"], 1e-6, None)))}
+
+
 def summarize(cells: dict[str, dict], conditions: Sequence[tuple[str, float]], variants: Sequence[str],
               fd_rounds: int = 300) -> dict:
     """``{condition: {variant: {metric: {...}}}}`` from computed cells (``cells[cell_name(...)]``): per metric
@@ -176,14 +180,14 @@ def summarize(cells: dict[str, dict], conditions: Sequence[tuple[str, float]], v
         cond = f"{split} x{noise:g}"
         base = cells.get(cell_name(split, noise, OURS))
         if base is not None:
-            base = {**base, "sharpness_gap": np.abs(np.log2(np.clip(base["sharpness"], 1e-6, None)))}
+            base = _with_sharpness_gap(base)
         out[cond] = {}
         for v in variants:
             c = cells.get(cell_name(split, noise, v))
             if c is None:
                 continue
             entry: dict = {"n": int(c["iou"].size), "seconds_per_image": float(c["seconds"]) / max(int(c["iou"].size), 1)}
-            c = {**c, "sharpness_gap": np.abs(np.log2(np.clip(c["sharpness"], 1e-6, None)))}
+            c = _with_sharpness_gap(c)
             for key, _, sign in METRICS:
                 mean, lo, hi = bootstrap_mean(c[key])
                 entry[key] = {"mean": mean, "lo": lo, "hi": hi}

@@ -37,14 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_shape
-from .features import FeatureExtractor
-from .io import atomic_torch_save, read_json, state_checksum, write_json
+from .features import FeatureExtractor, check_feature_images
+from .io import atomic_torch_save, read_checked_artifact, read_json, state_checksum, write_json
 
 FEATURES_FORMAT = "meshinv-lite-feature-net"
 FEATURES_VERSION = 1
@@ -102,11 +100,7 @@ class DomainFeatureNet(FeatureExtractor):
         self.class_head = nn.Linear(w2, config.num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
-        if images.shape[2] < 4 or images.shape[3] < 4:
-            raise ValueError(f"images must be at least 4 x 4 pixels, got {tuple(images.shape[2:])}")
-        if not images.is_floating_point():
-            raise TypeError(f"images are a {images.dtype} tensor; pass floats in [0, 1] (e.g. images.float() / 255)")
+        check_feature_images(images)
         return F.normalize(self.body(images * 2 - 1), dim=1, eps=1e-10)
 
     def heads(self, features: torch.Tensor, cell_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -339,25 +333,10 @@ def load_feature_net(recipe: FeatureNetRecipe = LOSS_NET, path: Optional[str | P
     """
     pt = shipped_paths(recipe)[0] if path is None else Path(path)
     hint = _hint(recipe)
-    if not pt.exists():
-        raise FeatureNetError(f"no feature network at {pt}; {hint}")
-    try:
-        state = torch.load(pt, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, not a torch file, ...
-        raise FeatureNetError(f"{pt} is damaged ({type(e).__name__}: {e}); {hint}") from None
-    if not isinstance(state, dict) or state.get("format") != FEATURES_FORMAT:
-        raise FeatureNetError(f"{pt} is not a meshinv-lite feature-network file; {hint}")
-    if state.get("version") != FEATURES_VERSION:
-        raise FeatureNetError(f"{pt} has format version {state.get('version')}, this code reads {FEATURES_VERSION}; {hint}")
-    want = json.loads(json.dumps(recipe.net.to_dict()))
-    have = json.loads(json.dumps(state.get("net_config", {})))
-    if want != have:
-        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-        raise FeatureNetError(f"{pt} was made for another architecture (differs in: {', '.join(diff)}): the code "
-                              f"changed since it was built; {hint}")
-    weights = state.get("state_dict")
-    if not isinstance(weights, dict) or state_checksum(weights) != state.get("checksum"):
-        raise FeatureNetError(f"{pt}: the weights do not match their checksum (the file is damaged); {hint}")
+    state = read_checked_artifact(pt, fmt=FEATURES_FORMAT, version=FEATURES_VERSION, kind="feature network",
+                                  config_key="net_config", want_config=recipe.net.to_dict(), config_noun="architecture",
+                                  error=FeatureNetError, hint=hint)
+    weights = state["state_dict"]
     net = DomainFeatureNet(recipe.net, name=f"{recipe.label}: {recipe.name}")
     try:
         net.load_state_dict(weights)

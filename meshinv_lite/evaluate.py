@@ -506,12 +506,12 @@ def evaluate_split(
         metrics["num_processes"] = ctx.world_size
         if not ctx.is_main:  # rank 0 alone computes the split-level figures and writes metrics.json
             return ctx.broadcast_object(None)
+    recs = load_reconstructions(out, [str(r["name"]) for r in keep]) if keep and (views or (ds.has_gt and realism)) else None
     if views and keep:
         if fid_extractor is None:
             from .inception import load_fid_extractor
 
             fid_extractor = load_fid_extractor(fid_weights, device=device)
-        recs = load_reconstructions(out, [str(r["name"]) for r in keep])
         size = config.render.image_size
         items = ds.batch([int(r["index"]) for r in keep])
         inputs, masks = _resize(items["image"], items["mask"], size)
@@ -522,7 +522,6 @@ def evaluate_split(
         metrics["seconds_fid"] = time.perf_counter() - t1
     if keep and ds.has_gt and realism:
         t2 = time.perf_counter()
-        recs = load_reconstructions(out, [str(r["name"]) for r in keep])
         metrics.update(realism_figures(template, recs, ds.batch([int(r["index"]) for r in keep]), config.render,
                                        eval_net=eval_net, device=device))
         metrics["seconds_realism"] = time.perf_counter() - t2

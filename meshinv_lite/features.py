@@ -40,6 +40,15 @@ VGG19_RELU3_1_CONVS = ((0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10
 FALLBACK_SEED = 0
 
 
+def check_feature_images(images: torch.Tensor) -> None:
+    """What every stride-4 extractor takes: float images ``(B, 3, H, W)`` of at least 4 x 4 pixels."""
+    check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
+    if images.shape[2] < 4 or images.shape[3] < 4:
+        raise ValueError(f"images must be at least 4 x 4 pixels, got {tuple(images.shape[2:])}")
+    if not images.is_floating_point():
+        raise TypeError(f"images are a {images.dtype} tensor; pass floats in [0, 1] (e.g. images.float() / 255)")
+
+
 class FeatureExtractor(nn.Module):
     """A frozen feature network with a label.
 
@@ -91,11 +100,7 @@ class VGG19Relu31(FeatureExtractor):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_shape("images", images, (None, 3, None, None), "(B, 3, H, W) in [0, 1]")
-        if images.shape[2] < 4 or images.shape[3] < 4:
-            raise ValueError(f"images must be at least 4 x 4 pixels, got {tuple(images.shape[2:])}")
-        if not images.is_floating_point():
-            raise TypeError(f"images are a {images.dtype} tensor; pass floats in [0, 1] (e.g. images.float() / 255)")
+        check_feature_images(images)
         x = (images.to(self.mean.dtype) - self.mean) / self.std
         f = self.features(x)
         return F.normalize(f, dim=1, eps=1e-10)

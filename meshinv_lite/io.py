@@ -90,6 +90,38 @@ def state_checksum(state: dict) -> str:
     return h.hexdigest()
 
 
+def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, config_key: str, want_config: dict,
+                          config_noun: str, error: type, hint: str, weights_only: bool = True,
+                          name: str | None = None) -> dict:
+    """A shipped artifact's dict (a prior, a feature network), checked before anything is built from it.
+
+    Raises ``error`` ending in ``hint`` (how to rebuild) when ``path`` is missing or unreadable, holds another
+    format or format version, was made with a config (``state[config_key]``) other than ``want_config`` (the
+    message names the differing keys and ``config_noun``), or its ``state_dict`` fails its stored checksum.
+    ``name``: what a missing file is called (default ``kind``).
+    """
+    if not path.exists():
+        raise error(f"no {name or kind} at {path}; {hint}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as e:  # truncated zip, pickling errors, not a torch file, ...
+        raise error(f"{path} is damaged ({type(e).__name__}: {e}); {hint}") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise error(f"{path} is not a meshinv-lite {kind} file; {hint}")
+    if state.get("version") != version:
+        raise error(f"{path} has {kind} format version {state.get('version')}, this code reads {version}; {hint}")
+    want = json.loads(json.dumps(want_config))
+    have = json.loads(json.dumps(state.get(config_key, {})))
+    if want != have:
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        raise error(f"{path} was made for another {config_noun} (differs in: {', '.join(diff)}): the code changed "
+                    f"since it was built; {hint}")
+    weights = state.get("state_dict")
+    if not isinstance(weights, dict) or state_checksum(weights) != state.get("checksum"):
+        raise error(f"{path}: the weights do not match their checksum (the file is damaged); {hint}")
+    return state
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}

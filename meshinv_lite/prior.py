@@ -28,7 +28,6 @@ trains its own. ``prepare_prior(..., prior="train")`` or ``pipeline --rebuild ga
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -39,7 +38,7 @@ from typing import Optional
 
 import torch
 
-from .io import atomic_torch_save, read_json, state_checksum, write_json
+from .io import atomic_torch_save, read_checked_artifact, read_json, state_checksum, write_json
 from .models import Generator, GeneratorConfig
 from .pretrain import (GANTrainer, PretrainConfig, TrainingData, build_training_inputs, checkpoint_config, gan_dir,
                        load_generator, read_checkpoint, sample_quality)
@@ -164,25 +163,11 @@ def load_shipped_prior(device: str | torch.device = "cpu", path: Optional[str | 
     """
     pt, js = shipped_paths(recipe) if path is None else (Path(path), Path(path).with_suffix(".json"))
     hint = _rebuild_hint(recipe)
-    if not pt.exists():
-        raise PriorError(f"no shipped prior at {pt}; {hint}")
-    try:
-        state = torch.load(pt, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated zip, pickling errors, ...
-        raise PriorError(f"{pt} is damaged ({type(e).__name__}: {e}); {hint}") from None
-    if not isinstance(state, dict) or state.get("format") != PRIOR_FORMAT:
-        raise PriorError(f"{pt} is not a meshinv-lite prior file; {hint}")
-    if state.get("version") != PRIOR_VERSION:
-        raise PriorError(f"{pt} has prior format version {state.get('version')}, this code reads {PRIOR_VERSION}; {hint}")
-    want = json.loads(json.dumps(recipe.generator_config().to_dict()))
-    have = json.loads(json.dumps(state.get("generator_config", {})))
-    if want != have:
-        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-        raise PriorError(f"{pt} was made for another generator configuration (differs in: {', '.join(diff)}): "
-                         f"the code changed since it was built; {hint}")
-    weights = state.get("state_dict")
-    if not isinstance(weights, dict) or state_checksum(weights) != state.get("checksum"):
-        raise PriorError(f"{pt}: the weights do not match their checksum (the file is damaged); {hint}")
+    state = read_checked_artifact(pt, fmt=PRIOR_FORMAT, version=PRIOR_VERSION, kind="prior",
+                                  config_key="generator_config", want_config=recipe.generator_config().to_dict(),
+                                  config_noun="generator configuration", error=PriorError, hint=hint,
+                                  weights_only=False, name="shipped prior")
+    have, weights = state["generator_config"], state["state_dict"]
     G = Generator(GeneratorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in have.items()}))
     try:
         G.load_state_dict(weights)

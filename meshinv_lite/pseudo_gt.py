@@ -237,7 +237,7 @@ def build_pseudo_gt(
     from tqdm.auto import tqdm
 
     from .data.dataset import ReconstructionDataset
-    from .io import atomic_savez, read_json, write_json
+    from .io import read_json, write_json
     from .mesh import make_uv_sphere
 
     ctx = dist or SINGLE
@@ -291,7 +291,7 @@ def build_pseudo_gt(
     resumed = any((out / f"shard_{i:05d}.npz").exists() for i, _ in shards)
     t0 = time.perf_counter()
     todo = [(i, idx) for i, idx in ctx.shard(shards) if not (out / f"shard_{i:05d}.npz").exists()]
-    n_workers = _pseudo_gt_workers(workers, len(todo), device, ctx)
+    n_workers = int(workers or 0) if len(todo) > 1 else 0  # off by default until measured in the notebooks
     bar = tqdm(total=len(todo), desc=f"pseudo-GT {split}", unit="shard", disable=not progress or not ctx.is_main)
     if n_workers > 0:
         import multiprocessing as mp
@@ -318,15 +318,6 @@ def build_pseudo_gt(
         result = {"path": str(out), "num_images": n, "status": "resumed" if resumed else "built",
                   "mean_iou": meta["mean_iou"], "seconds": seconds}
     return ctx.broadcast_object(result)
-
-
-def _pseudo_gt_workers(workers: Optional[int], n_todo: int, device, ctx: DistContext) -> int:
-    """Worker processes for :func:`build_pseudo_gt` (see its docstring)."""
-    import os
-
-    if workers is not None:
-        return int(workers) if n_todo > 1 else 0
-    return 0  # opt-in until measured in the notebooks (2 on an idle 2-core machine is the intended default)
 
 
 def _fit_shard(data, template, config: "PseudoGTConfig", seed: int, i: int, idx: list, path: Path, means, device) -> None:
