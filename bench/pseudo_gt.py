@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 1 on <= 2 cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: on <= 2 cores both when idle, else 1)")
     parser.add_argument("--workers", type=int, default=None, help="fitting processes (default: build_pseudo_gt's)")
     args = parser.parse_args()
     from meshinv_lite.config import set_threads

@@ -46,7 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per process (default: 1 on a machine with <= 2 cores, else torch's; "
+                   help="torch CPU threads per process (default: on <= 2 cores both when idle, else 1; else torch's; "
                         "torchrun sets 1 per process)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", default="data", help="its dataset, pseudo-GT and checkpoints go to <data-dir>/prior_<name>/")
     b.add_argument("--device", default="cpu")
     b.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: 1 on a machine with <= 2 cores, else torch's)")
+                   help="torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)")
     b.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     b.add_argument("--iterations", type=int, default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
     f.add_argument("--device", default="cpu")
     f.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: 1 on a machine with <= 2 cores, else torch's)")
+                   help="torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)")
     f.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval"],
                    help="rebuild one of the two networks")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="outputs/reconstruct", help="folder for the mesh, pictures and result.json")
     r.add_argument("--profile", default="quick", choices=["quick", "lite", "paper"])
     r.add_argument("--device", default="cpu")
-    r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on <= 2 cores)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: on <= 2 cores both when idle, else 1)")
     r.add_argument("--species", default=None, help="species name or class index (default: estimated)")
     r.add_argument("--azimuth", type=float, default=None, help="viewpoint, degrees (with --elevation; default: estimated)")
     r.add_argument("--elevation", type=float, default=None)

@@ -269,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads in every notebook (default: 1 on a machine with <= 2 cores, else torch's)")
+                        help="torch CPU threads in every notebook (default: on <= 2 cores both when idle, else 1; else torch's)")
     parser.add_argument("--train-images", type=int, default=None,
                         help="training images that get pseudo ground truth in notebooks 02-03 (default: the "
                              "profile's, lite 1000, quick all); shards already made for the same images are reused")

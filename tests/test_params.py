@@ -91,17 +91,35 @@ def test_set_threads_default_and_override(monkeypatch):
 
     from meshinv_lite.config import set_threads
 
+    import meshinv_lite.config as config
+
+    real_probe = config.idle_cores
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
         monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(config, "idle_cores", lambda: 0.7)  # something else holds a core
         torch.set_num_threads(2)
-        assert set_threads(None) == 1  # a small machine: one thread
+        assert set_threads(None) == 1  # a small, busy machine: one thread
+        assert config.default_workers() == 0
+        monkeypatch.setattr(config, "idle_cores", lambda: 1.9)  # both cores idle
+        assert set_threads(None) == 2
+        assert config.default_workers() == 2
+        monkeypatch.setattr(config, "idle_cores", lambda: None)  # no /proc/stat: the cautious choice
+        assert set_threads(None) == 1
         assert set_threads(2) == 2  # an explicit choice wins
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the environment's choice is left alone
+        monkeypatch.setattr(config, "idle_cores", lambda: 1.9)
+        torch.set_num_threads(1)
+        assert set_threads(None) == 1 and config.default_workers() == 0
+        monkeypatch.delenv("OMP_NUM_THREADS")
         monkeypatch.setattr(os, "cpu_count", lambda: 16)
         torch.set_num_threads(3)
         assert set_threads(None) == 3  # a big machine: torch's setting is left alone
         with pytest.raises(ValueError, match="threads must be >= 1"):
             set_threads(0)
+        real = real_probe(0.05)  # the real probe: a number of cores between 0 and the machine's
+        assert real is None or 0.0 <= real <= (os.cpu_count() or 1) + 1e-6
     finally:
         torch.set_num_threads(before)
 

@@ -187,7 +187,7 @@ def test_other_image_count_reuses_matching_shards(tiny_dataset, tmp_path):
 
 
 def test_worker_processes_make_the_same_shards(tiny_dataset, tmp_path):
-    """Shards fitted by two spawned worker processes equal those fitted in this process, byte for byte."""
+    """Shards fitted by two worker processes equal those fitted in this process, byte for byte."""
     import shutil
 
     cfg = PseudoGTConfig.for_profile("quick", batch_size=2, fit=SilhouetteFitConfig(steps=20, lr=0.02, deform_size=16))
@@ -205,3 +205,27 @@ def test_worker_processes_make_the_same_shards(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="workers must be >= 0"):
         build_pseudo_gt(tmp_path / "w0", "test", cfg, progress=False, workers=-1, force=True)
     assert (roots[0] / "meta.json").exists()  # refused before anything was deleted
+
+
+def test_workers_run_from_a_script_without_a_main_guard(tiny_dataset, tmp_path):
+    """A plain script (no ``if __name__ == "__main__"``) may call build_pseudo_gt with workers: the processes
+    must not re-run the script (with "spawn" they would, and the pool would wait forever)."""
+    import multiprocessing as mp
+    import shutil
+    import subprocess
+    import sys
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform: scripts there need a main guard")
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset / "test", root / "test")
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt\n"
+        "from meshinv_lite.silhouette_fit import SilhouetteFitConfig\n"
+        "cfg = PseudoGTConfig.for_profile('quick', batch_size=2, fit=SilhouetteFitConfig(steps=5, deform_size=16))\n"
+        f"r = build_pseudo_gt({str(root)!r}, 'test', cfg, progress=False, workers=2)\n"
+        "print('images', r['num_images'])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "images 6" in done.stdout
