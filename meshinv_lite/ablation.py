@@ -117,6 +117,7 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
         rows.setdefault("embed_pred", []).append(r["embed_pred"])
         rows.setdefault("embed_true", []).append(r["embed_true"])
         rows.setdefault("class_id", []).append(rec.class_id.cpu().numpy())
+        rows.setdefault("steps", []).append(np.full(len(idx), len(rec.history.get("total", []))))
     result = {k: np.concatenate(v) for k, v in rows.items()}
     result["seconds"] = np.asarray(time.perf_counter() - t0)
     result["indices"] = np.asarray(list(indices))

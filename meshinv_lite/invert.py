@@ -96,6 +96,11 @@ class InversionConfig:
     refine_camera: bool = True
     betas: tuple[float, float] = (0.0, 0.99)
     render: RenderConfig = field(default_factory=lambda: RenderConfig(image_size=256))
+    # Early stopping (None: every stage runs all its steps). A stage ends once it has run 2 * stop_window steps
+    # and the batch-mean loss averaged over its last stop_window steps is less than stop_tol (relative) below
+    # the average of the stop_window steps before; the next stage (lower learning rate) starts from there.
+    stop_tol: Optional[float] = None
+    stop_window: int = 10
 
     @classmethod
     def for_profile(cls, name: str, **overrides) -> "InversionConfig":
@@ -129,7 +134,12 @@ class InversionConfig:
         return replace(self, texture_losses=tex, mask_loss=mask or self.mask_loss)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as a dict (for signatures of saved results). Without early stopping its two settings are
+        left out: they change nothing then, and results saved before they existed still match."""
+        d = asdict(self)
+        if self.stop_tol is None:
+            d.pop("stop_tol"), d.pop("stop_window")
+        return d
 
 
 @dataclass
@@ -141,7 +151,8 @@ class Reconstruction:
         texture: ``(B, 3, Ht, Wt)`` in ``[0, 1]``; deformation ``(B, 3, Hd, Wd)``; vertices ``(B, N, 3)``.
         camera: the refined cameras (``init_camera``: the given ones).
         terms: final per-image value of every loss term, ``{name: (B,)}``, and ``"total"``.
-        history: mean value of every term at every step, ``{name: [float]}``.
+        history: mean value of every term at every step, ``{name: [float]}``; ``"stage"`` the stage of each step
+            (with early stopping a stage can end before its last step).
         iou: ``(B,)`` hard-mask IoU of the final render with the input mask, at the render size.
         init_loss, init_iou: ``(B,)`` loss and IoU of the best initial draw (where optimisation started).
         feature_extractor: name of the CNN used by feature losses ("" when none ran).
@@ -429,11 +440,14 @@ def invert(
         opt = torch.optim.Adam(groups, betas=cfg.betas)
         history: dict[str, list[float]] = {}
         step = 0
-        for stage in cfg.stages:
+        for k_stage, stage in enumerate(cfg.stages):
             opt.param_groups[0]["lr"] = stage.lr_z
             if cfg.refine_camera:
                 opt.param_groups[1]["lr"] = stage.lr_camera
+            stage_losses: list[float] = []
             for _ in range(stage.steps):
+                if _converged(stage_losses, cfg.stop_tol, cfg.stop_window):
+                    break
                 cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2])
                 total, terms, (_, _, _, out) = objective(z, cam, return_render=True)
                 opt.zero_grad(set_to_none=True)
@@ -441,8 +455,10 @@ def invert(
                 opt.step()
                 means = {k: float(v.detach().mean()) for k, v in terms.items()}
                 means["z_norm"] = float(z.detach().norm(dim=1).mean()) / latent_dim ** 0.5
+                stage_losses.append(means["total"])
                 for k, v in means.items():
                     history.setdefault(k, []).append(v)
+                history.setdefault("stage", []).append(float(k_stage))
                 if callback is not None:
                     callback(step, means, images=[out.image[:1].detach(), images[:1]])
                 step += 1
@@ -458,6 +474,15 @@ def invert(
         init_loss=init_loss, init_iou=init_iou, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
         class_scores=class_scores,
     )
+
+
+def _converged(losses: list[float], tol: Optional[float], window: int) -> bool:
+    """The early-stopping test of :class:`InversionConfig` on one stage's batch-mean losses so far."""
+    if tol is None or len(losses) < 2 * window:
+        return False
+    last = sum(losses[-window:]) / window
+    before = sum(losses[-2 * window:-window]) / window
+    return before - last < tol * abs(before)
 
 
 def invert_batch(generator, batch: dict, config: InversionConfig, camera: str = "noisy", **kwargs) -> Reconstruction:

@@ -256,3 +256,28 @@ def test_class_ids_out_of_range_are_refused(setup):
     for bad in (torch.tensor([1, -2]), torch.tensor([1, G.config.num_classes])):
         with pytest.raises(ValueError, match=r"class_id values must lie in \[0, 12\) or be -1"):
             invert(G, images, masks, cams, bad, _one_step(cfg), template=t)
+
+
+def test_early_stopping_ends_a_converged_stage_and_only_then():
+    from meshinv_lite.invert import _converged
+
+    assert not _converged([5.0] * 19, 1e-3, 10)  # too few steps to judge
+    assert _converged([5.0] * 20, 1e-3, 10)  # flat: converged
+    falling = [10.0 - 0.1 * i for i in range(20)]
+    assert not _converged(falling, 1e-3, 10)  # still falling by ~10 % per window
+    assert _converged(falling, 0.5, 10)  # ... which a loose tolerance calls converged
+    assert not _converged([5.0] * 20, None, 10)  # off
+
+
+def test_inversion_with_early_stopping_records_its_stages(setup):
+    from dataclasses import replace
+
+    G, t, cfg, images, masks, cams, cls = setup
+    full = invert(G, images, masks, cams, cls, cfg, template=t, seed=1)
+    assert full.history["stage"] == [0.0] * 8 + [1.0] * 8
+    # a tolerance nothing can meet stops each stage as soon as it may: after 2 windows of 3 steps
+    loose = invert(G, images, masks, cams, cls, replace(cfg, stop_tol=10.0, stop_window=3), template=t, seed=1)
+    assert loose.history["stage"] == [0.0] * 6 + [1.0] * 6
+    assert loose.history["total"][:6] == full.history["total"][:6]  # the same steps until it stops
+    strict = invert(G, images, masks, cams, cls, replace(cfg, stop_tol=-1.0, stop_window=3), template=t, seed=1)
+    assert strict.history["total"] == full.history["total"]  # a tolerance never met: the full schedule
