@@ -6,7 +6,7 @@ prints the tables (mean, 95 % bootstrap interval, paired difference to ours, win
 ``summary.json`` and ``ablation.png`` to ``--out``. Shards split the cells between processes that share
 ``--out`` (e.g. two shells with ``--shard 0/2`` and ``--shard 1/2``, then one with ``--report-only``).
 
-Default plan (lite, shipped prior, lite inversion schedule, seed 0):
+Default plan (lite, shipped prior, the full 200-step lite schedule without early stopping, seed 0):
 
     test x1        every variant                                              24 images
     test x2        ours, random-feature ours, Chamfer pixel, L1, L2, perceptual  24
@@ -75,7 +75,7 @@ def main() -> None:
     G, info = load_shipped_prior()
     eval_net = load_feature_extractor("synthbirds_eval")
     template = make_uv_sphere()
-    cfg = InversionConfig.for_profile(args.profile)
+    cfg = InversionConfig.for_profile(args.profile, stop_tol=None)  # the full schedule the evidence was made with
     t0 = time.perf_counter()
     results = {}
     datasets = {}
