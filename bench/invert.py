@@ -2,10 +2,11 @@
 
 Inverts ``--images`` SynthBirds test images (built in a temporary folder) in one batch with the
 profile's full schedule (best-of-N initialisation, staged Adam, both Chamfer texture losses and the
-Chamfer mask loss, camera refinement), using a randomly initialised generator of the profile's size:
-the speed does not depend on training. Last line: ``invert_s_per_image_<profile>=<float>``.
+Chamfer mask loss, camera refinement), by default with a randomly initialised generator of the profile's
+size (comparable across commits); ``--prior shipped`` inverts with the shipped prior instead, where early
+stopping (lite) ends stages as the real loss flattens. Last line: ``invert_s_per_image_<profile>=<float>``.
 
-    python bench/invert.py [--profile lite] [--images 8] [--threads N]
+    python bench/invert.py [--profile lite] [--images 8] [--threads N] [--prior random|shipped]
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--prior", default="random", choices=["random", "shipped"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -37,7 +39,12 @@ def main() -> None:
         sizes = {"train": 1, "val": 1, "test": args.images, "test_hard": 1}
         build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
         batch = ReconstructionDataset(root, "test").batch(range(args.images))
-    G = Generator(GeneratorConfig.for_profile(args.profile)).to(args.device).eval()
+    if args.prior == "shipped":
+        from meshinv_lite.prior import load_shipped_prior
+
+        G = load_shipped_prior(device=args.device)[0].eval()
+    else:
+        G = Generator(GeneratorConfig.for_profile(args.profile)).to(args.device).eval()
     cfg = InversionConfig.for_profile(args.profile)
     template = make_uv_sphere().to(args.device)
     invert_batch(G, {k: v[:1] if hasattr(v, "shape") else v[:1] for k, v in batch.items()},
@@ -46,7 +53,8 @@ def main() -> None:
     rec = invert_batch(G, batch, cfg, template=template)
     seconds = (time.perf_counter() - t0) / args.images
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"profile={args.profile} images={args.images} steps={cfg.total_steps} init={cfg.init_candidates} "
+    print(f"profile={args.profile} prior={args.prior} images={args.images} steps={len(rec.history['total'])}/{cfg.total_steps} "
+          f"init={cfg.init_candidates} "
           f"points={cfg.num_points} render={cfg.render.image_size}px threads={torch.get_num_threads()} "
           f"features={rec.feature_extractor.split(':')[0]}")
     print(f"{'s per image':>16} {seconds:.2f}")
