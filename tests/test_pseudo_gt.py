@@ -204,6 +204,8 @@ def test_worker_processes_make_the_same_shards(tiny_dataset, tmp_path):
             assert np.array_equal(a[key], b[key]), (i, key)
     with pytest.raises(ValueError, match="workers must be >= 0"):
         build_pseudo_gt(tmp_path / "w0", "test", cfg, progress=False, workers=-1, force=True)
+    with pytest.raises(ValueError, match="fit on the CPU"):
+        build_pseudo_gt(tmp_path / "w0", "test", cfg, progress=False, workers=2, device="meta", force=True)
     assert (roots[0] / "meta.json").exists()  # refused before anything was deleted
 
 
