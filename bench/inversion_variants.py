@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import meshinv_lite as mi
-from meshinv_lite.ablation import cell_name, format_table, run_cell, summarize
+from meshinv_lite.ablation import cell_name, format_table, read_cell, run_cell, summarize
 from meshinv_lite.data.dataset import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
@@ -91,7 +91,7 @@ def main() -> None:
             path = out / f"{key}.npz"
             if args.only is not None and name not in args.only:
                 if path.exists():
-                    cells[key] = {k: v for k, v in np.load(path).items() if k != "signature"}
+                    cells[key] = read_cell(path)[0]
                 continue
             c = cells[key] = run_cell(G, ds, list(range(n)), "ours", 1.0, cfg, eval_net, path, batch_size=args.batch,
                                       template=template)

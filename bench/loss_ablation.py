@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import meshinv_lite as mi
-from meshinv_lite.ablation import VARIANTS, cell_name, format_table, plot_summary, run_cell, summarize
+from meshinv_lite.ablation import VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize
 from meshinv_lite.data.dataset import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
@@ -92,7 +92,7 @@ def main() -> None:
             try:
                 results[cell_name(split, noise, v)] = run_cell(G, ds, list(range(n)), v, noise, cfg, eval_net, path,
                                                                batch_size=args.batch, template=template) if mine else \
-                    {kk: vv for kk, vv in np.load(path).items() if kk != "signature"}
+                    read_cell(path)[0]
             except Exception as e:  # one broken cell must not lose the others
                 print(f"[{cell_name(split, noise, v)}] FAILED: {type(e).__name__}: {e}", flush=True)
                 continue

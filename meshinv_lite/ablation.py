@@ -77,6 +77,12 @@ def noisy_batch(batch: dict, noise: float) -> dict:
     return {**batch, "noisy_camera": scale_camera_error(exact, noisy, noise).as_tensor()}
 
 
+def read_cell(path) -> tuple[dict, str]:
+    """A stored cell of :func:`run_cell`: its arrays, and the signature (the settings it was made with)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k != "signature"}, str(z["signature"])
+
+
 def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: float, config, eval_net, out_path,
              batch_size: int = 8, seed: int = 0, template=None) -> dict:
     """Invert ``indices`` of ``dataset`` with ``variant`` at camera noise ``x noise`` and score them; the
@@ -96,9 +102,9 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
                            sort_keys=True, default=str)
     out_path = Path(out_path)
     if out_path.exists():
-        old = np.load(out_path, allow_pickle=False)
-        if str(old["signature"]) == signature:
-            return {k: old[k] for k in old.files if k != "signature"}
+        old, old_signature = read_cell(out_path)
+        if old_signature == signature:
+            return old
     template = template or make_uv_sphere()
     rows: dict[str, list] = {}
     t0 = time.perf_counter()

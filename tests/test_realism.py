@@ -114,3 +114,30 @@ def test_summarize_and_fd_paired():
     assert e["fd_in_domain_12"]["vs_ours"]["diff"] > 0  # offset embeddings are farther from the truth
     fd = fd_paired(true + 1.0, true, true, rounds=20)
     assert fd["fd_in_domain_1"]["lo"] > 0
+
+
+def test_a_stored_ablation_cell_is_reused_only_with_its_own_settings(tmp_path):
+    """run_cell reads a cell back (read_cell) instead of inverting when its signature matches; with other settings
+    it inverts again (here a stand-in dataset without images, so starting to recompute fails loudly)."""
+    import json
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from meshinv_lite.ablation import VARIANTS, read_cell, run_cell
+    from meshinv_lite.invert import InversionConfig
+    from meshinv_lite.io import atomic_savez
+
+    cfg = InversionConfig.for_profile("quick")
+    v = VARIANTS["ours"]
+    made = replace(cfg, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
+    signature = json.dumps({"variant": "ours", "noise": 1.0, "indices": [0, 1], "seed": 0, "config": made.to_dict(),
+                            "split": "test", "eval_net": "net"}, sort_keys=True, default=str)
+    path = tmp_path / "cell.npz"
+    atomic_savez(path, signature=np.asarray(signature), iou=np.array([0.5, 0.75]))
+    arrays, sig = read_cell(path)
+    assert sig == signature and set(arrays) == {"iou"}
+    dataset, net = SimpleNamespace(split="test"), SimpleNamespace(name="net")
+    got = run_cell(None, dataset, [0, 1], "ours", 1.0, cfg, net, path)
+    assert set(got) == {"iou"} and np.array_equal(got["iou"], [0.5, 0.75])
+    with pytest.raises(AttributeError, match="batch"):  # other settings: it starts inverting (this dataset has no images)
+        run_cell(None, dataset, [0, 1], "ours", 1.0, replace(cfg, stop_tol=0.01), net, path)
