@@ -108,7 +108,8 @@ class PriorRecipe:
     def pseudo_gt_config(self):
         from .pseudo_gt import PseudoGTConfig
 
-        return PseudoGTConfig.for_profile(self.data_profile, camera=self.camera)
+        # the recipe the shipped prior's pseudo-GT was made with (its provenance), so that a rebuild remakes it
+        return PseudoGTConfig.for_profile(self.data_profile, camera=self.camera, fit_recipe="full")
 
     def generator_config(self) -> GeneratorConfig:
         return self.pretrain_config().generator

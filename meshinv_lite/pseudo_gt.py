@@ -168,27 +168,42 @@ class PseudoGTConfig:
             raise ValueError(f"mean_views must be >= 1, got {self.mean_views}")
 
     @classmethod
-    def for_profile(cls, name: str, **overrides) -> "PseudoGTConfig":
-        """Sizes and step counts for ``quick`` / ``lite`` / ``paper``."""
+    def for_profile(cls, name: str, fit_recipe: str = "fast", **overrides) -> "PseudoGTConfig":
+        """Sizes and step counts for ``quick`` / ``lite`` / ``paper``.
+
+        ``fit_recipe`` (lite; the others have one recipe): ``"fast"`` (default) renders the silhouettes of the
+        fits at 64 px instead of the masks' 128, and fits each image in 50 steps to 256 mask points instead of
+        80 steps to 512. Measured on the 200 lite test images (noisy cameras, 1 thread): 3.4x faster per image
+        (0.75 -> 0.22 s), 3D Chamfer to the true shapes 0.0671 -> 0.0676, silhouette IoU (at 128 px) 0.960 ->
+        0.955, texture error on visible texels 0.1037 -> 0.1034; the species means at 64 px: 2.2x faster, the
+        pseudo-GT made from them as good (Chamfer 0.0664 vs 0.0675). ``"full"``: the earlier recipe, which
+        the shipped prior's pseudo-GT was made with (:meth:`meshinv_lite.prior.PriorRecipe.pseudo_gt_config`).
+        """
         from dataclasses import replace
 
         from .config import get_profile
 
+        if fit_recipe not in ("fast", "full"):
+            raise ValueError(f"fit_recipe must be 'fast' or 'full', got {fit_recipe!r}")
         prof = get_profile(name)
-        steps = {"quick": 60, "lite": 80}.get(prof.name, 150)
+        fast = fit_recipe == "fast" and prof.name == "lite"
+        steps = {"quick": 60, "lite": 50 if fast else 80}.get(prof.name, 150)
+        points = 256 if fast else 512
+        render_size = 64 if fast else None
         shape_prior = overrides.get("shape_prior", "species_mean")
         # anchored to the species mean: stay near its depth (the weights measured in the module docstring)
         anchor = dict(w_l2=0.1, w_anchor_depth=10.0) if shape_prior == "species_mean" else {}
         base = cls(texture_size=min(prof.texture_size, 256),
-                   fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015, **anchor),
+                   fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015, mask_points=points,
+                                           render_size=render_size, **anchor),
                    mean_fit=SilhouetteFitConfig(steps={"quick": 60}.get(prof.name, 150), deform_size=prof.deform_size,
-                                                lr=0.015, mask_points=256))
+                                                lr=0.015, mask_points=256, render_size=render_size))
         return replace(base, **overrides)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
 
-        return asdict(self)
+        return {**asdict(self), "fit": self.fit.to_dict(), "mean_fit": self.mean_fit.to_dict()}
 
 
 #: Training images that get pseudo ground truth (and so train the GAN), per profile; absent: the whole split.
@@ -410,7 +425,6 @@ def species_means(
     """
     import json
     import time
-    from dataclasses import asdict
 
     import numpy as np
 
@@ -421,7 +435,7 @@ def species_means(
     ctx = dist or SINGLE
     path = species_means_path(dataset_root, config.camera)
     data = ReconstructionDataset(dataset_root, split, load_gt=False)
-    recipe = {"camera": config.camera, "mean_views": config.mean_views, "mean_fit": asdict(config.mean_fit), "seed": seed,
+    recipe = {"camera": config.camera, "mean_views": config.mean_views, "mean_fit": config.mean_fit.to_dict(), "seed": seed,
               "dataset": {k: data.meta.get(k) for k in ("generator", "seed", "profile", "num_images")}}
     if split != "train":
         recipe["split"] = split

@@ -50,6 +50,19 @@ class SilhouetteFitConfig:
     sigma_inv_end: float = 30000.0
     box_len: float = 0.05
     mask_points: int = 512
+    # Height in pixels at which the soft silhouette is rendered and compared (the masks are area-averaged
+    # to it); None: the masks' own size. The final IoU is always measured at the masks' size.
+    render_size: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict (``render_size`` left out when ``None``, so that signatures of data made
+        before the setting existed still match)."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        if d["render_size"] is None:
+            del d["render_size"]
+        return d
 
 
 @dataclass
@@ -150,6 +163,8 @@ def fit_deformation(
     """
     check_shape("masks", masks, (None, 1, None, None), "(B, 1, H, W)")
     b, _, h, w = masks.shape
+    if config.render_size is not None and config.render_size < 1:
+        raise ValueError(f"config.render_size must be >= 1 pixel (or None: the masks' size), got {config.render_size}")
     if len(cameras) != b:
         raise ValueError(f"mismatched batch sizes: {b} masks, {len(cameras)} cameras")
     if (masks.flatten(1).amax(1) <= 0.5).any():
@@ -167,6 +182,10 @@ def fit_deformation(
     faces = template.faces.to(device)
     pairs = face_adjacency(faces)
     targets = mask_points(masks, config.mask_points, generator)  # (B, K, 2)
+    fit_size = (h, w)
+    if config.render_size is not None and config.render_size < h:  # a coarser silhouette: fewer pixels to render
+        fit_size = (config.render_size, max(1, round(config.render_size * w / h)))
+    fit_masks = masks if fit_size == (h, w) else torch.nn.functional.interpolate(masks, size=fit_size, mode="area")
     history: dict[str, list[float]] = {}
 
     def current_maps() -> torch.Tensor:
@@ -194,9 +213,9 @@ def fit_deformation(
             frac = (step - n_coarse) / max(config.steps - n_coarse - 1, 1)
             sigma_inv = config.sigma_inv_start * (config.sigma_inv_end / config.sigma_inv_start) ** frac
             box_len = min(config.box_len, 3.0 / sigma_inv**0.5)  # beyond ~3 sigma a face adds < 1e-4
-            frags = rasterize(verts_cam, faces, (h, w))
+            frags = rasterize(verts_cam, faces, fit_size)
             sil = soft_mask(verts_cam, faces, frags, sigma_inv, box_len)
-            l_iou = (1 - soft_iou(sil, masks)).mean()
+            l_iou = (1 - soft_iou(sil, fit_masks)).mean()
             loss = loss + config.w_iou * l_iou + config.w_chamfer_fine * l_cham
             terms["iou"] = float(l_iou.detach())
         opt.zero_grad()

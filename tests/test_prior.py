@@ -76,6 +76,8 @@ def test_the_shipped_prior_is_in_the_repository_with_its_provenance():
         assert key in p, key
     assert p["complete"] is True and p["iterations"] == SHIPPED.iterations
     assert p["recipe"] == json.loads(json.dumps(SHIPPED.to_dict()))  # the file is what the code's recipe makes
+    # and a rebuild remakes the pseudo-GT it was trained on (the recipe pins it; the lite default is faster)
+    assert p["pseudo_gt_config"] == json.loads(json.dumps(SHIPPED.pseudo_gt_config().to_dict()))
     assert p["file_bytes"] == pt.stat().st_size
     assert p["shipped_iteration"] == info["iteration"] == (SHIPPED.ship_iteration or SHIPPED.iterations)
 
