@@ -4,9 +4,12 @@ Inverts ``--images`` SynthBirds test images (built in a temporary folder) in one
 profile's full schedule (best-of-N initialisation, staged Adam, both Chamfer texture losses and the
 Chamfer mask loss, camera refinement), by default with a randomly initialised generator of the profile's
 size (comparable across commits); ``--prior shipped`` inverts with the shipped prior instead, where early
-stopping (lite) ends stages as the real loss flattens. Last line: ``invert_s_per_image_<profile>=<float>``.
+stopping (lite) ends stages as the real loss flattens. The shipped weights are read with only ``Generator`` and
+``GeneratorConfig``, so an older package inverts the same prior (``bench/compare_commits.py --script-from new``).
+Last lines: ``invert_peak_rss_mb_<profile>=<float>``, ``invert_s_per_image_<profile>=<float>``.
 
     python bench/invert.py [--profile lite] [--images 8] [--threads N] [--prior random|shipped]
+    python bench/compare_commits.py --old 32520ad --script-from new --bench "bench/invert.py --prior shipped"
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import argparse
 import resource
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,6 +26,18 @@ from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
 from meshinv_lite.invert import InversionConfig, invert_batch
 from meshinv_lite.mesh import make_uv_sphere
 from meshinv_lite.models import Generator, GeneratorConfig
+
+
+SHIPPED_PRIOR = Path(__file__).resolve().parent.parent / "meshinv_lite" / "priors" / "synthbirds_lite.pt"
+
+
+def shipped_generator(device: str) -> Generator:
+    """The shipped prior's EMA generator, read from its file with the package's ``Generator`` alone."""
+    state = torch.load(SHIPPED_PRIOR, map_location="cpu", weights_only=False)
+    cfg = GeneratorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["generator_config"].items()})
+    G = Generator(cfg)
+    G.load_state_dict(state["state_dict"])
+    return G.to(device).eval()
 
 
 def main() -> None:
@@ -40,9 +56,7 @@ def main() -> None:
         build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
         batch = ReconstructionDataset(root, "test").batch(range(args.images))
     if args.prior == "shipped":
-        from meshinv_lite.prior import load_shipped_prior
-
-        G = load_shipped_prior(device=args.device)[0].eval()
+        G = shipped_generator(args.device)
     else:
         G = Generator(GeneratorConfig.for_profile(args.profile)).to(args.device).eval()
     cfg = InversionConfig.for_profile(args.profile)
@@ -59,6 +73,7 @@ def main() -> None:
           f"features={rec.feature_extractor.split(':')[0]}")
     print(f"{'s per image':>16} {seconds:.2f}")
     print(f"{'peak RSS MB':>16} {peak_mb:.0f}")
+    print(f"invert_peak_rss_mb_{args.profile}={peak_mb:.0f}")
     print(f"invert_s_per_image_{args.profile}={seconds:.3f}")
 
 

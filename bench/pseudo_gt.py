@@ -17,7 +17,12 @@ import time
 import torch
 
 from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
-from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt, evaluate_pseudo_gt, species_means
+from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt, evaluate_pseudo_gt
+
+try:
+    from meshinv_lite.pseudo_gt import species_means
+except ImportError:  # an older package without species mean shapes (bench/compare_commits.py --script-from new)
+    species_means = None
 
 
 def main() -> None:
@@ -30,23 +35,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="fitting processes (default: build_pseudo_gt's)")
     parser.add_argument("--fit-recipe", default="fast", choices=["fast", "full"], help="PseudoGTConfig.for_profile's")
     args = parser.parse_args()
-    from meshinv_lite.config import set_threads
-
+    try:
+        from meshinv_lite.config import set_threads
+    except ImportError:  # an older package (bench/compare_commits.py --script-from new): torch's default threads
+        def set_threads(n):
+            if n:
+                torch.set_num_threads(n)
     set_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:
         sizes = {"train": args.images, "val": 1, "test": args.images, "test_hard": 1}
         build_synthbirds(root, SynthBirdsConfig.for_profile(args.profile, sizes=sizes), splits=["test"], progress=False)
-        cfg = PseudoGTConfig.for_profile(args.profile, camera=args.camera, fit_recipe=args.fit_recipe)
+        recipe = {} if args.fit_recipe == "fast" else {"fit_recipe": args.fit_recipe}
+        cfg = PseudoGTConfig.for_profile(args.profile, camera=args.camera, **recipe)
         t0 = time.perf_counter()
-        species_means(root, cfg, device=args.device, progress=False, split="test")
+        if species_means is not None and getattr(cfg, "shape_prior", "sphere") == "species_mean":
+            species_means(root, cfg, device=args.device, progress=False, split="test")
         means_seconds = time.perf_counter() - t0
+        workers = {} if args.workers is None else {"workers": args.workers}
         t0 = time.perf_counter()
-        build_pseudo_gt(root, "test", cfg, device=args.device, progress=False, workers=args.workers)
+        build_pseudo_gt(root, "test", cfg, device=args.device, progress=False, **workers)
         per_image = (time.perf_counter() - t0) / args.images
         m = evaluate_pseudo_gt(root, "test", args.camera)
     print(f"profile={args.profile} images={args.images} camera={args.camera} steps={cfg.fit.steps} "
           f"batch={cfg.batch_size} threads={torch.get_num_threads()} workers={args.workers} fit_recipe={args.fit_recipe} "
-          f"render_size={cfg.fit.render_size} mask_points={cfg.fit.mask_points}")
+          f"render_size={getattr(cfg.fit, 'render_size', None)} mask_points={cfg.fit.mask_points}")
     for k in ("iou", "iou_min", "vertex_error", "chamfer_3d", "texture_mae_visible", "visible_fraction"):
         print(f"{k:>20} {m[k]:.4f}")
     print(f"{'species means s':>20} {means_seconds:.1f} (once per dataset, not in the figure below)")
