@@ -16,6 +16,9 @@ the last 10 steps, fell by less than 0.5 % against the 10 steps before; the next
 
     python bench/inversion_variants.py [--splits test test_hard] [--images 24 20] [--threads N]
     python bench/inversion_variants.py --variant "iou_crease:mask_loss='iou',w_crease=1.0"
+    python bench/inversion_variants.py --variant "before:w_mask=10.0,init_candidates=64" \
+        --variant "w10_i32:w_mask=10.0" --variant "w100_i64:w_mask=100.0,init_candidates=64" \
+        --variant "crease10:w_crease=10.0" --results bench/results/mask_weight_lite.json   # lite's mask weight
 
 Last line: ``variants_speedup_<first variant>=<float>`` (the first variant's seconds per image / ours', on test:
 above 1 when ours is faster).
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="compute only these variants (others: reuse stored cells)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--results", default=None, help="also write the summary JSON here (e.g. bench/results/NAME.json)")
     args = parser.parse_args()
     print("torch threads:", mi.config.set_threads(args.threads))
     root = synthbirds_dir(resolve(args.data_dir), args.profile)
@@ -111,8 +115,11 @@ def main() -> None:
     print(f"\n{'cell':<28} {'s/image':>8} {'steps':>6} {'folded':>7}")
     for key, r in timing.items():
         print(f"{key:<28} {r['seconds_per_image']:8.2f} {r['steps']:6.0f} {r['folded']:7.4f}")
-    write_json(out / "summary.json", {"profile": args.profile, "variants": {k: c.to_dict() for k, c in configs.items()},
-                                      "timing": timing, "summary": summary, "metric_network": eval_net.name})
+    report = {"profile": args.profile, "variants": {k: c.to_dict() for k, c in configs.items()},
+              "timing": timing, "summary": summary, "metric_network": eval_net.name}
+    write_json(out / "summary.json", report)
+    if args.results:
+        write_json(args.results, report)
     first = next((n for n in configs if n != "ours"), None)
     a, b = timing.get(cell_name(args.splits[0], 1.0, "ours")), timing.get(cell_name(args.splits[0], 1.0, first or ""))
     print(f"variants_speedup_{first}={b['seconds_per_image'] / a['seconds_per_image'] if a and b else float('nan'):.3f}")
