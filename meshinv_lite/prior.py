@@ -10,7 +10,7 @@ provenance file that says how it was made and how good it is::
 The recipe (:class:`PriorRecipe`) is data -> pseudo ground truth -> pretraining, the same functions the
 notebooks teach, at the lite sizes (128 px texture maps, 32 px deformation maps): SynthBirds lite
 (seed 0, 2,000 training images), species-mean-anchored pseudo-GT of every training image, then a GAN
-schedule of 6,000 iterations of batch 16 (48 epochs; notebook 03 trains 40 iterations at quick, 1,500 of
+schedule of 6,000 iterations of batch 16 (48 epochs; notebook 03 trains 40 iterations at quick, 600 of
 batch 8 at lite) with a penalty on folded faces. Each stage is cached and resumable under
 ``<data_dir>/prior_<name>/``, so an interrupted rebuild continues where it stopped.
 
