@@ -171,9 +171,10 @@ class PseudoGTConfig:
     def for_profile(cls, name: str, fit_recipe: str = "fast", **overrides) -> "PseudoGTConfig":
         """Sizes and step counts for ``quick`` / ``lite`` / ``paper``.
 
-        ``fit_recipe`` (lite; the others have one recipe): ``"fast"`` (default) renders the silhouettes of the
-        fits at 64 px instead of the masks' 128, and fits each image in 50 steps to 256 mask points instead of
-        80 steps to 512. Measured on the 200 lite test images (noisy cameras, 1 thread): 3.4x faster per image
+        ``fit_recipe`` (quick and lite; paper has one recipe): ``"fast"`` (default) renders the silhouettes of the
+        lite fits at 64 px instead of the masks' 128, and fits each image in 50 steps to 256 mask points instead of
+        80 steps to 512 (quick: 40 steps to 256 points instead of 60 to 512; on 160 quick test images the same
+        IoU 0.965 / 0.963, 3D Chamfer 0.0692 / 0.0686, texture error 0.1001 / 0.1007, 2.2x faster). Measured on the 200 lite test images (noisy cameras, 1 thread): 3.4x faster per image
         (0.75 -> 0.22 s), 3D Chamfer to the true shapes 0.0671 -> 0.0676, silhouette IoU (at 128 px) 0.960 ->
         0.955, texture error on visible texels 0.1037 -> 0.1034; the species means at 64 px: 2.2x faster, the
         pseudo-GT made from them as good (Chamfer 0.0664 vs 0.0675). ``"full"``: the earlier recipe, which
@@ -186,10 +187,10 @@ class PseudoGTConfig:
         if fit_recipe not in ("fast", "full"):
             raise ValueError(f"fit_recipe must be 'fast' or 'full', got {fit_recipe!r}")
         prof = get_profile(name)
-        fast = fit_recipe == "fast" and prof.name == "lite"
-        steps = {"quick": 60, "lite": 50 if fast else 80}.get(prof.name, 150)
+        fast = fit_recipe == "fast" and prof.name in ("quick", "lite")
+        steps = {"quick": 40 if fast else 60, "lite": 50 if fast else 80}.get(prof.name, 150)
         points = 256 if fast else 512
-        render_size = 64 if fast else None
+        render_size = 64 if fast and prof.name == "lite" else None  # quick's masks are 64 px already
         shape_prior = overrides.get("shape_prior", "species_mean")
         # anchored to the species mean: stay near its depth (the weights measured in the module docstring)
         anchor = dict(w_l2=0.1, w_anchor_depth=10.0) if shape_prior == "species_mean" else {}
@@ -278,6 +279,8 @@ def build_pseudo_gt(
     if out.exists():
         old = read_json(out / "signature.json") if (out / "signature.json").exists() else None
         new_sig = read_json_roundtrip(signature)
+        if old is None and not any(out.glob("shard_*.npz")):
+            old = new_sig  # an empty folder without a signature (a start cut short): nothing to keep or refuse
         if force:
             ctx.barrier()  # every rank has looked before rank 0 deletes
             if ctx.is_main:
@@ -300,6 +303,7 @@ def build_pseudo_gt(
             meta = read_json(meta_path)
             return {"path": str(out), "num_images": meta["num_images"], "status": "exists",
                     "mean_iou": meta["mean_iou"], "seconds": 0.0}
+    ctx.barrier()  # every rank has compared the signature on disk with its own before rank 0 writes one
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "signature.json", signature)

@@ -272,3 +272,21 @@ def test_fast_lite_fit_recipe_makes_the_same_pseudo_gt_within_tolerance(tmp_path
     assert abs(fast["iou"] - full["iou"]) < 0.02, (fast, full)
     assert abs(fast["chamfer_3d"] - full["chamfer_3d"]) < 0.1 * full["chamfer_3d"], (fast, full)
     assert abs(fast["texture_mae_visible"] - full["texture_mae_visible"]) < 0.1 * full["texture_mae_visible"]
+
+
+def test_an_empty_folder_without_signature_is_a_fresh_start_but_shards_of_unknown_settings_are_refused(tiny_dataset, tmp_path):
+    """A start cut short (or another rank's) leaves the folder before its signature: that must not be taken for
+    pseudo-GT made with other settings; shards whose settings are unknown still are."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("pseudo_gt_*"))
+    cfg = PseudoGTConfig.for_profile("quick", camera="exact", batch_size=3, fit=SilhouetteFitConfig(steps=3, deform_size=16))
+    out = root / "pseudo_gt_exact" / "test"
+    out.mkdir(parents=True)
+    report = build_pseudo_gt(root, "test", cfg, progress=False, workers=0)
+    assert report["status"] == "built" and (out / "signature.json").exists()
+    (out / "signature.json").unlink()
+    (out / "meta.json").unlink()
+    with pytest.raises(ValueError, match="other settings"):
+        build_pseudo_gt(root, "test", cfg, progress=False, workers=0)
