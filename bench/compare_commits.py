@@ -95,11 +95,13 @@ def main() -> None:
     keys = [k for k in results["new"][-1] if all(k in v for v in results["old"] + results["new"])]
     if not keys:
         raise SystemExit("the two commits' runs printed no key in common")
+    ratio = {}
     for key in keys:
         old = statistics.median(v[key] for v in results["old"])
         new = statistics.median(v[key] for v in results["new"])
-        print(f"median old {old:.4g}, new {new:.4g} ({key}); old / new = {old / new:.2f}")
-    print(f"speedup_{keys[-1]}={old / new:.3f}")
+        ratio[key] = old / new
+        print(f"median old {old:.4g}, new {new:.4g} ({key}); old / new = {ratio[key]:.2f}")
+    print(f"speedup_{keys[-1]}={ratio[keys[-1]]:.3f}")
 
 
 if __name__ == "__main__":

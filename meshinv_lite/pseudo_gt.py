@@ -171,14 +171,16 @@ class PseudoGTConfig:
     def for_profile(cls, name: str, fit_recipe: str = "fast", **overrides) -> "PseudoGTConfig":
         """Sizes and step counts for ``quick`` / ``lite`` / ``paper``.
 
-        ``fit_recipe`` (quick and lite; paper has one recipe): ``"fast"`` (default) renders the silhouettes of the
-        lite fits at 64 px instead of the masks' 128, and fits each image in 50 steps to 256 mask points instead of
-        80 steps to 512 (quick: 40 steps to 256 points instead of 60 to 512; on 160 quick test images the same
-        IoU 0.965 / 0.963, 3D Chamfer 0.0692 / 0.0686, texture error 0.1001 / 0.1007, 2.2x faster). Measured on the 200 lite test images (noisy cameras, 1 thread): 3.4x faster per image
-        (0.75 -> 0.22 s), 3D Chamfer to the true shapes 0.0671 -> 0.0676, silhouette IoU (at 128 px) 0.960 ->
-        0.955, texture error on visible texels 0.1037 -> 0.1034; the species means at 64 px: 2.2x faster, the
-        pseudo-GT made from them as good (Chamfer 0.0664 vs 0.0675). ``"full"``: the earlier recipe, which
-        the shipped prior's pseudo-GT was made with (:meth:`meshinv_lite.prior.PriorRecipe.pseudo_gt_config`).
+        ``fit_recipe`` (quick and lite; paper has one recipe): ``"fast"`` (default) or ``"full"``, the earlier
+        recipe, which the shipped prior's pseudo-GT was made with (:meth:`meshinv_lite.prior.PriorRecipe.pseudo_gt_config`).
+
+        * lite, fast: the fits' silhouettes are rendered at 64 px instead of the masks' 128, and each image is fitted
+          in 50 steps to 256 mask points instead of 80 to 512. Measured on the 200 lite test images (noisy cameras,
+          1 thread): 3.4x faster per image (0.75 -> 0.22 s), 3D Chamfer to the true shapes 0.0671 -> 0.0676,
+          silhouette IoU (at 128 px) 0.960 -> 0.955, texture error on visible texels 0.1037 -> 0.1034. The species
+          means at 64 px: 2.2x faster, the pseudo-GT made from them as good (Chamfer 0.0664 vs 0.0675).
+        * quick, fast: 40 steps to 256 points instead of 60 to 512 (its masks are 64 px already). On 160 quick test
+          images: IoU 0.965 / 0.963, 3D Chamfer 0.0692 / 0.0686, texture error 0.1001 / 0.1007, 2.2x faster.
         """
         from dataclasses import replace
 
