@@ -101,6 +101,10 @@ class InversionConfig:
     # the average of the stop_window steps before; the next stage (lower learning rate) starts from there.
     stop_tol: Optional[float] = None
     stop_window: int = 10
+    # A hard bound on the latent instead of (or beside) the pull of w_latent: after every step, z is scaled back
+    # onto |z| / sqrt(latent_dim) <= latent_shell where it lies outside (None: no bound). The prior's samples lie
+    # at 1 +- 0.09 (latent_dim 64), so 1.27 is three standard deviations out.
+    latent_shell: Optional[float] = None
 
     @classmethod
     def for_profile(cls, name: str, **overrides) -> "InversionConfig":
@@ -157,6 +161,8 @@ class InversionConfig:
         d = asdict(self)
         if self.stop_tol is None:
             d.pop("stop_tol"), d.pop("stop_window")
+        if self.latent_shell is None:
+            d.pop("latent_shell")
         return d
 
 
@@ -471,6 +477,9 @@ def invert(
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
                 opt.step()
+                if cfg.latent_shell is not None:
+                    with torch.no_grad():
+                        z.copy_(project_to_shell(z, cfg.latent_shell))
                 means = {k: float(v.detach().mean()) for k, v in terms.items()}
                 means["z_norm"] = float(z.detach().norm(dim=1).mean()) / latent_dim ** 0.5
                 stage_losses.append(means["total"])
@@ -492,6 +501,12 @@ def invert(
         init_loss=init_loss, init_iou=init_iou, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
         class_scores=class_scores,
     )
+
+
+def project_to_shell(z: torch.Tensor, shell: float) -> torch.Tensor:
+    """Latents ``z`` ``(B, D)`` scaled back onto ``|z| / sqrt(D) <= shell`` where they lie outside (others kept)."""
+    limit = shell * z.shape[1] ** 0.5
+    return z * (limit / z.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
 
 
 def _converged(losses: list[float], tol: Optional[float], window: int) -> bool:

@@ -281,3 +281,26 @@ def test_inversion_with_early_stopping_records_its_stages(setup):
     assert loose.history["total"][:6] == full.history["total"][:6]  # the same steps until it stops
     strict = invert(G, images, masks, cams, cls, replace(cfg, stop_tol=-1.0, stop_window=3), template=t, seed=1)
     assert strict.history["total"] == full.history["total"]  # a tolerance never met: the full schedule
+
+
+def test_latent_shell_bounds_z_and_changes_nothing_inside_it(setup):
+    from dataclasses import replace
+
+    from meshinv_lite.invert import project_to_shell
+
+    z = torch.tensor([[3.0, 4.0], [0.3, 0.4]])  # |z| / sqrt(2): 3.54 and 0.35
+    out = project_to_shell(z, 1.0)
+    assert torch.allclose(out[0].norm(), torch.tensor(2 ** 0.5))  # scaled back onto the shell
+    assert torch.allclose(out[0] / out[0].norm(), z[0] / z[0].norm())  # direction kept
+    assert torch.equal(out[1], z[1])  # inside: untouched
+
+    G, t, cfg, images, masks, cams, cls = setup
+    # a learning rate that throws z far out in a few steps, and no latent pull
+    wild = replace(cfg, w_latent=0.0, stages=(InversionStage(4, 5.0, 1e-2),))
+    free = invert(G, images, masks, cams, cls, wild, template=t, seed=1)
+    bound = invert(G, images, masks, cams, cls, replace(wild, latent_shell=0.5), template=t, seed=1)
+    d = G.config.latent_dim ** 0.5
+    assert (free.z.norm(dim=1) / d).max() > 0.6  # without the bound it leaves the shell ...
+    assert (bound.z.norm(dim=1) / d).max() <= 0.5 + 1e-5  # ... with it, it never does
+    assert max(bound.history["z_norm"]) <= 0.5 + 1e-5
+    assert "latent_shell" not in cfg.to_dict() and replace(cfg, latent_shell=1.27).to_dict()["latent_shell"] == 1.27
