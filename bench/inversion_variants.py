@@ -20,6 +20,8 @@ the last 10 steps, fell by less than 0.5 % against the 10 steps before; the next
     python bench/inversion_variants.py --variant "before:w_mask=10.0,init_candidates=64" \
         --variant "w10_i32:w_mask=10.0" --variant "w100_i64:w_mask=100.0,init_candidates=64" \
         --variant "crease10:w_crease=10.0" --results bench/results/mask_weight_lite.json   # lite's mask weight
+    python bench/inversion_variants.py --variant "before:w_latent=0.05,latent_shell=None,w_crease=0.0" \
+        --variant "shell:w_crease=0.0" --variant "shell_c5:w_crease=5.0"   # lite's latent bound (ours: shell_c2)
 
 Last line: ``variants_speedup_<first variant>=<float>`` (the first variant's seconds per image / ours', on test:
 above 1 when ours is faster).
