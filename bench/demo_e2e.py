@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--profile", default="quick", choices=["quick", "lite"])
     parser.add_argument("--commits", nargs="+", default=["HEAD"], help="old first, then new (default: HEAD alone)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", default=None, help="copy each run's outputs/<profile> to KEEP/<commit> (to look at them)")
     args = parser.parse_args()
     commits = [subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", c], check=True, capture_output=True,
                               text=True).stdout.strip() for c in args.commits]
@@ -56,6 +58,9 @@ def main() -> None:
         for commit in order:
             with tempfile.TemporaryDirectory(prefix="meshinv-demo-") as tmp:
                 wall, notebooks, peak_mb = run_demo(commit, args.profile, Path(tmp) / "clone")
+                if args.keep:
+                    shutil.copytree(Path(tmp) / "clone" / "outputs" / args.profile, Path(args.keep) / commit,
+                                    dirs_exist_ok=True)
             walls[commit].append(wall)
             per_nb = ", ".join(f"{name.split('_')[0]} {s:.0f}s" for name, s in notebooks.items())
             print(f"round {round_ + 1} {commit}: make demo PROFILE={args.profile} {wall:.1f} s "
