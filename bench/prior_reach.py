@@ -34,18 +34,12 @@ from meshinv_lite.camera import WeakPerspectiveCamera
 from meshinv_lite.config import get_profile
 from meshinv_lite.data.dataset import ReconstructionDataset
 from meshinv_lite.data.synthbirds import occluder_mask, synthbirds_dir
+from meshinv_lite.invert import project_to_shell
 from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
 from meshinv_lite.metrics import chamfer_3d, folded_fraction, mask_iou
 from meshinv_lite.paths import resolve
 from meshinv_lite.prior import load_shipped_prior
 from meshinv_lite.render import render_mesh
-
-
-def _project_to_shell(z: torch.Tensor, shell: float) -> torch.Tensor:
-    """``z`` ``(B, D)`` scaled back onto ``|z| / sqrt(D) <= shell`` where it lies outside."""
-    limit = shell * math.sqrt(z.shape[1])
-    norm = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return z * (limit / norm).clamp(max=1.0)
 
 
 def oracle_3d(G, template, cls, gt_verts, shell: float, steps: int, draws: int = 256, seed: int = 0) -> torch.Tensor:
@@ -68,7 +62,7 @@ def oracle_3d(G, template, cls, gt_verts, shell: float, steps: int, draws: int =
         loss.backward()
         opt.step()
         with torch.no_grad():
-            z.copy_(_project_to_shell(z, shell))
+            z.copy_(project_to_shell(z, shell))
     return z.detach()
 
 
@@ -86,7 +80,7 @@ def oracle_silhouette(G, template, cls, z0, camera, masks, render_cfg, shell: fl
         opt.step()
         sched.step()
         with torch.no_grad():
-            z.copy_(_project_to_shell(z, shell))
+            z.copy_(project_to_shell(z, shell))
     return z.detach()
 
 

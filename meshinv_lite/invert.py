@@ -106,6 +106,11 @@ class InversionConfig:
     # at 1 +- 0.09 (latent_dim 64), so 1.27 is three standard deviations out.
     latent_shell: Optional[float] = None
 
+    def __post_init__(self) -> None:
+        if self.latent_shell is not None and not self.latent_shell > 0:
+            raise ValueError(f"InversionConfig.latent_shell must be a positive |z| / sqrt(latent_dim) bound (e.g. 1.27) or "
+                             f"None for no bound, got {self.latent_shell}")
+
     @classmethod
     def for_profile(cls, name: str, **overrides) -> "InversionConfig":
         """quick: few steps and points; lite: the full 200-step schedule at 128 px; paper: the authors'.

@@ -304,3 +304,5 @@ def test_latent_shell_bounds_z_and_changes_nothing_inside_it(setup):
     assert (bound.z.norm(dim=1) / d).max() <= 0.5 + 1e-5  # ... with it, it never does
     assert max(bound.history["z_norm"]) <= 0.5 + 1e-5
     assert "latent_shell" not in cfg.to_dict() and replace(cfg, latent_shell=1.27).to_dict()["latent_shell"] == 1.27
+    with pytest.raises(ValueError, match="latent_shell must be a positive"):
+        replace(cfg, latent_shell=0.0)
