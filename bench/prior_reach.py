@@ -22,7 +22,6 @@ of both masks. Last line: ``prior_reach_iou_<split>=<oracle silhouette IoU>`` fo
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 import numpy as np
@@ -35,6 +34,7 @@ from meshinv_lite.config import get_profile
 from meshinv_lite.data.dataset import ReconstructionDataset
 from meshinv_lite.data.synthbirds import occluder_mask, synthbirds_dir
 from meshinv_lite.invert import project_to_shell
+from meshinv_lite.io import write_json
 from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
 from meshinv_lite.metrics import chamfer_3d, folded_fraction, mask_iou
 from meshinv_lite.paths import resolve
@@ -42,46 +42,49 @@ from meshinv_lite.prior import load_shipped_prior
 from meshinv_lite.render import render_mesh
 
 
+def _adam_in_shell(z0: torch.Tensor, loss_fn, steps: int, shell: float, cosine: bool = False) -> torch.Tensor:
+    """Adam (lr 0.05, optionally cosine-decayed) on ``z`` from ``z0`` minimizing the scalar ``loss_fn(z)``, ``z``
+    scaled back into the shell after every step."""
+    z = z0.clone().requires_grad_()
+    opt = torch.optim.Adam([z], lr=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
+    for _ in range(steps):
+        loss = loss_fn(z)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            z.copy_(project_to_shell(z, shell))
+    return z.detach()
+
+
 def oracle_3d(G, template, cls, gt_verts, shell: float, steps: int, draws: int = 256, seed: int = 0) -> torch.Tensor:
     """``z`` ``(B, D)`` whose mesh is closest to ``gt_verts`` ``(B, N, 3)`` (same topology: vertex-wise)."""
     b, d = cls.shape[0], G.config.latent_dim
+
+    def vertex_error(z: torch.Tensor, c: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (deform_vertices(template, G(z, c)[1]) - target).pow(2).sum(-1).mean(1)
+
     rng = torch.Generator().manual_seed(seed)
     best = torch.empty(b, d)
     with torch.no_grad():
         for i in range(b):
             cand = torch.randn(draws, d, generator=rng)
-            _, deform = G(cand, cls[i].repeat(draws))
-            err = (deform_vertices(template, deform) - gt_verts[i]).pow(2).sum(-1).mean(1)
-            best[i] = cand[err.argmin()]
-    z = best.clone().requires_grad_()
-    opt = torch.optim.Adam([z], lr=0.05)
-    for step in range(steps):
-        _, deform = G(z, cls)
-        loss = (deform_vertices(template, deform) - gt_verts).pow(2).sum(-1).mean(1).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            z.copy_(project_to_shell(z, shell))
-    return z.detach()
+            best[i] = cand[vertex_error(cand, cls[i].repeat(draws), gt_verts[i]).argmin()]
+    return _adam_in_shell(best, lambda z: vertex_error(z, cls, gt_verts).sum(), steps, shell)
 
 
 def oracle_silhouette(G, template, cls, z0, camera, masks, render_cfg, shell: float, steps: int) -> torch.Tensor:
     """``z`` from ``z0`` minimizing 1 - soft IoU against ``masks`` under the true ``camera``, inside the shell."""
-    z = z0.clone().requires_grad_()
-    opt = torch.optim.Adam([z], lr=0.05)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for step in range(steps):
+
+    def loss(z: torch.Tensor) -> torch.Tensor:
         texture, deform = G(z, cls)
         out = render_mesh(template, deform_vertices(template, deform), camera, texture, render_cfg, soft=True)
-        loss = mask_iou_loss(out.soft_mask, masks, reduction="none").sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            z.copy_(project_to_shell(z, shell))
-    return z.detach()
+        return mask_iou_loss(out.soft_mask, masks, reduction="none").sum()
+
+    return _adam_in_shell(z0, loss, steps, shell, cosine=True)
 
 
 def main() -> None:
@@ -103,7 +106,7 @@ def main() -> None:
     template = make_uv_sphere()
     pairs = face_adjacency(template.faces)
     render_cfg = get_profile(args.profile).render
-    report, last = {}, float("nan")
+    report = {}
     for split, n in zip(args.splits, args.images + [args.images[-1]] * len(args.splits)):
         ds = ReconstructionDataset(root, split)
         n = min(n, len(ds))
@@ -117,6 +120,7 @@ def main() -> None:
         twig = (occluder_mask(torch.as_tensor(ds.data.annotations["occluder"][:n]), size) if "occluder" in ds.data.annotations
                 else torch.zeros_like(masks, dtype=torch.bool))
         keep = ~twig
+        gt_cam_space = cam.apply(gt_verts) / cam.scale[:, None, None]  # 3D figures: in the true camera's frame
 
         def figures(verts: torch.Tensor, z: torch.Tensor | None, texture: torch.Tensor) -> dict:
             with torch.no_grad():
@@ -124,10 +128,10 @@ def main() -> None:
                 pred = out.mask
                 if pred.shape[-1] != size:
                     pred = torch.nn.functional.interpolate(pred, size=(size, size), mode="area")
-                a, b = cam.apply(verts) / cam.scale[:, None, None], cam.apply(gt_verts) / cam.scale[:, None, None]
+                pred_cam_space = cam.apply(verts) / cam.scale[:, None, None]
                 row = {"iou": mask_iou(pred, masks).numpy(),
                        "iou_occluder_ignored": mask_iou(pred * keep, masks * keep).numpy(),
-                       "chamfer_3d": chamfer_3d(a, b).numpy(), "folded": folded_fraction(verts, template.faces, pairs).numpy()}
+                       "chamfer_3d": chamfer_3d(pred_cam_space, gt_cam_space).numpy(), "folded": folded_fraction(verts, template.faces, pairs).numpy()}
                 if z is not None:
                     row["z_norm"] = (z.norm(dim=1) / math.sqrt(z.shape[1])).numpy()
                 return row
@@ -155,11 +159,9 @@ def main() -> None:
                 print(f"    {rname:<18} {cells}")
         report[split] = {"images": n, "extreme": extreme.tolist(), "occluded": occl.tolist(),
                          "rows": {r: {k: v.tolist() for k, v in row.items()} for r, row in rows.items()}}
-        last = float(np.mean(rows["oracle silhouette"]["iou"]))
-        print(f"prior_reach_iou_{split}={last:.4f}", flush=True)
+        print(f"prior_reach_iou_{split}={float(np.mean(rows['oracle silhouette']['iou'])):.4f}", flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"prior": info.get("file"), "shell": args.shell, "steps": args.steps, "splits": report}, f, indent=1)
+        write_json(args.out, {"prior": info.get("file"), "shell": args.shell, "steps": args.steps, "splits": report})
 
 
 if __name__ == "__main__":
