@@ -89,7 +89,8 @@ def main() -> None:
     G, info = load_shipped_prior()
     eval_net = load_feature_extractor("synthbirds_eval")
     template = make_uv_sphere()
-    base = InversionConfig.for_profile(args.profile)
+    # the in-domain features named explicitly ("auto" would pick ImageNet VGG-19 where its weights are on disk)
+    base = replace(InversionConfig.for_profile(args.profile), features="synthbirds_features")
     configs = dict([("ours", base)] + [parse_variant(v, base) for v in (args.variant or DEFAULT_VARIANTS)])
     cells, timing = {}, {}
     for split, n in zip(args.splits, args.images + [args.images[-1]] * len(args.splits)):
@@ -102,7 +103,7 @@ def main() -> None:
                 if path.exists():
                     cells[key] = read_cell(path)[0]
                 continue
-            c = cells[key] = run_cell(G, ds, list(range(n)), "ours", args.noise, cfg, eval_net, path, batch_size=args.batch,
+            c = cells[key] = run_cell(G, ds, list(range(n)), name, args.noise, cfg, eval_net, path, batch_size=args.batch,
                                       template=template)
             print(f"[{split} {name}] {n} images: {float(c['seconds']) / n:.2f} s/image, {float(np.mean(c['steps'])):.0f} steps",
                   flush=True)

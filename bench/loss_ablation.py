@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import meshinv_lite as mi
-from meshinv_lite.ablation import VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize
+from meshinv_lite.ablation import VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize, variant_config
 from meshinv_lite.data.dataset import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
@@ -93,7 +93,7 @@ def main() -> None:
         if mine or path.exists():
             t1 = time.perf_counter()
             try:
-                results[cell_name(split, noise, v)] = run_cell(G, ds, list(range(n)), v, noise, cfg, eval_net, path,
+                results[cell_name(split, noise, v)] = run_cell(G, ds, list(range(n)), v, noise, variant_config(cfg, v), eval_net, path,
                                                                batch_size=args.batch, template=template) if mine else \
                     read_cell(path)[0]
             except Exception as e:  # one broken cell must not lose the others

@@ -83,20 +83,27 @@ def read_cell(path) -> tuple[dict, str]:
         return {k: z[k] for k in z.files if k != "signature"}, str(z["signature"])
 
 
-def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: float, config, eval_net, out_path,
-             batch_size: int = 8, seed: int = 0, template=None) -> dict:
-    """Invert ``indices`` of ``dataset`` with ``variant`` at camera noise ``x noise`` and score them; the
-    result (per-image metrics and view embeddings) is written to ``out_path`` (``.npz``) and returned.
-    An existing file made with the same settings is read back instead of recomputed."""
+def variant_config(config, variant: str):
+    """``config`` (an :class:`~meshinv_lite.invert.InversionConfig`) with the losses and feature network of
+    :data:`VARIANTS` ``[variant]``; every other setting is kept."""
     from dataclasses import replace
 
+    v = VARIANTS[variant]
+    return replace(config, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
+
+
+def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: float, config, eval_net, out_path,
+             batch_size: int = 8, seed: int = 0, template=None) -> dict:
+    """Invert ``indices`` of ``dataset`` with ``config`` exactly as given (for a loss variant of :data:`VARIANTS`,
+    pass :func:`variant_config`) at camera noise ``x noise`` and score them; ``variant`` names the cell in its
+    signature. The result (per-image metrics and view embeddings) is written to ``out_path`` (``.npz``) and
+    returned. An existing file made with the same settings is read back instead of recomputed."""
     from .invert import invert_batch, reconstruction_metrics
     from .mesh import deform_vertices, make_uv_sphere
     from .camera import WeakPerspectiveCamera
     from .realism import realism_per_image
 
-    v = VARIANTS[variant]
-    cfg = replace(config, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
+    cfg = config
     signature = json.dumps({"variant": variant, "noise": noise, "indices": list(map(int, indices)), "seed": seed,
                             "config": cfg.to_dict(), "split": dataset.split, "eval_net": eval_net.name},
                            sort_keys=True, default=str)

@@ -320,12 +320,13 @@ def tiny_dataset(tmp_path_factory):
     from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
 
     root = tmp_path_factory.mktemp("tiny_birds")
-    cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2, "test_unseen": 3},
+    cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2, "test_unseen": 3,
+                                                                                         "test_hard": 4},
                                        chunk=8)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        build_synthbirds(root, cfg, splits=("test", "val", "test_unseen"), progress=False, workers=0)
+        build_synthbirds(root, cfg, splits=("test", "val", "test_unseen", "test_hard"), progress=False, workers=0)
     finally:
         torch.set_num_threads(before)
     return root
@@ -363,6 +364,8 @@ def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
     assert [r["name"] for r in rows] == ["000000", "000001", "000002"]
     assert {"iou", "psnr_novel", "chamfer_3d", "tex_err_seen", "tex_err_unseen", "psnr_az180"} <= set(rows[0])
     assert all(0 <= r["iou"] <= 1 for r in rows)
+    # no twig in test: the IoU with the twig's pixels left out is the IoU (the evaluation renders it again)
+    assert all(r["iou_occluder_ignored"] == pytest.approx(r["iou"], abs=1e-5) for r in rows)
     csv_before = (out / ev.CSV_NAME).read_bytes()
 
     calls.clear()
@@ -427,3 +430,31 @@ def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, 
     hid_rows = ev.read_rows(tmp_path / "hidden" / ev.CSV_NAME)
     assert seen == [[-1, -1]] and [r["class_id"] for r in hid_rows] == [r["class_id"] for r in test_rows]
     assert m_hid["class_accuracy"] == np.mean([r["class_chosen"] == r["class_id"] for r in hid_rows])
+
+
+def test_iou_with_the_twig_ignored_scores_the_true_bird_whole(tiny_dataset):
+    """The input mask of an occluded image has the twig cut out: the true bird, rendered whole, loses plain IoU
+    there, and gets it back (1) once the twig's pixels are left out of both masks; where there is no twig the two
+    IoUs are the same."""
+    from types import SimpleNamespace
+
+    from meshinv_lite.data.dataset import ReconstructionDataset
+    from meshinv_lite.evaluate import iou_occluder_ignored
+    from meshinv_lite.metrics import mask_iou
+    from meshinv_lite.render import render_mesh
+
+    ds = ReconstructionDataset(tiny_dataset, "test_hard")
+    b = ds.batch(range(len(ds)))
+    occluded = b["occluded"].bool()
+    assert occluded.any(), "the fixture needs an occluded test_hard image"
+    template = make_uv_sphere()
+    cam = WeakPerspectiveCamera.from_tensor(b["camera"])
+    truth = SimpleNamespace(vertices=deform_vertices(template, b["deform_map"]), camera=cam, texture=b["texture_map"])
+    render_cfg = RenderConfig(image_size=b["mask"].shape[-1])
+    ignored = iou_occluder_ignored(truth, b["mask"], torch.as_tensor(ds.data.annotations["occluder"]), template, render_cfg)
+    plain = mask_iou(render_mesh(template, truth.vertices, cam, truth.texture, render_cfg, soft=False).mask, b["mask"])
+    assert torch.all(ignored > 0.97)
+    assert torch.all(plain[occluded] < ignored[occluded] - 0.01)
+    assert torch.allclose(plain[~occluded], ignored[~occluded])
+    nan_twigs = torch.full((len(ds), 5), float("nan"))  # no twig anywhere: the plain IoU
+    assert torch.allclose(iou_occluder_ignored(truth, b["mask"], nan_twigs, template, render_cfg), plain)

@@ -123,21 +123,25 @@ def test_a_stored_ablation_cell_is_reused_only_with_its_own_settings(tmp_path):
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from meshinv_lite.ablation import VARIANTS, read_cell, run_cell
+    from meshinv_lite.ablation import VARIANTS, read_cell, run_cell, variant_config
     from meshinv_lite.invert import InversionConfig
     from meshinv_lite.io import atomic_savez
 
-    cfg = InversionConfig.for_profile("quick")
-    v = VARIANTS["ours"]
-    made = replace(cfg, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
-    signature = json.dumps({"variant": "ours", "noise": 1.0, "indices": [0, 1], "seed": 0, "config": made.to_dict(),
+    cfg = InversionConfig.for_profile("quick", mask_loss="iou", features="synthbirds_features")
+    signature = json.dumps({"variant": "iou_cell", "noise": 1.0, "indices": [0, 1], "seed": 0, "config": cfg.to_dict(),
                             "split": "test", "eval_net": "net"}, sort_keys=True, default=str)
     path = tmp_path / "cell.npz"
     atomic_savez(path, signature=np.asarray(signature), iou=np.array([0.5, 0.75]))
     arrays, sig = read_cell(path)
     assert sig == signature and set(arrays) == {"iou"}
     dataset, net = SimpleNamespace(split="test"), SimpleNamespace(name="net")
-    got = run_cell(None, dataset, [0, 1], "ours", 1.0, cfg, net, path)
+    # the config is run as given: its mask loss is not replaced by a loss variant's (it once silently was)
+    got = run_cell(None, dataset, [0, 1], "iou_cell", 1.0, cfg, net, path)
     assert set(got) == {"iou"} and np.array_equal(got["iou"], [0.5, 0.75])
     with pytest.raises(AttributeError, match="batch"):  # other settings: it starts inverting (this dataset has no images)
-        run_cell(None, dataset, [0, 1], "ours", 1.0, replace(cfg, stop_tol=0.01), net, path)
+        run_cell(None, dataset, [0, 1], "iou_cell", 1.0, replace(cfg, stop_tol=0.01), net, path)
+    with pytest.raises(AttributeError, match="batch"):  # a loss variant brings its own mask loss: other settings
+        run_cell(None, dataset, [0, 1], "iou_cell", 1.0, variant_config(cfg, "ours"), net, path)
+    made = variant_config(cfg, "ours_iou_mask")
+    assert made.mask_loss == "iou" and made.texture_losses == VARIANTS["ours_iou_mask"].texture_losses
+    assert variant_config(cfg, "l1").mask_loss == "chamfer" and variant_config(cfg, "l1").stop_tol == cfg.stop_tol
