@@ -10,7 +10,8 @@ the random VGG fallback as features, Chamfer on pixels only, pixel-aligned L1 an
 loss, and ``ours`` with the soft-IoU mask loss. Camera noise ``x k`` multiplies the data's simulated SfM error
 (:func:`meshinv_lite.camera.scale_camera_error`; ``x1`` is the dataset's noisy camera).
 
-Metrics per image: input-view IoU; novel views (11 turns of 30 degrees) against the truth: PSNR, SSIM,
+Metrics per image: input-view IoU (and, on data with occluder annotations, the IoU with the twig's pixels
+left out of both masks: :func:`meshinv_lite.evaluate.iou_occluder_ignored`); novel views (11 turns of 30 degrees) against the truth: PSNR, SSIM,
 perceptual distance and sharpness ratio (:mod:`meshinv_lite.realism`, the evaluation network that no loss
 sees); 3D Chamfer and F-score; the share of folded faces. Per cell: FD in-domain 1/10/12 against the
 ground-truth renders (a set figure; its paired interval resamples images).
@@ -54,7 +55,8 @@ VARIANTS: dict[str, Variant] = {
 #: ``(key, label, +1 if higher is better, -1 if lower, 0 if neither)``; ``fd_in_domain_*`` are set figures, the rest
 #: per image. The sharpness ratio is best at 1 (below: blurrier than the truth; above: more high-frequency energy,
 #: e.g. creases and noise), so its paired comparison uses ``sharpness_gap = |log2 ratio|``.
-METRICS = (("iou", "IoU (input view)", 1), ("psnr_novel", "PSNR novel (dB)", 1), ("ssim_novel", "SSIM novel", 1),
+METRICS = (("iou", "IoU (input view)", 1), ("iou_occluder_ignored", "IoU, twig ignored", 1),
+           ("psnr_novel", "PSNR novel (dB)", 1), ("ssim_novel", "SSIM novel", 1),
            ("perceptual", "perceptual distance", -1), ("sharpness", "sharpness ratio (1 = truth)", 0),
            ("sharpness_gap", "sharpness gap |log2 ratio|", -1),
            ("chamfer_3d", "3D Chamfer", -1), ("f_score", "F-score@0.1", 1), ("folded", "folded faces", -1))
@@ -102,6 +104,7 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
     from .mesh import deform_vertices, make_uv_sphere
     from .camera import WeakPerspectiveCamera
     from .realism import realism_per_image
+    import torch
 
     cfg = config
     signature = json.dumps({"variant": variant, "noise": noise, "indices": list(map(int, indices)), "seed": seed,
@@ -125,6 +128,12 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
                               batch["texture_map"], WeakPerspectiveCamera.from_tensor(batch["camera"]), cfg.render)
         for key in ("iou", "psnr_novel", "ssim_novel", "chamfer_3d", "f_score", "folded"):
             rows.setdefault(key, []).append(m[key].numpy())
+        if "occluder" in dataset.data.annotations:
+            from .evaluate import iou_occluder_ignored
+
+            twig = torch.as_tensor(dataset.data.annotations["occluder"][np.asarray(idx)])
+            rows.setdefault("iou_occluder_ignored", []).append(
+                iou_occluder_ignored(rec, batch["mask"], twig, template, cfg.render).numpy())
         rows.setdefault("perceptual", []).append(r["perceptual"].mean(1).numpy())
         rows.setdefault("sharpness", []).append(r["sharpness_ratio"].mean(1).numpy())
         rows.setdefault("embed_pred", []).append(r["embed_pred"])
@@ -203,9 +212,11 @@ def summarize(cells: dict[str, dict], conditions: Sequence[tuple[str, float]], v
             entry: dict = {"n": int(c["iou"].size), "seconds_per_image": float(c["seconds"]) / max(int(c["iou"].size), 1)}
             c = _with_sharpness_gap(c)
             for key, _, sign in METRICS:
+                if key not in c:  # e.g. iou_occluder_ignored: data without occluder annotations, or an older cell
+                    continue
                 mean, lo, hi = bootstrap_mean(c[key])
                 entry[key] = {"mean": mean, "lo": lo, "hi": hi}
-                if base is not None and v != OURS and sign:
+                if base is not None and v != OURS and sign and key in base:
                     entry[key]["vs_ours"] = paired(c[key], base[key], sign)
             if base is not None and v != OURS and c["embed_pred"].shape[0] >= 2:
                 for k, fd in fd_paired(c["embed_pred"], base["embed_pred"], base["embed_true"], rounds=fd_rounds).items():
