@@ -24,6 +24,11 @@ from .camera import WeakPerspectiveCamera, azimuth_elevation, view_rotation
 from .invert import InversionConfig, InversionObjective, _frozen
 from .mesh import TemplateMesh, deform_vertices
 
+#: Weight of the Chamfer mask term when the hypotheses are scored for an inversion whose own silhouette term is
+#: another one (lite's soft IoU at 0.5, a weight on another scale): lite's measured Chamfer weight (README, "How
+#: strongly to weigh the Chamfer mask"). An inversion with the Chamfer mask is scored with its own weight.
+SCORING_CHAMFER_WEIGHT = 60.0
+
 
 @dataclass(frozen=True)
 class ViewSearchConfig:
@@ -205,7 +210,8 @@ def search_views(
         # silhouette is scored by the Chamfer mask term here, whatever the inversion uses: a pixel-exact term
         # (soft IoU, weight 10) would drown the appearance differences between hypotheses whose outlines
         # already agree (measured: the species test picks the wrong class with it)
-        scoring = replace(inversion, mask_loss="chamfer")
+        scoring = inversion if inversion.mask_loss == "chamfer" else replace(
+            inversion, mask_loss="chamfer", w_mask=SCORING_CHAMFER_WEIGHT)
         objective = InversionObjective(G, template, image.expand(n_cand, -1, -1, -1), mask.expand(n_cand, -1, -1, -1),
                                        cand_cls, scoring, extractor, seed)
         total = torch.empty(n_cand, device=device)

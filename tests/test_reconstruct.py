@@ -53,6 +53,27 @@ def test_search_finds_the_view_and_species_of_a_prior_bird(prior):
     assert torch.isfinite(hyp.class_scores).sum() == prior.config.num_classes
 
 
+def test_hypotheses_are_scored_with_the_chamfer_mask_whatever_the_inversion_uses(prior):
+    """lite inverts with a soft IoU at weight 0.5; the hypotheses of a photo are still scored with the Chamfer mask at
+    its measured weight (a soft IoU would drown the appearance differences, and 0.5 is a weight of another scale)."""
+    from dataclasses import replace
+
+    from meshinv_lite.viewpoint import SCORING_CHAMFER_WEIGHT
+
+    cfg = InversionConfig.for_profile("quick")
+    tm = make_uv_sphere()
+    with torch.no_grad():
+        tex, deform = prior(torch.zeros(1, prior.config.latent_dim), torch.tensor([3]))
+        cam = WeakPerspectiveCamera.from_view([40.0], 10.0, 0.75)
+        out = render_mesh(tm, deform_vertices(tm, deform), cam, tex, RenderConfig(image_size=cfg.render.image_size), soft=False)
+    search = ViewSearchConfig.for_profile("quick")
+    soft_iou = search_views(prior, out.image, out.mask, tm, replace(cfg, mask_loss="iou", w_mask=0.5), search)
+    chamfer = search_views(prior, out.image, out.mask, tm, replace(cfg, w_mask=SCORING_CHAMFER_WEIGHT), search)
+    light = search_views(prior, out.image, out.mask, tm, replace(cfg, w_mask=0.5), search)
+    assert torch.allclose(soft_iou.score, chamfer.score) and torch.equal(soft_iou.class_id, chamfer.class_id)
+    assert not torch.allclose(light.score, chamfer.score)  # the Chamfer inversion's own weight is used as it is
+
+
 def test_reconstruct_command_with_a_given_view_and_species(tmp_path):
     from meshinv_lite.cli import main
 
