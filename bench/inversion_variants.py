@@ -15,7 +15,7 @@ the last 10 steps, fell by less than 0.5 % against the 10 steps before; the next
     stop_0.002    a stricter tolerance, 0.2 %
     steps_0.5     no early stopping, every stage at half its steps
 
-    python bench/inversion_variants.py [--splits test test_hard] [--images 24 20] [--threads N]
+    python bench/inversion_variants.py [--splits test test_hard] [--images 24 20] [--first 0] [--threads N]
     python bench/inversion_variants.py --variant "iou_crease:mask_loss='iou',w_crease=1.0"
     python bench/inversion_variants.py --variant "before:w_mask=10.0,init_candidates=64" \
         --variant "w10_i32:w_mask=10.0" --variant "w100_i64:w_mask=100.0,init_candidates=64" \
@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="default: outputs/<profile>/inversion_variants")
     parser.add_argument("--splits", nargs="+", default=["test", "test_hard"])
     parser.add_argument("--images", type=int, nargs="+", default=[24, 20], help="images per split, in --splits order")
+    parser.add_argument("--first", type=int, default=0,
+                        help="index of each split's first image (e.g. 24: images the default run never saw, to check a "
+                             "setting chosen on those); use another --out, cells are named by split and variant only")
     parser.add_argument("--variant", action="append", default=None, help="NAME:KEY=VALUE,... (repeatable)")
     parser.add_argument("--only", nargs="*", default=None, help="compute only these variants (others: reuse stored cells)")
     parser.add_argument("--threads", type=int, default=None)
@@ -95,7 +98,8 @@ def main() -> None:
     cells, timing = {}, {}
     for split, n in zip(args.splits, args.images + [args.images[-1]] * len(args.splits)):
         ds = ReconstructionDataset(root, split)
-        n = min(n, len(ds))
+        indices = list(range(min(args.first, len(ds)), min(args.first + n, len(ds))))
+        n = len(indices)
         for name, cfg in configs.items():
             key = cell_name(split, args.noise, name)
             path = out / f"{key}.npz"
@@ -103,7 +107,7 @@ def main() -> None:
                 if path.exists():
                     cells[key] = read_cell(path)[0]
                 continue
-            c = cells[key] = run_cell(G, ds, list(range(n)), name, args.noise, cfg, eval_net, path, batch_size=args.batch,
+            c = cells[key] = run_cell(G, ds, indices, name, args.noise, cfg, eval_net, path, batch_size=args.batch,
                                       template=template)
             print(f"[{split} {name}] {n} images: {float(c['seconds']) / n:.2f} s/image, {float(np.mean(c['steps'])):.0f} steps",
                   flush=True)
