@@ -184,6 +184,25 @@ def _run_all(page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+def _bring_into_view(page, cell_text: str, state: dict) -> None:
+    """Scroll the open notebook until the code cell whose source holds ``cell_text`` is in view: JupyterLab renders
+    only the cells near the viewport, so an output far from where Run All left the view has no text to read. The
+    first call goes to the top; each later call scrolls down one step until the cell is attached, then centres it."""
+    cell = page.locator(".jp-CodeCell", has_text=cell_text)
+    if cell.count():
+        try:
+            cell.first.scroll_into_view_if_needed(timeout=1_000)
+        except sync_api.TimeoutError:
+            pass
+        return
+    page.mouse.move(700, 700)
+    if not state.get("at_top"):
+        page.mouse.wheel(0, -10**6)
+        state["at_top"] = True
+    else:
+        page.mouse.wheel(0, 700)
+
+
 def _watched_page(browser, screenshot: Path, where: str):
     """A new page whose console errors and warnings are collected: ``(page, console lines, fail)``, where
     ``fail(msg)`` saves a full-page screenshot and fails the test with ``msg``, ``where`` and the console."""
@@ -319,8 +338,10 @@ def test_student_runs_notebook_04_in_jupyterlab(tmp_path, shared_data_dir):
                 # The live loss panel: its status line changes while the inversion runs, then says "done in".
                 panel = page.locator(".jp-OutputArea", has_text="inversion (test batch)").first
                 seen: list[str] = []
+                scrolled: dict = {}
                 deadline = time.monotonic() + 900
                 while time.monotonic() < deadline:
+                    _bring_into_view(page, "viz.LiveLoss(", scrolled)
                     if page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count():
                         fail("a cell raised:\n" + page.locator(".jp-OutputArea-output[data-mime-type="
                                                               "'application/vnd.jupyter.error']").first.inner_text()[-2000:])
