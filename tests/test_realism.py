@@ -112,6 +112,11 @@ def test_summarize_and_fd_paired():
     e = s["test x1"]["l1"]
     assert e["n"] == n and "vs_ours" in e["psnr_novel"] and e["seconds_per_image"] == 1.0
     assert e["fd_in_domain_12"]["vs_ours"]["diff"] > 0  # offset embeddings are farther from the truth
+    # a figure only the variant's cell has (IoU with the twig ignored, added after ours was stored): its mean, no pair
+    cells[cell_name("test", 1.0, "l1")]["iou_occluder_ignored"] = np.full(n, 0.9)
+    e = summarize(cells, [("test", 1.0)], ["ours", "l1"], fd_rounds=20)["test x1"]
+    assert e["l1"]["iou_occluder_ignored"]["mean"] == pytest.approx(0.9) and "vs_ours" not in e["l1"]["iou_occluder_ignored"]
+    assert "iou_occluder_ignored" not in e["ours"] and "vs_ours" in e["l1"]["iou"]
     fd = fd_paired(true + 1.0, true, true, rounds=20)
     assert fd["fd_in_domain_1"]["lo"] > 0
 
