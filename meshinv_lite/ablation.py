@@ -11,9 +11,9 @@ loss, and ``ours`` with the soft-IoU mask loss. Camera noise ``x k`` multiplies 
 (:func:`meshinv_lite.camera.scale_camera_error`; ``x1`` is the dataset's noisy camera).
 
 Metrics per image: input-view IoU (and, on data with occluder annotations, the IoU with the twig's pixels
-left out of both masks: :func:`meshinv_lite.evaluate.iou_occluder_ignored`); novel views (11 turns of 30 degrees) against the truth: PSNR, SSIM,
-perceptual distance and sharpness ratio (:mod:`meshinv_lite.realism`, the evaluation network that no loss
-sees); 3D Chamfer and F-score; the share of folded faces. Per cell: FD in-domain 1/10/12 against the
+left out of both masks: :func:`meshinv_lite.evaluate.iou_occluder_ignored`); novel views (11 turns of 30
+degrees) against the truth: PSNR, SSIM, perceptual distance and sharpness ratio (:mod:`meshinv_lite.realism`,
+the evaluation network that no loss sees); 3D Chamfer and F-score; the share of folded faces. Per cell: FD in-domain 1/10/12 against the
 ground-truth renders (a set figure; its paired interval resamples images).
 """
 from __future__ import annotations

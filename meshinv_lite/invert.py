@@ -75,8 +75,8 @@ class InversionConfig:
     features (SynthBirds-trained)"); ``"vgg19"`` without weights is the random OFFLINE FALLBACK.
     The history's ``z_norm`` is the mean ``|z| / sqrt(latent_dim)`` (1 +- 0.09 for samples of ``N(0, I)``):
     with the shipped prior, the Chamfer mask term and the authors' ``w_latent`` it ends near 0.25-0.45, pulled
-    towards the centre; a drift outwards shows there first (with the soft-IoU mask term it reaches 1.56 at
-    lite). ``latent_shell`` bounds it instead (lite: 1.27, without the pull).
+    towards the centre; a drift outwards shows there first (with the soft-IoU mask term at the authors' weight and
+    no bound it reaches 1.56 at lite). ``latent_shell`` bounds it instead (lite: 1.27, without the pull).
     """
 
     texture_losses: tuple[tuple[str, float], ...] = (("chamfer", 1.0), ("chamfer_feature", 0.04))
