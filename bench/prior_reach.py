@@ -119,7 +119,6 @@ def main() -> None:
         occl = np.asarray(ds.data.annotations.get("occluded", np.zeros(len(ds), bool)))[:n].astype(bool)
         twig = (occluder_mask(torch.as_tensor(ds.data.annotations["occluder"][:n]), size) if "occluder" in ds.data.annotations
                 else torch.zeros_like(masks, dtype=torch.bool))
-        keep = ~twig
         gt_cam_space = cam.apply(gt_verts) / cam.scale[:, None, None]  # 3D figures: in the true camera's frame
 
         def figures(verts: torch.Tensor, z: torch.Tensor | None, texture: torch.Tensor) -> dict:
@@ -130,7 +129,7 @@ def main() -> None:
                     pred = torch.nn.functional.interpolate(pred, size=(size, size), mode="area")
                 pred_cam_space = cam.apply(verts) / cam.scale[:, None, None]
                 row = {"iou": mask_iou(pred, masks).numpy(),
-                       "iou_occluder_ignored": mask_iou(pred * keep, masks * keep).numpy(),
+                       "iou_occluder_ignored": mask_iou(pred, masks, ignore=twig).numpy(),
                        "chamfer_3d": chamfer_3d(pred_cam_space, gt_cam_space).numpy(), "folded": folded_fraction(verts, template.faces, pairs).numpy()}
                 if z is not None:
                     row["z_norm"] = (z.norm(dim=1) / math.sqrt(z.shape[1])).numpy()

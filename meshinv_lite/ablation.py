@@ -106,9 +106,8 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
     from .realism import realism_per_image
     import torch
 
-    cfg = config
     signature = json.dumps({"variant": variant, "noise": noise, "indices": list(map(int, indices)), "seed": seed,
-                            "config": cfg.to_dict(), "split": dataset.split, "eval_net": eval_net.name},
+                            "config": config.to_dict(), "split": dataset.split, "eval_net": eval_net.name},
                            sort_keys=True, default=str)
     out_path = Path(out_path)
     if out_path.exists():
@@ -121,11 +120,11 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
     for s in range(0, len(indices), batch_size):
         idx = list(indices[s:s + batch_size])
         batch = noisy_batch(dataset.batch(idx), noise)
-        rec = invert_batch(generator, batch, cfg, template=template, seed=seed + idx[0])
-        m = reconstruction_metrics(rec, batch, template, cfg.render)
+        rec = invert_batch(generator, batch, config, template=template, seed=seed + idx[0])
+        m = reconstruction_metrics(rec, batch, template, config.render)
         gt_verts = deform_vertices(template, batch["deform_map"])
         r = realism_per_image(eval_net, template, rec.vertices, rec.texture, rec.camera, gt_verts,
-                              batch["texture_map"], WeakPerspectiveCamera.from_tensor(batch["camera"]), cfg.render)
+                              batch["texture_map"], WeakPerspectiveCamera.from_tensor(batch["camera"]), config.render)
         for key in ("iou", "psnr_novel", "ssim_novel", "chamfer_3d", "f_score", "folded"):
             rows.setdefault(key, []).append(m[key].numpy())
         if "occluder" in dataset.data.annotations:
@@ -133,7 +132,7 @@ def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: fl
 
             twig = torch.as_tensor(dataset.data.annotations["occluder"][np.asarray(idx)])
             rows.setdefault("iou_occluder_ignored", []).append(
-                iou_occluder_ignored(rec, batch["mask"], twig, template, cfg.render).numpy())
+                iou_occluder_ignored(rec, batch["mask"], twig, template, config.render).numpy())
         rows.setdefault("perceptual", []).append(r["perceptual"].mean(1).numpy())
         rows.setdefault("sharpness", []).append(r["sharpness_ratio"].mean(1).numpy())
         rows.setdefault("embed_pred", []).append(r["embed_pred"])

@@ -331,8 +331,7 @@ def iou_occluder_ignored(rec, masks: torch.Tensor, occluder: torch.Tensor, templ
     pred = render_mesh(template.to(device), rec.vertices, rec.camera, rec.texture, render_config, soft=False).mask.cpu()
     if pred.shape[-1] != size:
         pred = torch.nn.functional.interpolate(pred, size=(size, size), mode="area")
-    keep = ~occluder_mask(occluder, size)
-    return mask_iou(pred * keep, masks.cpu() * keep)
+    return mask_iou(pred, masks.cpu(), ignore=occluder_mask(occluder, size))
 
 
 def _class_columns(rec, index: list[int], ds) -> dict[str, list]:

@@ -5,6 +5,8 @@ by the caller (a fallback extractor's distance is *not* FID and must be labelled
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import scipy.linalg
 import torch
@@ -12,12 +14,19 @@ import torch
 from ._checks import check_shape, check_unit_range
 
 
-def mask_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """IoU ``(B,)`` of masks ``(B, 1, H, W)`` binarized at ``threshold``; 1 when both are empty."""
+def mask_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5,
+             ignore: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """IoU ``(B,)`` of masks ``(B, 1, H, W)`` binarized at ``threshold``; 1 when both are empty. ``ignore``
+    ``(B, 1, H, W)`` bool: pixels left out of both masks (e.g. an occluder cut out of the target)."""
     check_shape("pred", pred, (None, 1, None, None), "(B, 1, H, W)")
     if pred.shape != target.shape:
         raise ValueError(f"mask shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}")
     p, t = pred > threshold, target > threshold
+    if ignore is not None:
+        if ignore.shape != pred.shape:
+            raise ValueError(f"ignore must have the masks' shape {tuple(pred.shape)}, got {tuple(ignore.shape)}")
+        keep = ~ignore.to(device=p.device, dtype=torch.bool)
+        p, t = p & keep, t & keep
     inter = (p & t).flatten(1).sum(1).double()
     union = (p | t).flatten(1).sum(1).double()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).float()

@@ -48,6 +48,12 @@ def test_mask_iou_known_cases():
     iou = mask_iou(a, b)
     assert torch.allclose(iou, torch.tensor([1.0, 0.0, 1 / 3, 1.0]))
     assert float(mask_iou(b[2:3], a[2:3])) == pytest.approx(1 / 3)  # symmetric
+    ignore = torch.zeros(4, 1, 8, 8, dtype=torch.bool)
+    ignore[2, :, 4:6] = True                    # the pixels only the target covers, left out of both -> 2/4
+    ignore[1, :, 4:] = True                     # all of item 1's target left out: 0 overlap of 4 rows -> 0
+    assert torch.allclose(mask_iou(a, b, ignore=ignore), torch.tensor([1.0, 0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="ignore"):
+        mask_iou(a, b, ignore=ignore[:, :, :4])
 
 
 def test_frechet_identical_sets_is_zero():
