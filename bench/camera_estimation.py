@@ -4,7 +4,7 @@
     python bench/camera_estimation.py                      # 24 lite test images, quick schedule, shipped prior
     python bench/camera_estimation.py --num-images 40 --profile lite
 
-Every test image goes through the "your own photo" path (:func:`meshinv_lite.reconstruct.reconstruct_photo`:
+Every test image goes through the "your own photo" path (:func:`meshinv_lite.photo.reconstruct_photo`:
 re-framed around its mask, no camera, no class) and, for comparison, through the normal inversion with
 its noisy SfM-like camera and its true class. Prints the azimuth error (median, share within 20 and 45
 degrees, front/back flips beyond 135), the species accuracy, and IoU / novel-view PSNR of both paths with
@@ -20,16 +20,18 @@ import torch
 import torch.nn.functional as F
 
 from meshinv_lite import io
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig, set_threads
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.data.synthbirds import build_synthbirds, synthbirds_dir
-from meshinv_lite.invert import InversionConfig, invert_batch, reconstruction_metrics
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.data import build_synthbirds
+from meshinv_lite.data.synthbirds import synthbirds_dir
+from meshinv_lite.inversion import InversionConfig, invert_batch
+from meshinv_lite.evaluation import reconstruction_metrics
+from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.metrics import mask_iou
 from meshinv_lite.photo import Photo
-from meshinv_lite.prior import load_shipped_prior
-from meshinv_lite.reconstruct import reconstruct_photo
+from meshinv_lite.gan import load_shipped_prior
+from meshinv_lite.photo import reconstruct_photo
 from meshinv_lite.render import render_mesh
 
 

@@ -36,15 +36,15 @@ from pathlib import Path
 import numpy as np
 
 import meshinv_lite as mi
-from meshinv_lite.ablation import cell_name, format_table, read_cell, run_cell, summarize
-from meshinv_lite.data.dataset import ReconstructionDataset
+from meshinv_lite.evaluation import cell_name, format_table, read_cell, run_cell, summarize
+from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
-from meshinv_lite.invert import InversionConfig, InversionStage
+from meshinv_lite.inversion import InversionConfig, InversionStage
 from meshinv_lite.io import write_json
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.paths import resolve
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 
 DEFAULT_VARIANTS = ["full:stop_tol=None", "stop_0.002:stop_tol=0.002", "steps_0.5:steps_fraction=0.5,stop_tol=None"]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
-from meshinv_lite.invert import InversionConfig, invert_batch
-from meshinv_lite.mesh import make_uv_sphere
-from meshinv_lite.models import Generator, GeneratorConfig
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
+from meshinv_lite.inversion import InversionConfig, invert_batch
+from meshinv_lite.render import make_uv_sphere
+from meshinv_lite.gan import Generator, GeneratorConfig
 
 
 SHIPPED_PRIOR = Path(__file__).resolve().parent.parent / "meshinv_lite" / "priors" / "synthbirds_lite.pt"

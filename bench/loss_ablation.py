@@ -1,6 +1,6 @@
 """The loss ablation as evidence (issue 14): texture and mask losses x camera noise x splits, paired per image.
 
-Runs the cells of a plan (``meshinv_lite.ablation``; each cell = one split, noise level and variant on the
+Runs the cells of a plan (``meshinv_lite.evaluation.ablation``; each cell = one split, noise level and variant on the
 same images and seeds, stored under ``--out`` as soon as it is done, so an interrupted run resumes), then
 prints the tables (mean, 95 % bootstrap interval, paired difference to ours, wins per image), writes
 ``summary.json`` and ``ablation.png`` to ``--out``. Shards split the cells between processes that share
@@ -27,15 +27,15 @@ from pathlib import Path
 import numpy as np
 
 import meshinv_lite as mi
-from meshinv_lite.ablation import VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize, variant_config
-from meshinv_lite.data.dataset import ReconstructionDataset
+from meshinv_lite.evaluation import (VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize, variant_config)
+from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
-from meshinv_lite.invert import InversionConfig
+from meshinv_lite.inversion import InversionConfig
 from meshinv_lite.io import write_json
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.paths import resolve
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 
 ALL = list(VARIANTS)
 PLAN = (

@@ -18,12 +18,14 @@ import time
 import torch
 
 import meshinv_lite as mi
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.data.synthbirds import build_synthbirds, synthbirds_dir
-from meshinv_lite.invert import InversionConfig, invert_batch, reconstruction_metrics
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.data import build_synthbirds
+from meshinv_lite.data.synthbirds import synthbirds_dir
+from meshinv_lite.inversion import InversionConfig, invert_batch
+from meshinv_lite.evaluation import reconstruction_metrics
+from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.paths import resolve
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 
 METRICS = (("iou", "IoU", 1), ("psnr_novel", "PSNR novel", 1), ("ssim_novel", "SSIM novel", 1),
            ("chamfer_3d", "3D Chamfer", -1), ("f_score", "F-score@0.1", 1))

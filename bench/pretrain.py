@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from meshinv_lite.camera import random_cameras
+from meshinv_lite.render import random_cameras
 from meshinv_lite.config import get_profile
-from meshinv_lite.models import count_parameters
-from meshinv_lite.pretrain import GANTrainer, PretrainConfig, TrainingData
+from meshinv_lite.gan import count_parameters
+from meshinv_lite.gan import GANTrainer, PretrainConfig, TrainingData
 
 
 def random_data(profile: str, n: int = 64) -> TrainingData:

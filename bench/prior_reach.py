@@ -28,17 +28,17 @@ import numpy as np
 import torch
 
 import meshinv_lite as mi
-from meshinv_lite.baselines import mask_iou_loss
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.losses import mask_iou_loss
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import get_profile
-from meshinv_lite.data.dataset import ReconstructionDataset
+from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.synthbirds import occluder_mask, synthbirds_dir
-from meshinv_lite.invert import project_to_shell
+from meshinv_lite.inversion import project_to_shell
 from meshinv_lite.io import write_json
-from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
+from meshinv_lite.render import deform_vertices, face_adjacency, make_uv_sphere
 from meshinv_lite.metrics import chamfer_3d, folded_fraction, mask_iou
 from meshinv_lite.paths import resolve
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 from meshinv_lite.render import render_mesh
 
 

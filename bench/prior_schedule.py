@@ -5,7 +5,7 @@
 ``--images`` images of ``--split`` (val: where the shipped snapshot is chosen) of a SynthBirds dataset (the quick profile's schedule by default: 40 steps at
 64 px) and reports IoU, novel-view PSNR, 3D Chamfer and the share of folded faces of the reconstructions,
 and of 96 random samples. Last line: ``prior_schedule_best_iteration=<int>``: the best mean IoU among snapshots whose samples fold
-at most ``--max-fold-ratio`` (2.5) times as often as true birds (the rule :data:`meshinv_lite.prior.SHIPPED` was chosen by).
+at most ``--max-fold-ratio`` (2.5) times as often as true birds (the rule :data:`meshinv_lite.gan.SHIPPED` was chosen by).
 
     python bench/prior_schedule.py --snapshots data/prior_synthbirds_lite/synthbirds_lite/gan_noisy/snapshots \\
         --data data/synthbirds_quick [--profile quick] [--images 6] [--threads 1]
@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 
 from meshinv_lite.config import set_threads
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.invert import InversionConfig, invert_batch, reconstruction_metrics
-from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.inversion import InversionConfig, invert_batch
+from meshinv_lite.evaluation import reconstruction_metrics
+from meshinv_lite.render import deform_vertices, face_adjacency, make_uv_sphere
 from meshinv_lite.metrics import folded_fraction
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 
 
 def main() -> None:
@@ -80,7 +81,7 @@ def main() -> None:
 
 def _recipe_of(path: Path):
     """The recipe a snapshot was saved with (snapshots of any recipe can be compared)."""
-    from meshinv_lite.prior import PriorRecipe
+    from meshinv_lite.gan import PriorRecipe
 
     state = torch.load(path, map_location="cpu", weights_only=False)
     return PriorRecipe(**state["recipe"])

@@ -1,6 +1,6 @@
 """Where the time of one MeshInversion goes: a profile by stage, at a profile's schedule, with the shipped prior.
 
-Wraps the functions :func:`meshinv_lite.invert.invert` calls (the generator, the renderer, each loss, the
+Wraps the functions :func:`meshinv_lite.inversion.invert` calls (the generator, the renderer, each loss, the
 feature CNN, the nearest-neighbour searches, backward, the optimizer) with wall-clock timers, inverts
 ``--images`` test images in one batch, and prints inclusive milliseconds per image for each part, split
 into the best-of-N initialisation and the optimisation. Last line: ``profile_invert_s_per_image_<profile>=<float>``.
@@ -18,12 +18,14 @@ import torch
 
 import meshinv_lite as mi
 from meshinv_lite.paths import resolve
-from meshinv_lite import chamfer, invert as inv
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.data.synthbirds import build_synthbirds, synthbirds_dir
-from meshinv_lite.invert import InversionConfig, invert_batch
-from meshinv_lite.mesh import make_uv_sphere
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.losses import nearest as chamfer
+from meshinv_lite.inversion import search as inv
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.data import build_synthbirds
+from meshinv_lite.data.synthbirds import synthbirds_dir
+from meshinv_lite.inversion import InversionConfig, invert_batch
+from meshinv_lite.render import make_uv_sphere
+from meshinv_lite.gan import load_shipped_prior
 
 TIMES: dict[tuple[str, str], float] = collections.defaultdict(float)
 CALLS: dict[tuple[str, str], int] = collections.defaultdict(int)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
 from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt, evaluate_pseudo_gt
 
 try:

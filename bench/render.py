@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from meshinv_lite.camera import random_cameras
+from meshinv_lite.render import random_cameras
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere
+from meshinv_lite.render import deform_vertices, make_uv_sphere
 from meshinv_lite.render import render_mesh
 
 

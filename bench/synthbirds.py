@@ -17,20 +17,11 @@ import time
 
 import torch
 
-from meshinv_lite.data.synthbirds import (
-    SynthBirdsConfig,
-    backgrounds,
-    build_synthbirds,
-    chunk_generator,
-    default_template,
-    deformation_map,
-    fit_cameras,
-    generate_batch,
-    sample_bird_params,
-    texture_map,
-    torch_threads,
-)
-from meshinv_lite.mesh import deform_vertices
+from meshinv_lite.data import SynthBirdsConfig, build_synthbirds, generate_batch
+from meshinv_lite.data.synthbirds import backgrounds, chunk_generator, default_template, fit_cameras, torch_threads
+from meshinv_lite.data.bird_shape import deformation_map, sample_bird_params
+from meshinv_lite.data.bird_texture import texture_map
+from meshinv_lite.render import deform_vertices
 
 
 def stage_times(cfg: SynthBirdsConfig, batch: int, repeats: int) -> dict:

@@ -1,7 +1,7 @@
 """Out of distribution: inversion of held-out species (``test_unseen``) against ``test``, with the shipped prior.
 
 Inverts the first ``--images`` images of three runs with the profile's schedule (default lite: 200 steps, Chamfer
-pixel + feature texture losses, noisy cameras, seed 0) through :func:`meshinv_lite.evaluate.evaluate_split`:
+pixel + feature texture losses, noisy cameras, seed 0) through :func:`meshinv_lite.evaluation.evaluate_split`:
 
 * ``test_unseen``: birds of the three held-out species, no class given (chosen in the initialisation);
 * ``test``: the twelve seen species with their class, as every other figure of the package;
@@ -21,11 +21,13 @@ import argparse
 from pathlib import Path
 
 import meshinv_lite as mi
-from meshinv_lite.data.synthbirds import UNSEEN_SPLIT, build_synthbirds, synthbirds_dir
-from meshinv_lite.evaluate import evaluate_split
-from meshinv_lite.invert import InversionConfig
+from meshinv_lite.data.config import UNSEEN_SPLIT
+from meshinv_lite.data import build_synthbirds
+from meshinv_lite.data.synthbirds import synthbirds_dir
+from meshinv_lite.evaluation import evaluate_split
+from meshinv_lite.inversion import InversionConfig
 from meshinv_lite.paths import resolve
-from meshinv_lite.prior import load_shipped_prior
+from meshinv_lite.gan import load_shipped_prior
 
 COLUMNS = (("iou", "IoU", 3), ("psnr_novel", "PSNR novel", 2), ("chamfer_3d", "3D Chamfer", 4), ("f_score", "F-score", 3))
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from meshinv_lite.data.species import SPECIES_NAMES
-from meshinv_lite.data.synthbirds import SynthBirdsConfig, generate_batch
+from meshinv_lite.data import SPECIES_NAMES
+from meshinv_lite.data import SynthBirdsConfig, generate_batch
 
 WIDTH, HEIGHT = 500, 375
 

@@ -20,8 +20,9 @@ import argparse
 import sys
 import time
 
-from meshinv_lite.data.dataset import FORMAT
-from meshinv_lite.data.synthbirds import SPLITS, SynthBirdsConfig, build_synthbirds
+from meshinv_lite.data import FORMAT
+from meshinv_lite.data.synthbirds import SPLITS
+from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
 
 
 def main(argv=None) -> int:

@@ -1,16 +1,24 @@
 """meshinv-lite: single-view textured mesh reconstruction by GAN inversion, as a tutorial package.
 
-Data flow, one module per step: ``data`` -> ``pseudo_gt`` -> ``pretrain`` -> ``invert`` -> ``metrics``,
-built on ``mesh`` (template and UV maps), ``camera`` (weak perspective) and ``render`` (DIB-R).
+One subpackage per stage of the pipeline, in the order the notebooks teach them::
+
+    render/      00  the UV-sphere mesh, weak-perspective cameras, the DIB-R renderer
+    data/        01  SynthBirds (procedural birds with 3D ground truth), the on-disk format, CUB
+    pseudo_gt/   02  per-image silhouette fit + back-projected texture
+    gan/         03  the generator and discriminators, pretraining, the shipped prior
+    inversion/   04  MeshInversion: search the latent space; 05 texture transfer
+    evaluation/  06  IoU, FID_k (or its labelled fallback), ground-truth 3D and novel-view metrics
+    photo/       07  your own photo: read it, find the camera and species, reconstruct
+
+beside the pieces several stages share: ``losses/`` (Chamfer texture and mask losses, regularisers, the
+paper's baselines), ``features/`` (frozen CNN feature extractors), ``viz/`` (figures, the live loss panel,
+the 3D viewer), and small modules (``config``, ``metrics``, ``io``, ``paths``, ``export``, ...). The entry
+points are ``python -m meshinv_lite.pipeline`` (all notebooks) and ``python -m meshinv_lite.cli``.
+
+Importing the package does nothing but hand these names on.
 """
-from ._allocator import tune_glibc_malloc as _tune_glibc_malloc
 from .config import PROFILES, Profile, RenderConfig, TemplateConfig, get_profile
 
 __version__ = "0.1.0"
-
-_tune_glibc_malloc()  # see meshinv_lite/_allocator.py; MESHINV_NO_MALLOC_TUNING=1 disables
-
-from . import inception as _inception  # noqa: E402,F401  registers "inception_v3_fid" with meshinv_lite.features
-from . import domain_features as _domain  # noqa: E402,F401  registers "auto", "synthbirds_features", "synthbirds_eval"
 
 __all__ = ["PROFILES", "Profile", "RenderConfig", "TemplateConfig", "get_profile", "__version__"]

@@ -6,7 +6,7 @@ next step faults the pages in again; on virtual machines a page fault is expensi
 alone can make small-tensor workloads 2-3x slower. Raising glibc's mmap and trim thresholds
 (what ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do) keeps those pages mapped.
 
-Applied once when :mod:`meshinv_lite` is imported, on Linux with glibc only; set the environment
+Applied by :func:`meshinv_lite.config.set_threads` (every notebook, the CLI and the benches call it), on Linux with glibc only; set the environment
 variable ``MESHINV_NO_MALLOC_TUNING=1`` to leave the allocator alone.
 """
 from __future__ import annotations

@@ -78,7 +78,7 @@ def check_nonempty_batch(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}): pass at least one item")
 
 
-# Loss inputs (shared by meshinv_lite.losses and meshinv_lite.baselines)
+# Loss inputs (shared by meshinv_lite.losses and meshinv_lite.losses.baselines)
 
 #: What a loss's ``reduction`` may be: a scalar mean or sum over the batch, or per image ``(B,)``.
 REDUCTIONS = ("mean", "sum", "none")

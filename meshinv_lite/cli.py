@@ -33,8 +33,6 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import torch
-
 from .distributed import DistContext, init_distributed, shutdown
 from .io import write_json
 
@@ -112,8 +110,10 @@ def _say(ctx: DistContext, text: str) -> None:
 
 
 def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
-    from .evaluate import generator_fingerprint
-    from .pretrain import GANTrainer, PretrainConfig, TrainingData, build_training_inputs, gan_dir
+    from .evaluation.store import generator_fingerprint
+    from .gan.config import PretrainConfig
+    from .gan.inputs import TrainingData, build_training_inputs, gan_dir
+    from .gan.trainer import GANTrainer
 
     progress = not args.quiet
     if args.train_images is not None and args.train_images < 1:
@@ -146,9 +146,10 @@ def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
 
 def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
     from .data.synthbirds import synthbirds_dir
-    from .evaluate import evaluate_split
-    from .invert import InversionConfig
-    from .pretrain import gan_dir, load_generator
+    from .evaluation.evaluate import evaluate_split
+    from .gan.checkpoint import load_generator
+    from .gan.inputs import gan_dir
+    from .inversion.config import InversionConfig
 
     root = synthbirds_dir(args.data_dir, args.profile)
     ckpt = Path(args.checkpoint) if args.checkpoint else gan_dir(root, args.camera) / "latest.pt"
@@ -168,7 +169,7 @@ def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
 
 
 def build_prior(args: argparse.Namespace) -> int:
-    from .prior import build_prior as build
+    from .artifacts import build_prior as build
 
     t0 = time.perf_counter()
     p = build(args.data_dir, device=args.device, out_dir=args.out_dir, progress=not args.quiet, iterations=args.iterations)
@@ -180,7 +181,8 @@ def build_prior(args: argparse.Namespace) -> int:
 
 
 def build_features(args: argparse.Namespace) -> int:
-    from .domain_features import RECIPES, build_feature_net
+    from .features.in_domain import RECIPES
+    from .features.in_domain_training import build_feature_net
 
     for name, recipe in RECIPES.items():
         if args.only and name != args.only:
@@ -194,9 +196,9 @@ def build_features(args: argparse.Namespace) -> int:
 
 
 def reconstruct(args: argparse.Namespace) -> int:
-    from .photo import PhotoError
-    from .prior import PriorError
-    from .reconstruct import reconstruct_photo, write_outputs
+    from .gan.prior import PriorError
+    from .photo.load import PhotoError
+    from .photo.reconstruct import reconstruct_photo, write_outputs
 
     try:
         result = reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,

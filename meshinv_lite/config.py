@@ -13,7 +13,7 @@ paper     256        512         32              the paper's scale (GPU)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace, asdict
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -180,14 +180,21 @@ def default_workers() -> int:
 
 
 def set_threads(threads: "int | None" = None) -> int:
-    """Set torch's CPU threads for this process and return the number in effect.
+    """Set this process up for CPU work: torch's threads (returned) and glibc's allocator thresholds.
 
     ``None`` picks the measured default (:func:`default_threads`): on a machine with 2 cores or fewer,
     both cores when the machine is idle when this is called, one thread when something else is running.
     Pass a number to override, e.g. ``threads=1`` when you will start something else beside this
     (a second notebook, a training run): the default looks only once, at the call.
+
+    The allocator part (:func:`meshinv_lite._allocator.tune_glibc_malloc`, Linux/glibc only) keeps freed
+    blocks mapped between optimisation steps; ``MESHINV_NO_MALLOC_TUNING=1`` leaves it alone.
     """
     import torch
+
+    from ._allocator import tune_glibc_malloc
+
+    tune_glibc_malloc()
 
     if threads is None:
         chosen = default_threads()

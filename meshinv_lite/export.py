@@ -1,7 +1,7 @@
 """Write reconstructed textured meshes for common viewers: OBJ (+ MTL + PNG) and binary glTF (GLB).
 
 Both formats need one texture coordinate per face corner; our template has UV points that differ from
-its vertices only along the seam and at the poles (:class:`~meshinv_lite.mesh.TemplateMesh`). OBJ keeps
+its vertices only along the seam and at the poles (:class:`~meshinv_lite.render.TemplateMesh`). OBJ keeps
 the two index lists (``f v/vt``); glTF wants one index per vertex, so vertices are split per UV point.
 
 UV origins differ: ours and glTF's put ``v = 0`` on the image's first (top) row; OBJ puts ``vt = 0`` at the
@@ -20,7 +20,7 @@ from PIL import Image
 
 from ._checks import check_shape
 from .io import atomic_write_bytes
-from .mesh import TemplateMesh
+from .render.mesh import TemplateMesh
 
 
 def _texture_png(texture: torch.Tensor) -> bytes:
@@ -133,7 +133,7 @@ def export_glb(path: str | Path, verts: torch.Tensor, template: TemplateMesh, te
 
 
 def export_reconstruction(reconstruction, index: int, out_dir: str | Path, name: str, template: TemplateMesh) -> dict:
-    """OBJ (+ MTL + PNG) and GLB of item ``index`` of a :class:`~meshinv_lite.invert.Reconstruction`."""
+    """OBJ (+ MTL + PNG) and GLB of item ``index`` of a :class:`~meshinv_lite.inversion.Reconstruction`."""
     out_dir = Path(out_dir)
     v = reconstruction.vertices[index]
     t = reconstruction.texture[index]

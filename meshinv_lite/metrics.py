@@ -63,11 +63,6 @@ def frechet_distance_of(features_a, features_b) -> float:
     return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
 
 
-# --------------------------------------------------------------------------------------------------
-# Ground-truth metrics (SynthBirds)
-# --------------------------------------------------------------------------------------------------
-
-
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR ``(B,)`` in dB of images ``(B, C, H, W)`` in ``[0, 1]`` (capped at 100 dB for identical images)."""
     if a.shape != b.shape:
@@ -117,151 +112,12 @@ def f_score(a: torch.Tensor, b: torch.Tensor, threshold: float) -> torch.Tensor:
 def folded_fraction(verts: torch.Tensor, faces: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     """Share ``(B,)`` of neighbouring face pairs whose normals differ by more than 90 degrees: creases where
     the surface folds back on itself. Meshes ``(B, N, 3)``, faces ``(F, 3)``, adjacent face pairs ``(P, 2)``
-    (:func:`meshinv_lite.mesh.face_adjacency`). SynthBirds' true birds score about 0.003 (sharp beak and
+    (:func:`meshinv_lite.render.face_adjacency`). SynthBirds' true birds score about 0.003 (sharp beak and
     tail tips); a crumpled reconstruction scores many times that."""
-    from .mesh import face_normals
+    from .render.mesh import face_normals
 
     n = face_normals(verts, faces)
     return ((n[:, pairs[:, 0]] * n[:, pairs[:, 1]]).sum(-1) < 0).float().mean(1)
-
-
-def turn_cameras(camera, azimuth_deg: float):
-    """The same cameras after turning the object by ``azimuth_deg`` about its vertical (``y``) axis."""
-    import math
-
-    from .camera import WeakPerspectiveCamera, quaternion_multiply
-
-    half = math.radians(azimuth_deg) / 2
-    q = camera.rotation.new_tensor([math.cos(half), 0.0, math.sin(half), 0.0]).expand_as(camera.rotation)
-    return WeakPerspectiveCamera(camera.scale, camera.translation, quaternion_multiply(camera.rotation, q))
-
-
-@torch.no_grad()
-def ground_truth_metrics(
-    template,
-    verts: torch.Tensor,
-    texture: torch.Tensor,
-    camera,
-    gt_verts: torch.Tensor,
-    gt_texture: torch.Tensor,
-    gt_camera,
-    render_config,
-    azimuths: tuple[float, ...] = tuple(range(0, 360, 30)),
-    f_threshold: float = 0.1,
-) -> dict:
-    """Reconstructions vs SynthBirds ground truth, per image.
-
-    Novel views: both meshes turned by each azimuth about their vertical axis and rendered through their
-    own camera (reconstruction: the refined one; ground truth: the exact one) on black; PSNR and SSIM
-    per view. 3D: both meshes mapped into camera space by those cameras (the known alignment) and
-    divided by the true camera scale; symmetric Chamfer distance and F-score at ``f_threshold``
-    (template radius = 1).
-
-    Returns ``{"psnr": (B, K), "ssim": (B, K), "chamfer_3d": (B,), "f_score": (B,), "azimuths": [..]}``.
-    """
-    from .render import render_mesh
-
-    ps, ss = [], []
-    for az in azimuths:
-        pred = render_mesh(template, verts, turn_cameras(camera, az), texture, render_config, soft=False).image
-        true = render_mesh(template, gt_verts, turn_cameras(gt_camera, az), gt_texture, render_config, soft=False).image
-        ps.append(psnr(pred, true))
-        ss.append(ssim(pred, true))
-    a = camera.apply(verts) / gt_camera.scale[:, None, None]
-    b = gt_camera.apply(gt_verts) / gt_camera.scale[:, None, None]
-    return {"psnr": torch.stack(ps, 1), "ssim": torch.stack(ss, 1), "chamfer_3d": chamfer_3d(a, b),
-            "f_score": f_score(a, b, f_threshold), "azimuths": list(azimuths)}
-
-
-# --------------------------------------------------------------------------------------------------
-# The paper's multi-view protocol (DESIGN.md section 9) and texture error by visibility
-# --------------------------------------------------------------------------------------------------
-
-#: Azimuth step of the multi-view protocol, degrees.
-PROTOCOL_STEP_DEG = 30
-#: Exact front (beak, ``+z``) and back azimuths in the package's convention (see
-#: :func:`meshinv_lite.camera.view_rotation`: azimuth 90 looks from ``+z``); FID_10 leaves them out.
-PROTOCOL_FRONT_BACK = (90, 270)
-PROTOCOL_ELEVATION_DEG = 30.0
-PROTOCOL_SCALE = 0.7
-
-
-def protocol_azimuths(k: int) -> tuple[int, ...]:
-    """The views of FID_k, degrees.
-
-    * ``k = 12``: ``0, 30, ..., 330`` about the vertical axis, object in the canonical pose;
-    * ``k = 10``: the same without the exact front (90) and back (270), as the authors' FID_10;
-    * ``k = 1``: ``(0,)``, meaning *no turn from the input camera* (FID_1 renders at the input view).
-    """
-    if k == 1:
-        return (0,)
-    if k == 12:
-        return tuple(range(0, 360, PROTOCOL_STEP_DEG))
-    if k == 10:
-        return tuple(a for a in range(0, 360, PROTOCOL_STEP_DEG) if a not in PROTOCOL_FRONT_BACK)
-    raise ValueError(f"the protocol defines FID_1, FID_10 and FID_12; got k={k}")
-
-
-def normalize_for_protocol(verts: torch.Tensor) -> torch.Tensor:
-    """Re-centre meshes ``(B, N, 3)`` at their bounding-box centre and scale each so that half its largest
-    bounding-box side is 1 (the protocol camera's scale 0.7 then makes the largest side span 70% of the frame).
-    Orientation is kept: the generator's object frame is the canonical pose (``y`` up, beak ``+z``)."""
-    check_shape("verts", verts, (None, None, 3), "(B, N, 3)")
-    lo, hi = verts.amin(1, keepdim=True), verts.amax(1, keepdim=True)
-    half = ((hi - lo) / 2).amax(-1, keepdim=True).clamp_min(1e-8)
-    return (verts - (lo + hi) / 2) / half
-
-
-def protocol_cameras(azimuths, elevation_deg: float = PROTOCOL_ELEVATION_DEG, scale: float = PROTOCOL_SCALE,
-                     device=None):
-    """Cameras of the canonical pose at ``azimuths`` (degrees), elevation 30, scale 0.7, no translation."""
-    from .camera import WeakPerspectiveCamera
-
-    return WeakPerspectiveCamera.from_view([float(a) for a in azimuths], elevation_deg, scale, device=device)
-
-
-@torch.no_grad()
-def texture_error_by_visibility(
-    template,
-    gt_verts: torch.Tensor,
-    gt_camera,
-    masks: torch.Tensor,
-    pred_texture: torch.Tensor,
-    gt_texture: torch.Tensor,
-    back_projection=None,
-) -> dict:
-    """Mean absolute texture error on the texels the input view showed, and on the rest.
-
-    Visibility per texel comes from :func:`meshinv_lite.backproject.back_project` with the *ground-truth*
-    mesh ``gt_verts`` ``(B, N, 3)``, the exact camera and the input masks ``(B, 1, H, W)`` (so texels
-    behind an occluder count as unseen). Texels outside the UV layout are ignored. ``pred_texture`` is
-    resized to the ground truth's size when they differ.
-
-    Returns ``{"seen": (B,), "unseen": (B,), "seen_fraction": (B,)}``: mean over texels and channels of
-    ``|pred - gt|`` (NaN where a set is empty), and the share of laid-out texels that were seen.
-    """
-    import torch.nn.functional as F
-
-    from .backproject import BackProjectionConfig, back_project, uv_fragments
-
-    check_shape("gt_texture", gt_texture, (None, 3, None, None), "(B, 3, Ht, Wt)")
-    check_shape("pred_texture", pred_texture, (gt_texture.shape[0], 3, None, None), "(B, 3, H, W)")
-    size = tuple(gt_texture.shape[-2:])
-    if tuple(pred_texture.shape[-2:]) != size:
-        pred_texture = F.interpolate(pred_texture, size=size, mode="bilinear", align_corners=False, antialias=True)
-    dummy = masks.new_zeros(masks.shape[0], 3, *masks.shape[-2:])
-    _, vis = back_project(template, gt_verts, gt_camera, dummy, masks, size, back_projection or BackProjectionConfig())
-    laid_out = (uv_fragments(template, size, 1).pix_to_face[:, None] >= 0).to(vis)
-    seen = vis * laid_out
-    unseen = (1 - vis) * laid_out
-    err = (pred_texture - gt_texture).abs().mean(1, keepdim=True)
-
-    def masked_mean(w):
-        n = w.flatten(1).sum(1)
-        return torch.where(n > 0, (err * w).flatten(1).sum(1) / n.clamp_min(1), torch.full_like(n, float("nan")))
-
-    return {"seen": masked_mean(seen), "unseen": masked_mean(unseen),
-            "seen_fraction": seen.flatten(1).sum(1) / laid_out.flatten(1).sum(1).clamp_min(1)}
 
 
 def frechet_distance_features(features_a, features_b) -> float:

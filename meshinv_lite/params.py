@@ -7,8 +7,8 @@ validated here, with one message naming the parameter, what it got and what it t
 """
 from __future__ import annotations
 
-from pathlib import Path
 import types
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .config import PROFILES, check_device

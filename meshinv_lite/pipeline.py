@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .io import read_json, write_json, atomic_write_bytes
+from .io import atomic_write_bytes, read_json, write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Written by notebook 06 (the paper's Table 1 with our figures); printed at the end of a run that made it.

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from meshinv_lite._allocator import tune_glibc_malloc
+
 REPO = Path(__file__).resolve().parent.parent
+tune_glibc_malloc()  # what set_threads does for notebooks and the CLI (tests call library code directly)
 
 
 @pytest.fixture(scope="session")

@@ -3,21 +3,7 @@ import math
 import pytest
 import torch
 
-from meshinv_lite.camera import (
-    WeakPerspectiveCamera,
-    azimuth_elevation,
-    matrix_to_quaternion,
-    ndc_to_pixel,
-    normalize_quaternion,
-    orbit_azimuths,
-    orbit_cameras,
-    pixel_centers,
-    pixel_to_ndc,
-    qrot,
-    quaternion_multiply,
-    quaternion_to_matrix,
-    view_rotation,
-)
+from meshinv_lite.render import (WeakPerspectiveCamera, azimuth_elevation, matrix_to_quaternion, ndc_to_pixel, normalize_quaternion, orbit_azimuths, orbit_cameras, pixel_centers, pixel_to_ndc, qrot, quaternion_multiply, quaternion_to_matrix, view_rotation)
 
 
 def test_pixel_ndc_round_trip_and_centres():

@@ -14,11 +14,11 @@ from scipy.io import savemat
 from scipy.spatial import Delaunay
 from scipy.spatial.transform import Rotation
 
-from meshinv_lite.camera import ndc_to_pixel
+from meshinv_lite.render import ndc_to_pixel
 from meshinv_lite.config import RenderConfig
 from meshinv_lite.data import cub
-from meshinv_lite.data.dataset import ReconstructionDataset
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.data import ReconstructionDataset
+from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.render import render_mesh
 
 H, W = 150, 200

@@ -11,7 +11,8 @@ from PIL import Image
 
 from meshinv_lite.data import dataset as fmt
 from meshinv_lite.data import synthbirds as sb
-from meshinv_lite.data.dataset import DatasetFormatError, ReconstructionDataset, read_split, write_split
+from meshinv_lite.data.dataset import DatasetFormatError
+from meshinv_lite.data import ReconstructionDataset, read_split, write_split
 
 N, S = 5, 16
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from meshinv_lite.distributed import SINGLE, DistContext, init_distributed, launched_by_torchrun
-from meshinv_lite.evaluate import CSV_NAME, _merge_parts, read_rows, write_rows
+from meshinv_lite.evaluation import CSV_NAME, read_rows, write_rows
+from meshinv_lite.evaluation.store import _merge_parts
 from meshinv_lite.io import read_json
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def test_shards_are_round_robin_and_cover_everything():
 
 
 def test_batch_size_must_split_over_ranks():
-    from meshinv_lite.pretrain import GANTrainer, PretrainConfig
+    from meshinv_lite.gan import GANTrainer, PretrainConfig
 
     cfg = PretrainConfig.for_profile("quick", batch_size=9)
     with pytest.raises(ValueError, match="divisible by the number of processes"):
@@ -105,7 +106,7 @@ def test_interrupted_sharded_rows_are_merged(tmp_path):
 
 @pytest.fixture(scope="module")
 def quick_root(tmp_path_factory):
-    from meshinv_lite.data.synthbirds import build_synthbirds
+    from meshinv_lite.data import build_synthbirds
 
     root = tmp_path_factory.mktemp("dist") / "synthbirds_quick"
     build_synthbirds(root, profile="quick", seed=0, progress=False)
@@ -122,7 +123,7 @@ def trained(quick_root):
 
 @pytest.mark.slow
 def test_torchrun_pretraining_trains_in_sync_and_checkpoints_once(quick_root, trained):
-    from meshinv_lite.pretrain import gan_dir, load_generator, read_checkpoint
+    from meshinv_lite.gan import gan_dir, load_generator, read_checkpoint
 
     ranks = _rank_lines(trained)
     assert sorted(ranks) == [0, 1]

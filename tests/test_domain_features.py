@@ -6,15 +6,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from meshinv_lite import domain_features as dfm
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite import features as dfm
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.features import load_feature_extractor, vgg19_hub_path
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.render import make_uv_sphere
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
-    from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+    from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
 
     root = tmp_path_factory.mktemp("fn") / "synthbirds_quick"
     cfg = SynthBirdsConfig.for_profile("quick", sizes={"train": 24, "val": 8, "test": 2, "test_hard": 2})

@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere
-from meshinv_lite.metrics import (
-    feature_statistics,
-    frechet_distance,
-    frechet_distance_of,
-    mask_iou,
-    normalize_for_protocol,
-    protocol_azimuths,
-    texture_error_by_visibility,
-)
+from meshinv_lite.render import deform_vertices, make_uv_sphere
+from meshinv_lite.metrics import feature_statistics, frechet_distance, frechet_distance_of, mask_iou
+from meshinv_lite.render import normalize_for_protocol, protocol_azimuths
+from meshinv_lite.evaluation import texture_error_by_visibility
 
 
 @pytest.fixture(autouse=True)
@@ -109,7 +103,7 @@ def test_protocol_azimuths():
 
 def test_protocol_front_and_back_are_the_dropped_views():
     """Azimuth 90 looks at the beak (+z), 270 at the tail: the views FID_10 drops."""
-    from meshinv_lite.metrics import protocol_cameras
+    from meshinv_lite.render import protocol_cameras
 
     cams = protocol_cameras([90, 270], elevation_deg=0.0)
     beak = torch.tensor([[0.0, 0.0, 1.0]])
@@ -151,7 +145,7 @@ def test_texture_error_by_visibility_separates_seen_and_unseen():
     assert ((same["seen_fraction"] > 0.2) & (same["seen_fraction"] < 0.7)).all()
     # what the camera sees, from first principles (not from back_project, the function under test): these
     # near-spheres are convex, so a texel is seen exactly when its face turns towards the camera
-    from meshinv_lite.mesh import face_normals
+    from meshinv_lite.render import face_normals
     from meshinv_lite.pseudo_gt import uv_fragments
 
     face_of_texel = uv_fragments(t, 32, 1).pix_to_face[0]  # (32, 32), -1 outside the UV layout
@@ -177,7 +171,7 @@ def test_texture_error_by_visibility_separates_seen_and_unseen():
 
 def test_texture_swap_keeps_geometry_and_moves_texture():
     from meshinv_lite.render import render_mesh
-    from meshinv_lite.transfer import swap_textures, transfer_grid, transfer_views
+    from meshinv_lite.inversion import swap_textures, transfer_grid, transfer_views
 
     t, verts = _random_meshes(2, 3, amount=0.6)
     g = torch.Generator().manual_seed(4)
@@ -204,7 +198,7 @@ def test_texture_swap_keeps_geometry_and_moves_texture():
 
 
 def _fake_inception_file(path):
-    from meshinv_lite.inception import FIDInceptionV3
+    from meshinv_lite.features import FIDInceptionV3
 
     torch.manual_seed(0)
     sd = {k: v for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -213,7 +207,7 @@ def _fake_inception_file(path):
 
 
 def test_inception_loads_strictly_and_fails_clearly(tmp_path):
-    from meshinv_lite.inception import FIDInceptionV3, fid_inception_v3
+    from meshinv_lite.features import FIDInceptionV3, fid_inception_v3
 
     good = tmp_path / "pt_inception.pth"
     sd = _fake_inception_file(good)
@@ -244,7 +238,7 @@ def test_inception_loads_strictly_and_fails_clearly(tmp_path):
 
 def test_fid_extractor_labelled_fallback_without_weights(tmp_path, monkeypatch):
     from meshinv_lite import features
-    from meshinv_lite.inception import load_fid_extractor
+    from meshinv_lite.features import load_fid_extractor
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     features.clear_extractor_cache()
@@ -269,8 +263,8 @@ def test_fid_extractor_labelled_fallback_without_weights(tmp_path, monkeypatch):
 
 def test_fid_keys_are_labelled(tmp_path):
     """fid_figures names its figures fid_k only with Inception; with the fallback no key starts with 'fid'."""
-    from meshinv_lite.evaluate import fid_figures
-    from meshinv_lite.inception import fid_fallback
+    from meshinv_lite.evaluation import fid_figures
+    from meshinv_lite.features import fid_fallback
 
     t, verts = _random_meshes(3, 5)
     g = torch.Generator().manual_seed(6)
@@ -305,7 +299,7 @@ def test_fid_keys_are_labelled(tmp_path):
 
 
 def test_results_table_labels_the_fallback():
-    from meshinv_lite.evaluate import results_table
+    from meshinv_lite.evaluation import results_table
 
     fb = results_table({"iou": 0.6, "fd_fallback_1": 0.01, "fd_fallback_10": 0.02, "fd_fallback_12": 0.03,
                         "fd_is_fallback": True, "fd_feature_extractor": "FALLBACK X", "num_images": 4, "split": "test"})
@@ -323,7 +317,7 @@ def test_results_table_labels_the_fallback():
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+    from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
 
     root = tmp_path_factory.mktemp("tiny_birds")
     cfg = SynthBirdsConfig.for_profile("quick", image_size=32, texture_size=16, sizes={"test": 5, "val": 2, "test_unseen": 3,
@@ -339,8 +333,8 @@ def tiny_dataset(tmp_path_factory):
 
 
 def _tiny_setup():
-    from meshinv_lite.invert import InversionConfig, InversionStage
-    from meshinv_lite.models import Generator, GeneratorConfig
+    from meshinv_lite.inversion import InversionConfig, InversionStage
+    from meshinv_lite.gan import Generator, GeneratorConfig
 
     torch.manual_seed(0)
     G = Generator(GeneratorConfig.for_profile("quick", num_classes=12)).eval()
@@ -351,8 +345,8 @@ def _tiny_setup():
 
 
 def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
-    import meshinv_lite.evaluate as ev
-    import meshinv_lite.invert as inv
+    import meshinv_lite.evaluation.evaluate as ev
+    import meshinv_lite.inversion.search as inv
 
     G, cfg = _tiny_setup()
     calls = []
@@ -403,8 +397,9 @@ def test_evaluate_split_resumes_from_csv(tiny_dataset, tmp_path, monkeypatch):
 def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, tmp_path, monkeypatch):
     """test_unseen has no class (-1): each image is inverted with the class its initialisation chose, which the
     CSV, the saved reconstructions and metrics.json record beside the held-out species."""
-    import meshinv_lite.evaluate as ev
-    from meshinv_lite.data.species import SPECIES_NAMES, UNSEEN_SPECIES_NAMES
+    import meshinv_lite.evaluation.evaluate as ev
+    from meshinv_lite.data import SPECIES_NAMES
+    from meshinv_lite.data.species import UNSEEN_SPECIES_NAMES
 
     G, cfg = _tiny_setup()
     out = tmp_path / "unseen"
@@ -427,7 +422,7 @@ def test_evaluate_split_on_unseen_species_writes_the_chosen_class(tiny_dataset, 
     assert [r["class_chosen"] for r in test_rows] == [r["class_id"] for r in test_rows] and "class_choice" not in m_test
     assert "choose_class" not in ev.read_json(tmp_path / "test" / ev.SIGNATURE_NAME)  # older results stay valid
     # ... unless the classes are hidden on purpose: the true class stays in class_id, the chosen one beside it
-    import meshinv_lite.invert as inv
+    import meshinv_lite.inversion.search as inv
 
     seen, real = [], inv.invert_batch
     monkeypatch.setattr(inv, "invert_batch", lambda G_, b, *a, **k: seen.append(b["class_id"].tolist()) or real(G_, b, *a, **k))
@@ -444,8 +439,8 @@ def test_iou_with_the_twig_ignored_scores_the_true_bird_whole(tiny_dataset):
     IoUs are the same."""
     from types import SimpleNamespace
 
-    from meshinv_lite.data.dataset import ReconstructionDataset
-    from meshinv_lite.evaluate import iou_occluder_ignored
+    from meshinv_lite.data import ReconstructionDataset
+    from meshinv_lite.evaluation import iou_occluder_ignored
     from meshinv_lite.metrics import mask_iou
     from meshinv_lite.render import render_mesh
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from meshinv_lite.export import export_glb, export_obj
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere
+from meshinv_lite.render import deform_vertices, make_uv_sphere
 
 import trimesh  # a declared test dependency (pyproject [test]): a missing one is an error, not a skip
 

@@ -5,18 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from meshinv_lite.features import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    VGG19_CLASSIFIER_INDICES,
-    VGG19_CONV_INDICES,
-    VGG19_FILENAME,
-    clear_extractor_cache,
-    fallback_vgg19,
-    load_feature_extractor,
-    masked_features,
-    vgg19_hub_path,
-)
+from meshinv_lite.features import (IMAGENET_MEAN, IMAGENET_STD, VGG19_CLASSIFIER_INDICES, VGG19_CONV_INDICES, VGG19_FILENAME, clear_extractor_cache, fallback_vgg19, load_feature_extractor, masked_features, vgg19_hub_path)
 
 # torchvision's vgg19 conv channels, in order (the 16 convolutions of ``features``).
 VGG19_CHANNELS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 256),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera, quaternion_multiply, view_rotation
+from meshinv_lite.render import WeakPerspectiveCamera, quaternion_multiply, view_rotation
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.ground_truth import (GroundTruthMesh, aligned_camera, mesh_metrics, render_metrics, sample_surface,
-                                       surface_centroid)
-from meshinv_lite.mesh import make_uv_sphere
+from meshinv_lite.evaluation import (GroundTruthMesh, aligned_camera, mesh_metrics, render_metrics, sample_surface, surface_centroid)
+from meshinv_lite.render import make_uv_sphere
 
 CFG = RenderConfig(image_size=48)
 AZ = (0, 90, 200)
@@ -57,7 +56,7 @@ def test_the_same_object_in_another_frame_and_camera_scores_as_perfect():
     gt = GroundTruthMesh(verts, t.faces, uvs=t.uvs, faces_uv=t.faces_uv, texture=tex)
     turn = view_rotation(70.0, 25.0).expand(2, 4)  # object -> its new frame
     k = 1.7
-    from meshinv_lite.camera import qrot
+    from meshinv_lite.render import qrot
     d = torch.tensor([0.1, -0.2, 0.15])  # and moved: the camera's translation makes up for it
     rec_verts = k * qrot(turn, verts) + d
     inv = turn * torch.tensor([1.0, -1.0, -1.0, -1.0])
@@ -69,7 +68,8 @@ def test_the_same_object_in_another_frame_and_camera_scores_as_perfect():
     assert m["iou"].min() > 0.99 and m["psnr"].min() > 35
     assert m["chamfer_3d"].max() < 0.04 and m["f_score"].min() > 0.99
     # naive turning of the reconstruction about its own axis (what template-frame metrics do) would not
-    from meshinv_lite.metrics import mask_iou, turn_cameras
+    from meshinv_lite.metrics import mask_iou
+    from meshinv_lite.render import turn_cameras
     from meshinv_lite.render import render_mesh
     naive = render_mesh(t, rec_verts, turn_cameras(rec_cam, 90), tex, CFG, soft=False).mask
     assert float(mask_iou(naive, gt.render(turn_cameras(cam, 90), 48)[1]).min()) < 0.95
@@ -98,7 +98,7 @@ def test_render_metrics_agree_with_mesh_metrics_on_the_same_views():
     t, verts, tex, cam = _bird(seed=1)
     verts = verts - surface_centroid(verts, t.faces)[:, None]  # renders alone place the centre at the origin
     gt = GroundTruthMesh(verts * 1.05, t.faces, uvs=t.uvs, faces_uv=t.faces_uv, texture=tex.flip(-1))
-    from meshinv_lite.metrics import turn_cameras
+    from meshinv_lite.render import turn_cameras
     views = [(turn_cameras(cam, a), *gt.render(turn_cameras(cam, a), 48)) for a in AZ]
     r = render_metrics(t, verts, tex, cam, cam, views, CFG)
     m = mesh_metrics(t, verts, tex, cam, gt, cam, CFG, azimuths=AZ)
@@ -141,7 +141,7 @@ def test_perceptual_and_sharpness_accept_any_ground_truth():
     """With the evaluation network, mesh and render metrics add per-view perceptual distance and sharpness:
     zero and one for a perfect reconstruction, worse for a blurred texture, and the same from either kind of truth."""
     from meshinv_lite.features import load_feature_extractor
-    from meshinv_lite.metrics import turn_cameras
+    from meshinv_lite.render import turn_cameras
     import torch.nn.functional as F
 
     net = load_feature_extractor("synthbirds_eval")

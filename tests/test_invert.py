@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera
-from meshinv_lite.invert import InversionConfig, InversionStage, invert
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere
-from meshinv_lite.models import Generator, GeneratorConfig
+from meshinv_lite.render import WeakPerspectiveCamera
+from meshinv_lite.inversion import InversionConfig, InversionStage, invert
+from meshinv_lite.render import deform_vertices, make_uv_sphere
+from meshinv_lite.gan import Generator, GeneratorConfig
 from meshinv_lite.render import render_mesh
 
 
@@ -189,7 +189,7 @@ def test_raw_camera_tensors_and_empty_batches_are_refused(setup):
 
 def _initialise_as_before(G, t, cfg, images, masks, cams, cls, seed):
     """The initialisation as :func:`invert` computed it before classes could be chosen (kept verbatim)."""
-    from meshinv_lite.invert import InversionObjective
+    from meshinv_lite.inversion import InversionObjective
 
     b, n = images.shape[0], max(1, cfg.init_candidates)
     rng = torch.Generator().manual_seed(seed)
@@ -220,7 +220,7 @@ def test_known_classes_initialise_exactly_as_before(setup):
 @pytest.fixture(scope="module")
 def prior_birds():
     """Birds rendered by the shipped prior, G(z, c), for four classes whose classes the inversion is not told."""
-    from meshinv_lite.prior import load_shipped_prior
+    from meshinv_lite.gan import load_shipped_prior
 
     G, _ = load_shipped_prior()
     t = make_uv_sphere()
@@ -259,7 +259,7 @@ def test_class_ids_out_of_range_are_refused(setup):
 
 
 def test_early_stopping_ends_a_converged_stage_and_only_then():
-    from meshinv_lite.invert import _converged
+    from meshinv_lite.inversion.search import _converged
 
     assert not _converged([5.0] * 19, 1e-3, 10)  # too few steps to judge
     assert _converged([5.0] * 20, 1e-3, 10)  # flat: converged
@@ -286,7 +286,7 @@ def test_inversion_with_early_stopping_records_its_stages(setup):
 def test_latent_shell_bounds_z_and_changes_nothing_inside_it(setup):
     from dataclasses import replace
 
-    from meshinv_lite.invert import project_to_shell
+    from meshinv_lite.inversion import project_to_shell
 
     z = torch.tensor([[3.0, 4.0], [0.3, 0.4]])  # |z| / sqrt(2): 3.54 and 0.35
     out = project_to_shell(z, 1.0)

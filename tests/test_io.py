@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from meshinv_lite.io import atomic_path, atomic_savez, atomic_torch_save, atomic_write_bytes, write_json, write_metrics
+from meshinv_lite.io import (atomic_path, atomic_savez, atomic_torch_save, atomic_write_bytes, write_json, write_metrics)
 
 
 def _mode(path) -> int:
@@ -18,7 +18,7 @@ def _mode(path) -> int:
 def _write_everything(folder):
     """Every atomic writer once; returns the files written."""
     from meshinv_lite.export import export_glb, export_obj
-    from meshinv_lite.mesh import make_uv_sphere
+    from meshinv_lite.render import make_uv_sphere
 
     t = make_uv_sphere(8, 8)
     tex = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from meshinv_lite import chamfer as C
+from meshinv_lite.losses import nearest as C
 from meshinv_lite import losses as L
-from meshinv_lite.camera import pixel_centers
+from meshinv_lite.render import pixel_centers
 from meshinv_lite.features import fallback_vgg19
-from meshinv_lite.mesh import face_adjacency, make_uv_sphere
+from meshinv_lite.render import face_adjacency, make_uv_sphere
 
 SIZE = 64
 RADIUS = 0.6  # foreground disc, normalized units (19 px at 64 px: shifts of 16 px stay inside the frame)
@@ -428,7 +428,7 @@ def test_registries():
 
 def test_dense_and_chunked_chamfer_agree(monkeypatch):
     """The batched dense search and the per-image chunked one give the same loss and gradient."""
-    import meshinv_lite.losses as L
+    import meshinv_lite.losses.registry as L
 
     g = torch.Generator().manual_seed(7)
     img = torch.rand(3, 3, 24, 24, generator=g, requires_grad=True)

@@ -5,16 +5,7 @@ EXACT = "donot_use_mm_for_euclid_dist"
 import pytest
 import torch
 
-from meshinv_lite.mesh import (
-    deform_vertices,
-    face_adjacency,
-    face_normals,
-    make_uv_sphere,
-    mirror_uv_map,
-    sample_uv_map,
-    sample_vertex_offsets,
-    symmetrize_uv_map,
-)
+from meshinv_lite.render import (deform_vertices, face_adjacency, face_normals, make_uv_sphere, mirror_uv_map, sample_uv_map, sample_vertex_offsets, symmetrize_uv_map)
 
 
 def test_default_template_counts():

@@ -4,10 +4,12 @@ import math
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.mesh import deform_vertices, face_adjacency, make_uv_sphere
-from meshinv_lite.metrics import chamfer_3d, f_score, folded_fraction, ground_truth_metrics, psnr, ssim, turn_cameras
+from meshinv_lite.render import deform_vertices, face_adjacency, make_uv_sphere
+from meshinv_lite.metrics import chamfer_3d, f_score, folded_fraction, psnr, ssim
+from meshinv_lite.evaluation import ground_truth_metrics
+from meshinv_lite.render import turn_cameras
 
 
 def test_psnr_and_ssim_of_identical_and_known_images():

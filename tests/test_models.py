@@ -6,18 +6,8 @@ import copy
 import pytest
 import torch
 
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere, mirror_uv_map
-from meshinv_lite.models import (
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    PatchDiscriminator,
-    UVConv2d,
-    UVDiscriminator,
-    count_parameters,
-    ema_update,
-    uv_pad,
-)
+from meshinv_lite.render import deform_vertices, make_uv_sphere, mirror_uv_map
+from meshinv_lite.gan import (DiscriminatorConfig, Generator, GeneratorConfig, PatchDiscriminator, UVConv2d, UVDiscriminator, count_parameters, ema_update, uv_pad)
 
 
 def _z(b: int, seed: int = 0, dim: int = 64) -> torch.Tensor:

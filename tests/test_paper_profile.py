@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import get_profile
-from meshinv_lite.invert import InversionConfig, InversionStage, invert
-from meshinv_lite.mesh import make_uv_sphere
-from meshinv_lite.models import Generator
-from meshinv_lite.pretrain import GANTrainer, PretrainConfig, TrainingData
+from meshinv_lite.inversion import InversionConfig, InversionStage, invert
+from meshinv_lite.render import make_uv_sphere
+from meshinv_lite.gan import Generator
+from meshinv_lite.gan import GANTrainer, PretrainConfig, TrainingData
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_paper_inversion_steps_at_paper_sizes():
     template = make_uv_sphere()
     cam = WeakPerspectiveCamera.from_view([30.0], 20.0, 0.8)
     with torch.no_grad():
-        from meshinv_lite.mesh import deform_vertices
+        from meshinv_lite.render import deform_vertices
         from meshinv_lite.render import render_mesh
 
         target = render_mesh(template, deform_vertices(template, torch.zeros(1, 3, 32, 32)), cam,

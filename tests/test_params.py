@@ -45,7 +45,7 @@ def test_device_check_names_what_is_available():
 
 
 def test_prepare_prior_checks_the_device_first(tmp_path):
-    from meshinv_lite.prior import prepare_prior
+    from meshinv_lite.gan import prepare_prior
 
     with pytest.raises(ValueError, match="unknown device"):
         prepare_prior(tmp_path, "quick", device="cdua")
@@ -127,7 +127,7 @@ def test_set_threads_default_and_override(monkeypatch):
 def test_a_module_named_like_a_parameter_is_not_checked():
     """Notebook 00 does ``from meshinv_lite import camera`` and has no ``camera`` parameter: its globals()
     must pass, while a wrong *value* of the same name is still refused."""
-    from meshinv_lite import camera
+    from meshinv_lite.render import camera
 
     got = check_parameters({"profile": "quick", "camera": camera, "seed": 1}, verbose=False)
     assert "camera" not in got and got["seed"] == 1

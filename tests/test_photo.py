@@ -140,7 +140,7 @@ def test_crop_frames_the_mask_and_paste_maps_back(tmp_path):
 
 
 def test_crop_camera_maps_to_the_photo_camera():
-    from meshinv_lite.camera import WeakPerspectiveCamera, ndc_to_pixel
+    from meshinv_lite.render import WeakPerspectiveCamera, ndc_to_pixel
     from meshinv_lite.photo import Crop
 
     crop = Crop(top=20.0, left=35.0, side=50.0, size=64, photo_size=(100, 100))

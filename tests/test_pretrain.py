@@ -1,17 +1,8 @@
 import pytest
 import torch
 
-from meshinv_lite.camera import random_cameras
-from meshinv_lite.pretrain import (
-    CheckpointError,
-    GANTrainer,
-    PretrainConfig,
-    TrainingData,
-    discriminator_loss,
-    generator_loss,
-    load_generator,
-    read_checkpoint,
-)
+from meshinv_lite.render import random_cameras
+from meshinv_lite.gan import (CheckpointError, GANTrainer, PretrainConfig, TrainingData, discriminator_loss, generator_loss, load_generator, read_checkpoint)
 
 
 def tiny_data(n=6, seed=0) -> TrainingData:
@@ -102,7 +93,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     # weights that no longer fit the networks (the architecture changed) are refused, not partially loaded,
     # with a message that says how to retrain
     from meshinv_lite.io import state_checksum
-    from meshinv_lite.pretrain import CHECKSUMMED
+    from meshinv_lite.gan import CHECKSUMMED
 
     state = torch.load(path, weights_only=False)
     for net in ("G", "G_ema"):
@@ -183,7 +174,7 @@ def test_one_generator_step_with_frozen_discriminators_raises_their_score_of_the
     for d in (tr.D_uv, tr.D_img):
         d.requires_grad_(False)
     f = fakes_for(z, c)
-    from meshinv_lite.pretrain import generator_loss
+    from meshinv_lite.gan import generator_loss
     loss = generator_loss(tr.D_uv(f["texture"] * f["visibility"], f["deformation"], f["visibility"], c)) + \
         tr.config.lambda_image * generator_loss(tr.D_img(f["image"], f["mask"]))
     tr.opt_G.zero_grad()

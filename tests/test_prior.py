@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from meshinv_lite.models import Generator, GeneratorConfig
-from meshinv_lite.prior import (SHIPPED, PriorError, PriorRecipe, build_prior, load_shipped_prior, save_prior,
-                                shipped_paths)
+from meshinv_lite.gan import Generator, GeneratorConfig
+from meshinv_lite.gan import SHIPPED, PriorError, PriorRecipe, load_shipped_prior, save_prior, shipped_paths
+from meshinv_lite.artifacts import build_prior
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_build_prior_runs_end_to_end_on_a_tiny_recipe(tmp_path):
 
 
 def test_prepare_prior_defaults(tmp_path):
-    from meshinv_lite.prior import default_prior, prepare_prior
+    from meshinv_lite.gan import default_prior, prepare_prior
 
     assert default_prior("quick") == default_prior("lite") == "shipped" and default_prior("paper") == "train"
     G, cfg, path = prepare_prior(tmp_path, "quick")  # nothing is built: the shipped prior is loaded

@@ -4,20 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.mesh import deform_vertices, face_normals, make_uv_sphere
-from meshinv_lite.pseudo_gt import (
-    PseudoGTConfig,
-    PseudoGTDataset,
-    back_project,
-    build_pseudo_gt,
-    evaluate_pseudo_gt,
-    make_pseudo_gt,
-    uv_fragments,
-)
+from meshinv_lite.render import deform_vertices, face_normals, make_uv_sphere
+from meshinv_lite.pseudo_gt import (PseudoGTConfig, PseudoGTDataset, back_project, build_pseudo_gt, evaluate_pseudo_gt, make_pseudo_gt, uv_fragments)
 from meshinv_lite.render import interpolate, render_mesh
-from meshinv_lite.silhouette_fit import SilhouetteFitConfig, fit_deformation
+from meshinv_lite.pseudo_gt import SilhouetteFitConfig, fit_deformation
 
 
 def smooth_texture(seed=0, size=(32, 64)):
@@ -107,7 +99,7 @@ def test_empty_mask_rejected():
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+    from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
 
     root = tmp_path_factory.mktemp("birds")
     cfg = SynthBirdsConfig.for_profile("quick", sizes={"train": 8, "val": 4, "test": 6, "test_hard": 4})
@@ -226,7 +218,7 @@ def test_workers_run_from_a_script_without_a_main_guard(tiny_dataset, tmp_path):
     script = tmp_path / "script.py"
     script.write_text(
         "from meshinv_lite.pseudo_gt import PseudoGTConfig, build_pseudo_gt\n"
-        "from meshinv_lite.silhouette_fit import SilhouetteFitConfig\n"
+        "from meshinv_lite.pseudo_gt.silhouette_fit import SilhouetteFitConfig\n"
         "cfg = PseudoGTConfig.for_profile('quick', batch_size=2, fit=SilhouetteFitConfig(steps=5, deform_size=16))\n"
         f"r = build_pseudo_gt({str(root)!r}, 'test', cfg, progress=False, workers=2)\n"
         "print('images', r['num_images'])\n")
@@ -253,8 +245,8 @@ def test_render_size_at_or_above_the_masks_changes_nothing_and_is_checked():
 def test_fast_lite_fit_recipe_makes_the_same_pseudo_gt_within_tolerance(tmp_path):
     """The lite default renders the fits' silhouettes at 64 px (3.4x faster); on lite birds the figures stay
     those of the full-resolution recipe: IoU (measured at 128 px) within 0.02, 3D Chamfer within 10 %."""
-    from meshinv_lite.data.dataset import ReconstructionDataset
-    from meshinv_lite.data.synthbirds import SynthBirdsConfig, build_synthbirds
+    from meshinv_lite.data import ReconstructionDataset
+    from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
     from meshinv_lite.pseudo_gt import pseudo_gt_errors
 
     build_synthbirds(tmp_path, SynthBirdsConfig.for_profile("lite", sizes={"train": 1, "val": 1, "test": 12, "test_hard": 1}),

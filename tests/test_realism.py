@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from meshinv_lite import realism
-from meshinv_lite.ablation import bootstrap_mean, fd_paired, paired, summarize, cell_name
-from meshinv_lite.camera import WeakPerspectiveCamera, scale_camera_error
-from meshinv_lite.domain_features import DomainFeatureNet
+from meshinv_lite.evaluation import realism
+from meshinv_lite.evaluation import bootstrap_mean, fd_paired, paired, summarize, cell_name
+from meshinv_lite.render import WeakPerspectiveCamera, scale_camera_error
+from meshinv_lite.features import DomainFeatureNet
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_fd_from_embeddings_views():
 def test_scale_camera_error():
     exact = WeakPerspectiveCamera.from_view([10.0, 200.0], [5.0, 30.0], [0.8, 0.7], [[0.0, 0.0], [0.1, -0.1]])
     dq = torch.tensor([[math.cos(0.05), math.sin(0.05), 0.0, 0.0]] * 2)
-    from meshinv_lite.camera import quaternion_multiply
+    from meshinv_lite.render import quaternion_multiply
 
     noisy = WeakPerspectiveCamera(exact.scale * 1.1, exact.translation + 0.02, quaternion_multiply(dq, exact.rotation))
     assert torch.allclose(scale_camera_error(exact, noisy, 1.0).as_tensor(), noisy.as_tensor(), atol=1e-5)
@@ -128,8 +128,8 @@ def test_a_stored_ablation_cell_is_reused_only_with_its_own_settings(tmp_path):
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from meshinv_lite.ablation import VARIANTS, read_cell, run_cell, variant_config
-    from meshinv_lite.invert import InversionConfig
+    from meshinv_lite.evaluation import VARIANTS, read_cell, run_cell, variant_config
+    from meshinv_lite.inversion import InversionConfig
     from meshinv_lite.io import atomic_savez
 
     cfg = InversionConfig.for_profile("quick", mask_loss="iou", features="synthbirds_features")

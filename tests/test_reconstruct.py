@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from conftest import REPO
-from meshinv_lite.camera import WeakPerspectiveCamera
+from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.invert import InversionConfig
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere
+from meshinv_lite.inversion import InversionConfig
+from meshinv_lite.render import deform_vertices, make_uv_sphere
 from meshinv_lite.render import render_mesh
-from meshinv_lite.viewpoint import ViewSearchConfig, fit_box, search_views
+from meshinv_lite.photo import ViewSearchConfig, fit_box, search_views
 
 EXAMPLE = REPO / "notebooks" / "examples"
 
@@ -28,7 +28,7 @@ def test_fit_box_puts_the_projection_on_the_mask_box():
 
 @pytest.fixture(scope="module")
 def prior():
-    from meshinv_lite.prior import load_shipped_prior
+    from meshinv_lite.gan import load_shipped_prior
 
     return load_shipped_prior()[0]
 
@@ -58,7 +58,7 @@ def test_hypotheses_are_scored_with_the_chamfer_mask_whatever_the_inversion_uses
     its measured weight (a soft IoU would drown the appearance differences, and 0.5 is a weight of another scale)."""
     from dataclasses import replace
 
-    from meshinv_lite.viewpoint import SCORING_CHAMFER_WEIGHT
+    from meshinv_lite.photo import SCORING_CHAMFER_WEIGHT
 
     cfg = InversionConfig.for_profile("quick")
     tm = make_uv_sphere()

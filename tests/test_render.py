@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera, pixel_centers
+from meshinv_lite.render import WeakPerspectiveCamera, pixel_centers
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere, mirror_uv_map
+from meshinv_lite.render import deform_vertices, make_uv_sphere, mirror_uv_map
 from meshinv_lite.render import interpolate, project, rasterize, render_mesh, soft_mask, texture
 
 

@@ -1,8 +1,8 @@
 """The silhouette fit's building blocks against brute force: chamfer_2d, mask_points, soft_iou."""
 import torch
 
-from meshinv_lite.camera import pixel_centers
-from meshinv_lite.silhouette_fit import chamfer_2d, mask_points, soft_iou
+from meshinv_lite.render import pixel_centers
+from meshinv_lite.losses import chamfer_2d, mask_points, soft_iou
 
 
 def test_chamfer_2d_matches_brute_force_and_its_gradient():

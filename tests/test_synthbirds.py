@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from meshinv_lite.camera import WeakPerspectiveCamera, quaternion_to_matrix
+from meshinv_lite.render import WeakPerspectiveCamera, quaternion_to_matrix
 from meshinv_lite.data import synthbirds as sb
-from meshinv_lite.data.dataset import ReconstructionDataset, read_split
-from meshinv_lite.data.species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES
+from meshinv_lite.data import ReconstructionDataset, read_split
+from meshinv_lite.data import SPECIES, SPECIES_NAMES
+from meshinv_lite.data.species import UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES
 from meshinv_lite.io import read_json
-from meshinv_lite.mesh import deform_vertices, make_uv_sphere, mirror_uv_map
+from meshinv_lite.render import deform_vertices, make_uv_sphere, mirror_uv_map
 
 SIZES = {"train": 12, "val": 4, "test": 4, "test_hard": 8}
 ALL_SIZES = {**SIZES, "test_unseen": 6}  # test_unseen's size is the profile's (quick: 6), not in SIZES
@@ -337,7 +338,7 @@ def test_lite_config_is_the_one_the_shipped_prior_was_trained_on():
     the shipped prior's provenance holds the lite dataset's meta.json as that older code wrote it."""
     import json
 
-    from meshinv_lite.prior import shipped_paths
+    from meshinv_lite.gan import shipped_paths
 
     recorded = read_json(shipped_paths()[1])["data_recipe"]["dataset_meta"]
     assert json.loads(json.dumps(sb.SynthBirdsConfig.for_profile("lite").to_dict())) == recorded["config"]

@@ -6,9 +6,10 @@ CUB-200-2011 reader.
 * :mod:`meshinv_lite.data.dataset`: the on-disk format (documented there) and :class:`ReconstructionDataset`;
 * :mod:`meshinv_lite.data.cub`: CUB-200-2011 + CMR annotations -> the same format.
 """
+from .config import SynthBirdsConfig
 from .dataset import FORMAT, ReconstructionDataset, read_split, write_split
 from .species import SPECIES, SPECIES_NAMES
-from .synthbirds import SynthBirdsConfig, build_synthbirds, generate_batch, render_ground_truth
+from .synthbirds import build_synthbirds, generate_batch, render_ground_truth
 
 __all__ = [
     "FORMAT",

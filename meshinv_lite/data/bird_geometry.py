@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+
 @dataclass
 class BirdParams:
     """Shape, articulation and plumage of ``B`` birds (all tensors, batch first).
@@ -194,7 +195,7 @@ def mirror_half(maps: torch.Tensor, sym: torch.Tensor, negate_x: bool) -> torch.
     """Make the maps of symmetric birds (``sym`` ``(B,)`` bool) exactly mirror-symmetric in ``u``.
 
     The ``u < 0.5`` half (the ``x >= 0`` side) is kept and mirrored onto the other half, as
-    :func:`~meshinv_lite.mesh.mirror_uv_map` does; other birds pass through.
+    :func:`~meshinv_lite.render.mirror_uv_map` does; other birds pass through.
     """
     if not bool(sym.any()):
         return maps

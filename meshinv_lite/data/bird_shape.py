@@ -24,11 +24,21 @@ from typing import Sequence
 
 import torch
 
-from .bird_geometry import (BirdParams, angle_between, bird_frames, head_fields, is_symmetric, mirror_half,
-                            normalize, smoothstep, tail_fields, uv_directions, wing_fields)
+from .bird_geometry import (
+    BirdParams,
+    angle_between,
+    bird_frames,
+    head_fields,
+    is_symmetric,
+    mirror_half,
+    normalize,
+    smoothstep,
+    tail_fields,
+    uv_directions,
+    wing_fields,
+)
 from .config import SynthBirdsConfig
 from .species import SPECIES, Species
-
 
 _COLOR_KEYS = ("base", "belly", "wing", "head", "beak", "tail", "wing_tip", "accent")
 _PLUMAGE_SCALARS = (
@@ -215,11 +225,9 @@ def deformation_map(p: BirdParams, size: int) -> torch.Tensor:
     """Ground-truth deformation maps ``(B, 3, size, size)``: offsets ``bird_surface(d) - d`` per texel.
 
     ``deform_vertices(template, map)`` gives the ground-truth mesh. Symmetric birds give maps that are
-    exactly mirror-symmetric (``x`` offsets negated), as :func:`~meshinv_lite.mesh.mirror_uv_map` expects.
+    exactly mirror-symmetric (``x`` offsets negated), as :func:`~meshinv_lite.render.mirror_uv_map` expects.
     """
     d = uv_directions(size, size)
     off = bird_surface(d, p) - d[None]
     maps = off.reshape(len(p), size, size, 3).permute(0, 3, 1, 2).contiguous()
     return mirror_half(maps, is_symmetric(p), negate_x=True)
-
-

@@ -14,14 +14,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..mesh import sample_uv_map
+from ..render.mesh import sample_uv_map
 from .bird_geometry import (
-    bird_frames,
-    BirdParams,
-    chord_distance,
-    dot,
     HEAD_G0,
     HEAD_K,
+    BirdParams,
+    bird_frames,
+    chord_distance,
+    dot,
     is_symmetric,
     mirror_half,
     normalize,
@@ -31,6 +31,7 @@ from .bird_geometry import (
     uv_directions,
     wing_fields,
 )
+
 
 def _solid_noise(d: torch.Tensor, cells: tuple[int, int, int], channels: int, generator: torch.Generator) -> torch.Tensor:
     """Smooth random fields ``(B, C, P)`` of 3D directions ``d`` ``(B, P, 3)`` (trilinear lattice noise).

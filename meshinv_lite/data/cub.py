@@ -26,7 +26,7 @@ original image's **1-indexed** (MATLAB) pixel coordinates as ``kp = scale * rot[
 coordinates (and drops the 1-pixel offset); MeshInversion's renderer multiplies rotated points by
 ``[1, -1, -1]`` to flip ``y`` (and ``z``) for its rasterizer.
 
-Ours (:mod:`meshinv_lite.camera`): object ``y`` up, beak ``+z``, symmetry plane ``x = 0``; camera
+Ours (:mod:`meshinv_lite.render.camera`): object ``y`` up, beak ``+z``, symmetry plane ``x = 0``; camera
 ``x`` right, ``y`` **up**, larger ``z`` farther, normalized coordinates of the square crop. Because
 that display frame is left-handed, a proper rotation can only reproduce a photo of the *mirrored*
 object, so the object frame change includes the left-right mirror (harmless for symmetric birds)::
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..camera import WeakPerspectiveCamera, matrix_to_quaternion, pixel_to_ndc
+from ..render.camera import WeakPerspectiveCamera, matrix_to_quaternion, pixel_to_ndc
 
 CMR_TO_OBJECT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 """``M``: CMR's CUB object frame (x left, y tail, z up) -> ours (y up, beak +z), mirror included."""

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..camera import WeakPerspectiveCamera
 from ..io import atomic_path, atomic_savez, read_json, write_json
+from ..render.camera import WeakPerspectiveCamera
 
 FORMAT_NAME = "meshinv-lite-reconstruction"
 FORMAT_VERSION = 1
@@ -41,7 +41,7 @@ meshinv-lite reconstruction dataset format, version 1
     annotations.npz         one row per image, in this order:
       names           (N,)            str     file stem: images/<name>.png, masks/<name>.png
       camera          (N, 7)          float32 [s, tx, ty, qw, qx, qy, qz], package convention
-                                              (meshinv_lite.camera: V_cam = qrot(q, s V) + (tx, ty, 0),
+                                              (meshinv_lite.render.camera: V_cam = qrot(q, s V) + (tx, ty, 0),
                                               x right, y up in [-1, 1], larger z farther)
       noisy_camera    (N, 7)          float32 the camera a reconstruction method is given (SynthBirds:
                                               exact camera + simulated SfM error; CUB: the SfM camera)
@@ -52,7 +52,7 @@ meshinv-lite reconstruction dataset format, version 1
                                               meta.json "unseen_species")
      ground truth, SynthBirds only (absent for real data):
       deform_map      (N, 3, Hd, Wd)  float32 offsets of the 31 x 32 UV-sphere template
-                                              (meshinv_lite.mesh.deform_vertices gives the vertices)
+                                              (meshinv_lite.render.deform_vertices gives the vertices)
       texture_map     (N, 3, Ht, Wt)  uint8   texture, value / 255 in [0, 1] (what was rendered)
       occluder        (N, 5)          float32 twig bar (x0, y0, x1, y1, half_width), NaN if none
       extreme         (N,)            bool    articulation drawn from the held-out extremes
@@ -261,6 +261,23 @@ def update_root_meta(root: str | Path, info: dict, split: str, num_images: int) 
 # --------------------------------------------------------------------------------------------------
 
 
+#: Which cameras a method is given: ``"noisy"`` (SfM-like error, the default everywhere) or ``"exact"``.
+CAMERA_KINDS = ("noisy", "exact")
+
+
+def camera_key(camera: str) -> str:
+    """The annotation / batch key of a camera kind: ``"noisy"`` -> ``"noisy_camera"``, ``"exact"`` -> ``"camera"``."""
+    if camera not in CAMERA_KINDS:
+        raise ValueError(f"camera must be one of {CAMERA_KINDS}, got {camera!r}")
+    return "noisy_camera" if camera == "noisy" else "camera"
+
+
+def batch_cameras(batch: dict, camera: str = "noisy") -> WeakPerspectiveCamera:
+    """The cameras of a batch of :meth:`ReconstructionDataset.batch` (or ``__getitem__``) of kind ``camera``
+    (:data:`CAMERA_KINDS`), as a :class:`~meshinv_lite.render.camera.WeakPerspectiveCamera` on the batch's device."""
+    return WeakPerspectiveCamera.from_tensor(batch[camera_key(camera)])
+
+
 @dataclass
 class SplitData:
     """A validated split: its folder, ``meta.json`` content and annotation arrays (loaded lazily)."""
@@ -391,7 +408,7 @@ class ReconstructionDataset(torch.utils.data.Dataset):
 
     def cameras(self, noisy: bool = False) -> WeakPerspectiveCamera:
         """All cameras of the split as one batch."""
-        return WeakPerspectiveCamera.from_tensor(torch.from_numpy(self.annotation("noisy_camera" if noisy else "camera")).float())
+        return WeakPerspectiveCamera.from_tensor(torch.from_numpy(self.annotation(camera_key("noisy" if noisy else "exact"))).float())
 
     @property
     def class_ids(self) -> torch.Tensor:

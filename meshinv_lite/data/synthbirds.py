@@ -32,11 +32,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..camera import WeakPerspectiveCamera, normalize_quaternion, pixel_centers, quaternion_multiply, view_rotation
 from ..config import RenderConfig, get_profile
 from ..io import read_json
-from ..mesh import TemplateMesh, deform_vertices, make_uv_sphere
-from ..render import render_mesh
+from ..render.camera import (
+    WeakPerspectiveCamera,
+    normalize_quaternion,
+    pixel_centers,
+    quaternion_multiply,
+    view_rotation,
+)
+from ..render.dibr import render_mesh
+from ..render.mesh import TemplateMesh, deform_vertices, make_uv_sphere
 from .bird_geometry import BirdParams, normalize, uv_directions
 from .bird_shape import bird_surface, deformation_map, sample_bird_params
 from .bird_texture import shading_map, texture_map

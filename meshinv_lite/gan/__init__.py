@@ -1,0 +1,58 @@
+"""Stage 3 (notebook 03): the GAN prior, its pretraining and the prior that ships with the package.
+
+* :mod:`.networks`: the class-conditional UV-map generator and the UV-space and image-space discriminators;
+* :mod:`.config`: :class:`PretrainConfig`;
+* :mod:`.losses`: the adversarial losses (LSGAN, hinge);
+* :mod:`.inputs`: what pretraining reads (pseudo-GT maps, images, cameras) and how it is built;
+* :mod:`.trainer`: :class:`GANTrainer`, the alternating D and G steps, EMA, resumable checkpoints;
+* :mod:`.checkpoint`: reading and checking checkpoints, loading a generator;
+* :mod:`.quality`: sample statistics and shape plausibility of a generator;
+* :mod:`.prior`: the shipped prior (load it, or train the profile's own) for notebooks 04-07.
+"""
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    CHECKSUMMED,
+    RETRAIN_HINT,
+    CheckpointError,
+    checkpoint_config,
+    config_from_dict,
+    load_generator,
+    read_checkpoint,
+)
+from .config import PretrainConfig
+from .inputs import TrainingData, build_training_inputs, gan_dir
+from .losses import discriminator_loss, generator_loss
+from .networks import (
+    ConditionalBatchNorm2d,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    PatchDiscriminator,
+    UpBlock,
+    UVConv2d,
+    UVDiscriminator,
+    count_parameters,
+    ema_update,
+    positional_encoding,
+    uv_pad,
+)
+from .prior import (
+    PRIOR_CHOICES,
+    PRIOR_FORMAT,
+    PRIOR_VERSION,
+    REBUILD_COMMAND,
+    SHIP_ITERATION,
+    SHIPPED,
+    SHIPPED_DIR,
+    PriorError,
+    PriorRecipe,
+    build_dir,
+    default_prior,
+    load_shipped_prior,
+    prepare_prior,
+    save_prior,
+    shipped_paths,
+)
+from .quality import sample_quality, shape_plausibility
+from .trainer import GANTrainer

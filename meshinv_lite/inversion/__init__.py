@@ -1,0 +1,13 @@
+"""Stages 4 and 5 (notebooks 04, 05): MeshInversion and what its results allow.
+
+* :mod:`.config`: :class:`InversionConfig` and the schedule's :class:`InversionStage`;
+* :mod:`.objective`: :class:`InversionObjective`, the loss of one latent code (render, Chamfer texture and
+  mask losses, regularisers);
+* :mod:`.search`: :func:`invert` / :func:`invert_batch`, the search (best-of-N start, staged Adam, camera
+  refinement, the latent shell) and the :class:`Reconstruction` it returns;
+* :mod:`.transfer`: texture transfer between reconstructions (one UV layout for all).
+"""
+from .config import AUTHORS_STAGES, UNKNOWN_CLASS, InversionConfig, InversionStage
+from .objective import InversionObjective
+from .search import Reconstruction, invert, invert_batch, project_to_shell
+from .transfer import WHITE, grid_figure, swap_textures, transfer_grid, transfer_views

@@ -1,0 +1,235 @@
+"""One photo in, a textured mesh out: the whole method for a learner's own picture.
+
+:func:`reconstruct_photo` chains :mod:`meshinv_lite.photo` (read, check, frame),
+:mod:`meshinv_lite.photo.viewpoint` (camera and species hypotheses, when not given) and
+:func:`meshinv_lite.inversion.invert` (every hypothesis is inverted with camera refinement; the lowest final
+loss wins), then writes what a person wants to look at (:func:`write_outputs`). The command is
+``python -m meshinv_lite.cli reconstruct photo.png --mask mask.png --out out/``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..inversion.config import InversionConfig
+from ..inversion.search import Reconstruction, invert
+from ..render.camera import WeakPerspectiveCamera, azimuth_elevation
+from ..render.mesh import TemplateMesh, make_uv_sphere
+from .load import Crop, Photo, crop_to_square, load_photo
+from .viewpoint import ViewHypotheses, ViewSearchConfig, fit_box, search_views
+
+
+@dataclass
+class PhotoReconstruction:
+    """The result for one photo.
+
+    reconstruction: the winning hypothesis' :class:`~meshinv_lite.inversion.Reconstruction` (one item);
+    photo, crop, image, mask: the input, its square crop and the crop ``(1, 3, S, S)`` / ``(1, 1, S, S)``;
+    hypotheses: what was searched (``None`` when camera and class were given); candidates: the inversion
+    of every hypothesis (``K`` items); final_losses ``(K,)``: their final losses; chosen: the winner's
+    index; timings: seconds per stage; prior: which prior file ran.
+    """
+
+    reconstruction: Reconstruction
+    photo: Photo
+    crop: Crop
+    image: torch.Tensor
+    mask: torch.Tensor
+    template: TemplateMesh
+    hypotheses: Optional[ViewHypotheses]
+    hypothesis_classes: torch.Tensor
+    hypothesis_cameras: WeakPerspectiveCamera
+    final_losses: torch.Tensor
+    chosen: int
+    timings: dict = field(default_factory=dict)
+    prior: dict = field(default_factory=dict)
+    candidates: Optional[Reconstruction] = None
+
+    @property
+    def class_id(self) -> int:
+        return int(self.reconstruction.class_id[0])
+
+    @property
+    def azimuth_elevation(self) -> tuple[float, float]:
+        a, e = azimuth_elevation(self.reconstruction.camera.rotation)
+        return float(a[0]), float(e[0])
+
+    def summary(self) -> dict:
+        """A JSON-ready account: camera, class, losses, timings, the prior and feature network that ran."""
+        from ..data.species import SPECIES_NAMES
+
+        cam = self.reconstruction.camera
+        az, el = self.azimuth_elevation
+        hyp = []
+        for i in range(len(self.hypothesis_classes)):
+            a, e = azimuth_elevation(self.hypothesis_cameras.rotation[i:i + 1])
+            row = {"class_id": int(self.hypothesis_classes[i]), "azimuth": float(a[0]), "elevation": float(e[0]),
+                   "final_loss": float(self.final_losses[i])}
+            if self.hypotheses is not None:
+                row.update(search_loss=float(self.hypotheses.score[i]), mask_score=float(self.hypotheses.mask_score[i]))
+            hyp.append(row)
+        out = {
+            "photo": {"source": self.photo.source, "size": list(self.photo.source_size), "notes": self.photo.notes},
+            "crop": self.crop.to_dict(),
+            "camera": {"azimuth": az, "elevation": el, "scale": float(cam.scale[0]),
+                       "translation": cam.translation[0].tolist(), "quaternion_wxyz": cam.rotation[0].tolist(),
+                       "estimated": self.hypotheses is not None,
+                       "coordinates": "of the square crop (normalized, x right, y up); see crop"},
+            "class": {"id": self.class_id, "name": SPECIES_NAMES[self.class_id] if self.class_id < len(SPECIES_NAMES) else "",
+                      "estimated": self.hypotheses is not None},
+            "iou": float(self.reconstruction.iou[0]),
+            "losses": {k: float(v[0]) for k, v in self.reconstruction.terms.items()},
+            "hypotheses": hyp, "chosen": self.chosen,
+            "timings_s": self.timings,
+            "prior": self.prior,
+            "feature_extractor": self.reconstruction.feature_extractor or "none",
+        }
+        if self.hypotheses is not None:
+            scores = self.hypotheses.class_scores
+            ok = torch.isfinite(scores)
+            out["class"]["scores"] = {SPECIES_NAMES[c] if c < len(SPECIES_NAMES) else str(c): float(scores[c])
+                                      for c in torch.nonzero(ok).squeeze(1).tolist()}
+            out["class"]["score_note"] = "best search loss per class (lower is better)"
+        return out
+
+
+def _class_index(class_id) -> Optional[int]:
+    from ..data.species import SPECIES_NAMES
+
+    if class_id is None:
+        return None
+    if isinstance(class_id, str) and not class_id.strip().lstrip("-").isdigit():
+        names = [n.lower() for n in SPECIES_NAMES]
+        key = class_id.strip().lower().replace("_", " ")
+        if key not in names:
+            raise ValueError(f"unknown species {class_id!r}; one of: {', '.join(SPECIES_NAMES)} (or its index)")
+        return names.index(key)
+    return int(class_id)
+
+
+def reconstruct_photo(
+    image: str | Path | Photo,
+    mask: Optional[str | Path] = None,
+    profile: str = "quick",
+    device: str | torch.device = "cpu",
+    generator=None,
+    class_id: Optional[int | str] = None,
+    azimuth: Optional[float] = None,
+    elevation: Optional[float] = None,
+    search: Optional[ViewSearchConfig] = None,
+    config: Optional[InversionConfig] = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> PhotoReconstruction:
+    """Reconstruct the object of one photo.
+
+    Args:
+        image: a photo file (any size and aspect; see :func:`~meshinv_lite.photo.load_photo`) or a
+            :class:`~meshinv_lite.photo.Photo`; mask: its silhouette file (``None``: the alpha channel).
+        generator: the prior (default: the shipped one, :func:`meshinv_lite.gan.load_shipped_prior`).
+        class_id: the species (index or name); ``None`` estimates it.
+        azimuth, elevation: the viewpoint in degrees (scale and translation then come from the mask's box);
+            ``None`` estimates them (both must be given to skip the search).
+        search, config: the hypothesis grid and the inversion schedule (default: the profile's).
+    """
+    from tqdm.auto import tqdm
+
+    from ..config import check_device
+    from ..features.registry import load_feature_extractor
+    from ..losses.registry import NEEDS_EXTRACTOR
+
+    device = check_device(device)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    prior_info: dict = {}
+    photo = image if isinstance(image, Photo) else load_photo(image, mask)  # bad input fails first
+    cls = _class_index(class_id)
+    if (azimuth is None) != (elevation is None):
+        raise ValueError("give both azimuth and elevation (or neither, to estimate the camera)")
+    if generator is None:
+        from ..gan.prior import load_shipped_prior
+
+        generator, info = load_shipped_prior(device=device)
+        prior_info = {"file": info.get("file"), "recipe": info.get("recipe", {}).get("name"),
+                      "iteration": info.get("iteration")}
+    else:
+        prior_info = {"file": "(given)", "iteration": None}
+    generator = generator.to(device).eval()
+    if cls is not None and not 0 <= cls < generator.config.num_classes:
+        raise ValueError(f"class {cls} is out of range: the prior knows classes 0..{generator.config.num_classes - 1}")
+    cfg = config or InversionConfig.for_profile(profile)
+    search = search or ViewSearchConfig.for_profile(profile)
+    img, msk, crop = crop_to_square(photo, cfg.render.image_size)
+    img, msk = img[None].to(device), msk[None].to(device)
+    template = make_uv_sphere().to(device)
+    extractor = None
+    if any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses):
+        extractor = load_feature_extractor(cfg.features, device=device)
+    timings["load"] = time.perf_counter() - t0
+    bar = tqdm(total=cfg.total_steps + 1, desc="reconstructing", disable=not progress, leave=False)
+    hyp = None
+    t1 = time.perf_counter()
+    if azimuth is not None and cls is not None:
+        with torch.no_grad():
+            from ..render.mesh import deform_vertices
+
+            verts = deform_vertices(template, generator(torch.zeros(1, generator.config.latent_dim, device=device),
+                                                        torch.tensor([cls], device=device))[1])
+            unit = WeakPerspectiveCamera.from_view([azimuth], elevation, 1.0, device=device)
+            s, t = fit_box(unit.project(verts), msk[0])
+        cams = WeakPerspectiveCamera(s, t, unit.rotation)
+        classes = torch.tensor([cls], device=device)
+    else:
+        view = None if azimuth is None else (float(azimuth), float(elevation))
+        hyp = search_views(generator, img, msk, template, cfg, search, classes=None if cls is None else [cls],
+                           extractor=extractor, seed=seed, view=view)
+        cams, classes = hyp.cameras, hyp.class_id
+    timings["search"] = time.perf_counter() - t1
+    bar.update(1)
+    k = len(cams)
+    t2 = time.perf_counter()
+    rec = invert(generator, img.expand(k, -1, -1, -1), msk.expand(k, -1, -1, -1), cams, classes, cfg,
+                 template=template, extractor=extractor, seed=seed, callback=lambda *a, **kw: bar.update(1))
+    bar.close()
+    timings["inversion"] = time.perf_counter() - t2
+    final = rec.terms["total"].detach().cpu()
+    best = int(final.argmin())
+    timings["total"] = time.perf_counter() - t0
+    return PhotoReconstruction(rec[best], photo, crop, img, msk, template, hyp, classes.cpu(), cams.detach().to("cpu"),
+                               final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec)
+
+
+def write_outputs(result: PhotoReconstruction, out_dir: str | Path, name: str = "reconstruction",
+                  views: int = 8, gif: bool = True) -> dict:
+    """Write into ``out_dir``: ``<name>.obj/.mtl/.png`` and ``.glb``, ``turntable.png`` (and ``.gif``),
+    ``overlay.png`` (the photo, its mask outline and the reconstruction's silhouette on top),
+    ``views.png`` (input view and novel views) and ``result.json``. Returns ``{what: path}``."""
+    import io as _io
+
+    from PIL import Image
+
+    from .. import io, viz
+    from ..export import export_reconstruction
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rec, tm = result.reconstruction, result.template
+    files = export_reconstruction(rec, 0, out, name, tm)
+    png = viz.turntable(rec.vertices[0], tm.faces, tm.uvs, tm.faces_uv, rec.texture[0], views=views, size=160)
+    io.atomic_write_bytes(out / "turntable.png", png)
+    files["turntable"] = str(out / "turntable.png")
+    if gif:
+        strip = Image.open(_io.BytesIO(png)).convert("RGB")
+        frames = [strip.crop((i * 160, 0, (i + 1) * 160, 160)) for i in range(views)]
+        buf = _io.BytesIO()
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=250, loop=0)
+        io.atomic_write_bytes(out / "turntable.gif", buf.getvalue())
+        files["gif"] = str(out / "turntable.gif")
+    fig = viz.photo_overlay(result)
+    files["overlay"] = str(viz.save_figure(fig, out / "overlay.png"))
+    files["json"] = str(io.write_json(out / "result.json", {**result.summary(), "files": dict(files)}))
+    return files

@@ -1,0 +1,378 @@
+"""Weak-perspective cameras, quaternions, image coordinates and view sampling.
+
+Conventions (stated once, here):
+
+* **Normalized image coordinates**: ``x`` right, ``y`` up, both in ``[-1, 1]``. The pixel in column ``i``
+  and row ``j`` (row 0 at the top of the image) has its centre at
+  ``x = (i + 0.5) / W * 2 - 1`` and ``y = 1 - (j + 0.5) / H * 2``. :func:`pixel_to_ndc` and
+  :func:`ndc_to_pixel` are the only places that convert; everything else calls them.
+* **Camera**: ``V_cam = qrot(r, s * V) + (t_x, t_y, 0)``. Projection keeps ``x, y``; **larger z is
+  farther** from the viewer (the z-buffer keeps the smallest z).
+* **Quaternions** are ``(w, x, y, z)``, scalar first, unit norm.
+* Because ``x`` right / ``y`` up / ``z`` away is a left-handed display frame while ``r`` is a proper
+  rotation, a render is the mirror image of a pinhole photo taken from the same direction. This is
+  self-consistent for everything rendered by the package; readers of real data (CUB) convert once.
+* **Object frame** (the template and SynthBirds): ``y`` up, the bird's beak along ``+z``, its left-right
+  symmetry plane ``x = 0``. :func:`view_rotation` turns an azimuth/elevation into ``r``: azimuth 0 sees
+  the bird's side (``+x``), 90 its front (beak towards the viewer), 270 its back; positive elevation
+  looks down on it from above.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .._checks import check_finite, check_shape
+
+# --------------------------------------------------------------------------------------------------
+# Image coordinates
+# --------------------------------------------------------------------------------------------------
+
+
+def pixel_to_ndc(ij: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel indices ``(..., 2)`` as ``(column, row)`` (floats allowed) -> normalized ``(x, y)``."""
+    x = (ij[..., 0] + 0.5) / width * 2 - 1
+    y = 1 - (ij[..., 1] + 0.5) / height * 2
+    return torch.stack([x, y], dim=-1)
+
+
+def ndc_to_pixel(xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Normalized ``(x, y)`` ``(..., 2)`` -> continuous pixel ``(column, row)``; pixel centres are integers."""
+    col = (xy[..., 0] + 1) * 0.5 * width - 0.5
+    row = (1 - xy[..., 1]) * 0.5 * height - 0.5
+    return torch.stack([col, row], dim=-1)
+
+
+def pixel_centers(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Normalized coordinates of every pixel centre, ``(H, W, 2)`` as ``(x, y)``."""
+    rows, cols = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
+    return pixel_to_ndc(torch.stack([cols, rows], dim=-1), height, width)
+
+
+# --------------------------------------------------------------------------------------------------
+# Quaternions
+# --------------------------------------------------------------------------------------------------
+
+
+def normalize_quaternion(q: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale quaternions ``(..., 4)`` to unit norm (differentiable; use it on optimized raw values)."""
+    return q / q.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product ``a * b`` of ``(..., 4)`` quaternions (w first): rotate by ``b`` then by ``a``."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate points ``v`` ``(B, N, 3)`` by unit quaternions ``q`` ``(B, 4)``; returns ``(B, N, 3)``.
+
+    Uses ``v' = v + 2 w (u x v) + 2 u x (u x v)`` with ``q = (w, u)``.
+    """
+    w = q[:, None, :1]
+    u = q[:, None, 1:].expand_as(v)
+    uv = torch.cross(u, v, dim=-1)
+    return v + 2 * (w * uv + torch.cross(u, uv, dim=-1))
+
+
+def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
+    """Unit quaternions ``(..., 4)`` -> rotation matrices ``(..., 3, 3)`` acting on column vectors."""
+    w, x, y, z = q.unbind(-1)
+    m = torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    )
+    return m.reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` with ``w >= 0``.
+
+    Shepperd's method: of the four ways to read a quaternion off a rotation matrix, each divides by one
+    component; use the one whose component is largest (never near zero), so 180-degree rotations
+    (``w = 0``) about any axis come out right.
+    """
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    m01, m02, m10, m12, m20, m21 = m[..., 0, 1], m[..., 0, 2], m[..., 1, 0], m[..., 1, 2], m[..., 2, 0], m[..., 2, 1]
+    t = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    candidates = torch.stack([  # (..., 4 pivots, 4 components), each row = 4 q_pivot * q
+        torch.stack([t[..., 0], m21 - m12, m02 - m20, m10 - m01], -1),
+        torch.stack([m21 - m12, t[..., 1], m01 + m10, m02 + m20], -1),
+        torch.stack([m02 - m20, m01 + m10, t[..., 2], m12 + m21], -1),
+        torch.stack([m10 - m01, m02 + m20, m12 + m21, t[..., 3]], -1),
+    ], -2)
+    best = t.argmax(-1)
+    q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
+    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0)  # q and -q are the same rotation: keep w >= 0
+    return normalize_quaternion(q)
+
+
+def view_rotation(azimuth_deg, elevation_deg, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Quaternions ``(B, 4)`` that show the object from the given azimuths/elevations (degrees).
+
+    The viewing direction (object -> viewer) in the object frame is
+    ``d = (cos e cos a, sin e, cos e sin a)``; the object's ``+y`` stays up in the image.
+    """
+    a = torch.as_tensor(azimuth_deg, device=device, dtype=torch.float64).reshape(-1)
+    e = torch.as_tensor(elevation_deg, device=device, dtype=torch.float64).reshape(-1)
+    a, e = torch.broadcast_tensors(a, e)
+    if (e.abs() >= 90).any():
+        raise ValueError("elevation must lie strictly between -90 and 90 degrees")
+    a, e = torch.deg2rad(a), torch.deg2rad(e)
+    d = torch.stack([torch.cos(e) * torch.cos(a), torch.sin(e), torch.cos(e) * torch.sin(a)], dim=-1)
+    zc = -d  # camera z axis (away from the viewer) in object coordinates
+    up = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64, device=d.device).expand_as(d)
+    yc = up - (up * zc).sum(-1, keepdim=True) * zc
+    yc = yc / yc.norm(dim=-1, keepdim=True)
+    xc = torch.cross(yc, zc, dim=-1)
+    rot = torch.stack([xc, yc, zc], dim=-2)  # rows: camera axes in object coordinates
+    return matrix_to_quaternion(rot).to(dtype)
+
+
+def azimuth_elevation(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`view_rotation`: azimuth in ``[0, 360)`` and elevation, degrees, each ``(B,)``."""
+    rot = quaternion_to_matrix(q)
+    d = -rot[..., 2, :]
+    elev = torch.rad2deg(torch.asin(d[..., 1].clamp(-1, 1)))
+    azim = torch.rad2deg(torch.atan2(d[..., 2], d[..., 0])) % 360
+    azim = torch.where(azim >= 360, azim - 360, azim)  # -tiny % 360 rounds up to 360 in float32
+    return azim, elev
+
+
+# --------------------------------------------------------------------------------------------------
+# The camera
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WeakPerspectiveCamera:
+    """A batch of weak-perspective cameras.
+
+    Attributes:
+        scale: ``(B,)`` positive scale ``s``.
+        translation: ``(B, 2)`` image-plane translation ``(t_x, t_y)`` in normalized units.
+        rotation: ``(B, 4)`` unit quaternions ``(w, x, y, z)``.
+
+    ``apply`` maps object points to camera space, ``project`` keeps their normalized ``(x, y)``.
+    Construction checks shapes, finiteness and unit quaternions; to optimize a camera keep raw
+    parameters and build one per step with ``normalize_quaternion`` (see :meth:`from_raw`).
+    """
+
+    scale: torch.Tensor
+    translation: torch.Tensor
+    rotation: torch.Tensor
+
+    def __post_init__(self) -> None:
+        check_shape("camera scale", self.scale, (None,), "(B,)")
+        b = self.scale.shape[0]
+        check_shape("camera translation", self.translation, (b, 2), f"({b}, 2)")
+        check_shape("camera rotation", self.rotation, (b, 4), f"({b}, 4) quaternions (w, x, y, z)")
+        for name, t in (("scale", self.scale), ("translation", self.translation), ("rotation", self.rotation)):
+            check_finite(f"camera {name}", t)
+        norms = self.rotation.detach().norm(dim=-1)
+        if (norms < 1e-6).any():
+            raise ValueError("camera rotation contains a zero quaternion; a rotation needs a unit quaternion")
+        if ((norms - 1).abs() > 1e-3).any():
+            worst = float((norms - 1).abs().max())
+            raise ValueError(
+                f"camera rotation quaternions must have unit norm (largest deviation {worst:.3g}); "
+                "pass normalize_quaternion(q) or use WeakPerspectiveCamera.from_raw"
+            )
+        if (self.scale.detach() <= 0).any():
+            raise ValueError("camera scale must be positive")
+
+    # construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_raw(cls, scale: torch.Tensor, translation: torch.Tensor, rotation: torch.Tensor) -> "WeakPerspectiveCamera":
+        """Build from unconstrained (optimized) values: the quaternion is normalized, differentiably."""
+        return cls(scale, translation, normalize_quaternion(rotation))
+
+    @classmethod
+    def from_tensor(cls, params: torch.Tensor) -> "WeakPerspectiveCamera":
+        """From a ``(B, 7)`` tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]``."""
+        check_shape("camera parameters", params, (None, 7), "(B, 7) = [s, tx, ty, qw, qx, qy, qz]")
+        return cls(params[:, 0], params[:, 1:3], params[:, 3:7])
+
+    @classmethod
+    def from_view(
+        cls,
+        azimuth_deg,
+        elevation_deg=0.0,
+        scale=0.8,
+        translation=(0.0, 0.0),
+        device=None,
+        dtype=torch.float32,
+    ) -> "WeakPerspectiveCamera":
+        """Cameras looking at the object from azimuths/elevations (degrees), broadcast to one batch."""
+        rot = view_rotation(azimuth_deg, elevation_deg, device=device, dtype=dtype)
+        b = rot.shape[0]
+        s = torch.as_tensor(scale, device=device, dtype=dtype).reshape(-1).expand(b).clone()
+        t = torch.as_tensor(translation, device=device, dtype=dtype).reshape(-1, 2).expand(b, 2).clone()
+        return cls(s, t, rot)
+
+    def as_tensor(self) -> torch.Tensor:
+        """``(B, 7)`` tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]``."""
+        return torch.cat([self.scale[:, None], self.translation, self.rotation], dim=1)
+
+    # use ---------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.scale.shape[0]
+
+    def __getitem__(self, idx) -> "WeakPerspectiveCamera":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
+        return WeakPerspectiveCamera(self.scale[idx], self.translation[idx], self.rotation[idx])
+
+    @staticmethod
+    def cat(cameras: Sequence["WeakPerspectiveCamera"]) -> "WeakPerspectiveCamera":
+        return WeakPerspectiveCamera(
+            torch.cat([c.scale for c in cameras]),
+            torch.cat([c.translation for c in cameras]),
+            torch.cat([c.rotation for c in cameras]),
+        )
+
+    def to(self, device=None, dtype=None) -> "WeakPerspectiveCamera":
+        return WeakPerspectiveCamera(
+            self.scale.to(device=device, dtype=dtype),
+            self.translation.to(device=device, dtype=dtype),
+            self.rotation.to(device=device, dtype=dtype),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.scale.device
+
+    def detach(self) -> "WeakPerspectiveCamera":
+        return WeakPerspectiveCamera(self.scale.detach(), self.translation.detach(), self.rotation.detach())
+
+    def apply(self, verts: torch.Tensor) -> torch.Tensor:
+        """Object points ``(B, N, 3)`` (or ``(N, 3)``, shared) -> camera space ``(B, N, 3)``.
+
+        ``x, y`` are normalized image coordinates; ``z`` is depth, larger is farther.
+        """
+        if verts.dim() == 2:
+            verts = verts[None].expand(len(self), -1, -1)
+        check_shape("vertices", verts, (None, None, 3), "(B, N, 3)")
+        if verts.shape[0] != len(self):
+            if verts.shape[0] == 1:
+                verts = verts.expand(len(self), -1, -1)
+            elif len(self) == 1:
+                return self.expand(verts.shape[0]).apply(verts)
+            else:
+                raise ValueError(f"mismatched batch sizes: vertices {verts.shape[0]}, cameras {len(self)}")
+        v = qrot(self.rotation, self.scale[:, None, None] * verts)
+        shift = torch.cat([self.translation, torch.zeros_like(self.translation[:, :1])], dim=1)
+        return v + shift[:, None, :]
+
+    def project(self, verts: torch.Tensor) -> torch.Tensor:
+        """Normalized image coordinates ``(B, N, 2)`` of object points ``(B, N, 3)``."""
+        return self.apply(verts)[..., :2]
+
+    def expand(self, batch: int) -> "WeakPerspectiveCamera":
+        """Repeat a single camera ``batch`` times."""
+        if len(self) != 1:
+            raise ValueError(f"only a single camera can be expanded, this batch holds {len(self)}")
+        return WeakPerspectiveCamera(
+            self.scale.expand(batch), self.translation.expand(batch, 2), self.rotation.expand(batch, 4)
+        )
+
+    def view_angles(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Azimuth and elevation (degrees) of each camera, see :func:`azimuth_elevation`."""
+        return azimuth_elevation(self.rotation)
+
+
+def check_camera(name: str, camera) -> WeakPerspectiveCamera:
+    """Refuse anything but a :class:`WeakPerspectiveCamera` (a raw ``(B, 7)`` tensor is the common slip)."""
+    if isinstance(camera, WeakPerspectiveCamera):
+        return camera
+    if isinstance(camera, torch.Tensor):
+        raise TypeError(f"{name} must be a WeakPerspectiveCamera, got a tensor of shape {tuple(camera.shape)}; "
+                        "wrap (B, 7) [s, tx, ty, qw, qx, qy, qz] rows with WeakPerspectiveCamera.from_tensor(...)")
+    raise TypeError(f"{name} must be a WeakPerspectiveCamera, got {type(camera).__name__}")
+
+
+def scale_camera_error(exact: WeakPerspectiveCamera, noisy: WeakPerspectiveCamera, factor: float) -> WeakPerspectiveCamera:
+    """``noisy``'s error relative to ``exact``, multiplied by ``factor`` (1: ``noisy``; 0: ``exact``; 2: twice as far).
+
+    The rotation error ``dq = q_noisy q_exact^-1`` keeps its axis and has its angle multiplied; the scale
+    error is a ratio (raised to ``factor``), the translation error a difference (multiplied). The same
+    error directions at larger sizes make conditions comparable image by image (paired ablations).
+    """
+    check_camera("exact", exact)
+    check_camera("noisy", noisy)
+    conj = exact.rotation * exact.rotation.new_tensor([1.0, -1.0, -1.0, -1.0])
+    dq = normalize_quaternion(quaternion_multiply(noisy.rotation.double(), conj.double()))
+    dq = dq * torch.where(dq[:, :1] < 0, -1.0, 1.0)  # the short way round
+    half = torch.acos(dq[:, 0].clamp(-1, 1))
+    axis = dq[:, 1:] / torch.sin(half).clamp_min(1e-12)[:, None]
+    scaled = torch.cat([torch.cos(factor * half)[:, None], torch.sin(factor * half)[:, None] * axis], 1)
+    rot = normalize_quaternion(quaternion_multiply(scaled, exact.rotation.double())).to(exact.rotation.dtype)
+    scale = exact.scale * (noisy.scale / exact.scale) ** factor
+    trans = exact.translation + factor * (noisy.translation - exact.translation)
+    return WeakPerspectiveCamera(scale, trans, rot)
+
+
+# --------------------------------------------------------------------------------------------------
+# View sampling
+# --------------------------------------------------------------------------------------------------
+
+
+def orbit_azimuths(k: int, step_deg: float | None = None, start_deg: float = 0.0) -> list[float]:
+    """``k`` azimuths (degrees) around the object: ``start + i * step``, step ``360 / k`` by default."""
+    if k < 1:
+        raise ValueError(f"need at least one view, got k={k}")
+    step = 360.0 / k if step_deg is None else float(step_deg)
+    return [float((start_deg + i * step) % 360) for i in range(k)]
+
+
+def orbit_cameras(
+    k: int,
+    elevation_deg: float = 20.0,
+    scale: float = 0.8,
+    step_deg: float | None = None,
+    start_deg: float = 0.0,
+    device=None,
+    dtype=torch.float32,
+) -> WeakPerspectiveCamera:
+    """``k`` cameras turning about the vertical axis at a fixed elevation (see :func:`orbit_azimuths`)."""
+    az = orbit_azimuths(k, step_deg, start_deg)
+    return WeakPerspectiveCamera.from_view(az, elevation_deg, scale, device=device, dtype=dtype)
+
+
+def random_cameras(
+    batch: int,
+    elevation_range: tuple[float, float] = (-10.0, 40.0),
+    scale_range: tuple[float, float] = (0.7, 0.9),
+    translation_std: float = 0.03,
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype=torch.float32,
+) -> WeakPerspectiveCamera:
+    """Random views over the full azimuth circle and a moderate elevation band."""
+    u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
+    az = u[:, 0] * 360
+    el = elevation_range[0] + u[:, 1] * (elevation_range[1] - elevation_range[0])
+    s = scale_range[0] + u[:, 2] * (scale_range[1] - scale_range[0])
+    t = torch.randn(batch, 2, generator=generator, dtype=torch.float64) * translation_std
+    cam = WeakPerspectiveCamera.from_view(az, el, s.to(dtype), t.to(dtype), dtype=dtype)
+    return cam.to(device)
