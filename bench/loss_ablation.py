@@ -15,6 +15,7 @@ Default plan (lite, shipped prior, the full 200-step lite schedule without early
     test_unseen x1 ours, L1, L2 (when the split exists)                       24
 
     python bench/loss_ablation.py [--profile lite] [--out outputs/lite/ablation] [--shard 0/2] [--threads 1]
+    python bench/loss_ablation.py --replot bench/results/loss_ablation_lite.json   # redraw <json stem>.png only
 
 Last line: ``ablation_psnr_gap_l2_x1=<float>`` (ours - L2, novel-view PSNR at the data's noise).
 """
@@ -23,8 +24,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-import numpy as np
 
 import meshinv_lite as mi
 from meshinv_lite.evaluation import (VARIANTS, cell_name, format_table, plot_summary, read_cell, run_cell, summarize, variant_config)
@@ -59,7 +58,17 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=None, help="compute only the cells of these variants")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--replot", default=None, metavar="SUMMARY_JSON",
+                        help="only redraw the figure of a written summary.json (no inversion, no cells): the PNG "
+                             "is written beside it with the same stem")
     args = parser.parse_args()
+    if args.replot:
+        from meshinv_lite.io import read_json
+
+        src = Path(args.replot)
+        plot_summary(read_json(src)["summary"], path=src.with_suffix(".png"))
+        print(f"wrote {src.with_suffix('.png')}")
+        return
     mi.config.set_threads(args.threads)
     root = synthbirds_dir(resolve(args.data_dir), args.profile)
     out = Path(args.out) if args.out else resolve("outputs") / args.profile / "ablation"

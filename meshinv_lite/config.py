@@ -96,7 +96,7 @@ def available_devices() -> list[str]:
     return out
 
 
-def check_device(device) -> "torch.device":
+def check_device(device) -> "torch.device":  # noqa: F821  (torch is imported where it is needed)
     """The ``torch.device`` for ``device`` (a string or a device), refused up front when this machine cannot use it.
 
     Catches typos (``cdua``) and devices that are absent (``cuda`` on a CPU-only machine or torch build)

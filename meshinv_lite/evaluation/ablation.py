@@ -65,6 +65,7 @@ FD_METRICS = (("fd_in_domain_1", "FD in-domain 1", -1), ("fd_in_domain_10", "FD 
 
 
 def cell_name(split: str, noise: float, variant: str) -> str:
+    """``"<split>_x<noise>_<variant>"``, e.g. ``test_x1_ours``: a cell's key and file stem."""
     return f"{split}_x{noise:g}_{variant}"
 
 
@@ -255,23 +256,54 @@ def format_table(summary: dict, keys: Sequence[tuple[str, str, int]] = METRICS +
     return "\n".join(lines)
 
 
+def _better_side(sign: int) -> str:
+    """How a panel of :func:`plot_summary` reads: which side of 0 is better for the variant."""
+    if sign > 0:
+        return "higher is better"
+    if sign < 0:
+        return "lower is better"
+    return "neither side is better"
+
+
 def plot_summary(summary: dict, keys: Sequence[tuple[str, str, int]] = (("psnr_novel", "PSNR novel (dB)", 1),
                  ("perceptual", "perceptual distance", -1), ("fd_in_domain_10", "FD in-domain 10", -1),
                  ("sharpness_gap", "sharpness gap |log2 ratio|", -1), ("iou", "IoU (input view)", 1),
                  ("chamfer_3d", "3D Chamfer", -1)),
-                 path=None):
-    """One panel per metric: for every condition and variant, the paired difference to ours with its 95 %
-    interval, drawn so that **right is better for the variant** (a bar left of 0 means ours wins)."""
+                 path=None, dpi: int = 150):
+    """One panel per metric: for every condition and variant (other than ours), the paired difference
+    ``variant - ours`` with its 95 % bootstrap interval, drawn **as it is** (not sign-flipped), so the figure
+    reads like :func:`format_table`, the JSON and the README tables.
+
+    Which side is better depends on the metric: each panel's title says ``variant - ours, higher is better`` or
+    ``variant - ours, lower is better`` (the third entry of ``keys``: +1 / -1), and its x label points to the
+    side where the variant beats ours. Every panel is drawn the same way.
+
+    Args:
+        summary: :func:`summarize`'s ``{condition: {variant: {metric: {"mean", ..., "vs_ours": {"diff", "lo",
+            "hi", ...}}}}}``; conditions with ours only are skipped; a metric without ``vs_ours`` leaves its row
+            empty in that panel.
+        keys: ``(metric key, label, sign)`` per panel, sign +1 if higher is better, -1 if lower is better
+            (0: the title claims neither).
+        path: where to save the figure (PNG), or None.
+        dpi: the saved figure's resolution (>= 150 for the shipped pictures).
+
+    Returns:
+        The matplotlib Figure; rows follow :data:`VARIANTS`' order within each condition. In each panel, the point
+        of a row (a ``Line2D`` with marker ``"o"``) is at ``x = diff`` and its interval (a two-point line) spans
+        ``[lo, hi]``, at the row's y tick.
+    """
     import matplotlib.pyplot as plt
 
     conds = [c for c, v in summary.items() if len(v) > 1]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys) + 1.5, 0.32 * sum(len(summary[c]) - 1 for c in conds) + 1.6),
+    n_rows = sum(len(summary[c]) - 1 for c in conds)
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys) + 1.5, 0.32 * n_rows + 2.2),
                              sharey=True, squeeze=False)
     labels, ys = [], []
     y = 0
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = {v: i for i, v in enumerate(VARIANTS)}  # rows in the order of VARIANTS (a JSON summary comes sorted)
     for ci, cond in enumerate(conds):
-        for v in summary[cond]:
+        for v in sorted(summary[cond], key=lambda v: order.get(v, len(order))):
             if v == OURS:
                 continue
             labels.append(f"{cond}: {v}")
@@ -280,22 +312,25 @@ def plot_summary(summary: dict, keys: Sequence[tuple[str, str, int]] = (("psnr_n
                 e = summary[cond][v].get(key, {}).get("vs_ours")
                 if e is None:
                     continue
-                d, lo, hi = sign * e["diff"], sign * e["lo"], sign * e["hi"]
-                lo, hi = min(lo, hi), max(lo, hi)
+                # drawn as stored: variant - ours (no sign flip; the title says which side is better)
+                d, lo, hi = e["diff"], min(e["lo"], e["hi"]), max(e["lo"], e["hi"])
                 ax.plot([lo, hi], [y, y], color=colours[ci % len(colours)], lw=2)
                 ax.plot([d], [y], "o", color=colours[ci % len(colours)])
             y += 1
         y += 0.5
     for ax, (key, label, sign) in zip(axes[0], keys):
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_title(f"{label}\n(variant - ours, {'higher' if sign > 0 else 'lower'} is better)", fontsize=8)
+        ax.set_title(f"{label}\n(variant - ours, {_better_side(sign)})", fontsize=8)
+        side = "variant better \u2192" if sign > 0 else "\u2190 variant better" if sign < 0 else ""
+        ax.set_xlabel(f"variant - ours   {side}".rstrip(), fontsize=7)
         ax.tick_params(labelsize=7)
         ax.locator_params(axis="x", nbins=4)
     axes[0][0].set_yticks(ys)
     axes[0][0].set_yticklabels(labels, fontsize=7)
     axes[0][0].invert_yaxis()
-    fig.suptitle("paired differences to ours with 95 % bootstrap intervals: right of 0 = the variant is better", fontsize=9)
+    fig.suptitle("paired differences variant - ours per image (mean, 95 % bootstrap interval); the better side "
+                 "differs per metric: see each panel's title", fontsize=9)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=dpi)
     return fig

@@ -27,8 +27,21 @@ from .nearest import MASK_THRESHOLD, foreground_points
 
 def masked_pixel_loss(pred_img: torch.Tensor, pred_mask: torch.Tensor, target_img: torch.Tensor,
                       target_mask: torch.Tensor, p: int = 1, reduction: str = "mean") -> torch.Tensor:
-    """Pixel L1 (``p=1``) or squared L2 (``p=2``) between ``pred_img * pred_mask`` and ``target_img * target_mask``,
-    averaged over channels and all pixels. Images must have the same size."""
+    """Pixel L1 (``p=1``) or squared L2 (``p=2``) between ``pred_img * pred_mask`` and ``target_img * target_mask``.
+
+    Pixel-aligned (no tolerance to misalignment): the baselines "L1" / "L2" of the paper's ablation.
+
+    Args:
+        pred_img, target_img: ``(B, 3, H, W)`` float in ``[0, 1]``, the same ``H, W``.
+        pred_mask, target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``, used as multiplicative weights (not
+            thresholded).
+        p: 1 (default, L1) or 2 (squared L2).
+        reduction: ``"mean"`` (default, over the batch), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+    Returns:
+        Mean over the 3 channels and **all** ``H * W`` pixels (background included), in ``[0, 1]``:
+        ``(B,)`` for ``reduction="none"``, else a scalar. Differentiable in the images, and in a mask that
+        requires grad.
+    """
     if p not in (1, 2):
         raise ValueError(f"masked_pixel_loss supports p=1 (L1) or p=2 (L2), got {p}")
     check_image_pair(pred_img, pred_mask, target_img, target_mask, same_size=True)
@@ -39,7 +52,18 @@ def masked_pixel_loss(pred_img: torch.Tensor, pred_mask: torch.Tensor, target_im
 
 def perceptual_loss(pred_img: torch.Tensor, pred_mask: torch.Tensor, target_img: torch.Tensor,
                     target_mask: torch.Tensor, extractor: FeatureExtractor, reduction: str = "mean") -> torch.Tensor:
-    """Squared L2 between ``extractor`` features of the masked images, averaged over channels and locations."""
+    """Perceptual loss: squared L2 between ``extractor`` features of ``pred_img * pred_mask`` and
+    ``target_img * target_mask``, averaged over channels and all locations of the feature grid.
+
+    Args:
+        pred_img, target_img: ``(B, 3, H, W)`` float in ``[0, 1]``, the same ``H, W``.
+        pred_mask, target_mask: ``(B, 1, H, W)`` float in ``[0, 1]`` (multiplicative, not thresholded).
+        extractor: a frozen :class:`~meshinv_lite.features.base.FeatureExtractor` (required; features
+            ``(B, C, H / 4, W / 4)``, unit-norm per location for the shipped ones, so values lie in ``[0, 4 / C]``).
+        reduction: ``"mean"`` (default), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+    Returns:
+        ``(B,)`` for ``reduction="none"``, else a scalar; differentiable in the images through the extractor.
+    """
     extractor = require_extractor("perceptual_loss", extractor)
     check_image_pair(pred_img, pred_mask, target_img, target_mask, same_size=True)
     diff = extractor(pred_img * pred_mask) - extractor(target_img * target_mask)
@@ -66,6 +90,20 @@ def contextual_loss(
     ``d~_ij = d_ij / (min_k d_ik + eps)``; affinities ``w_ij = exp((1 - d~_ij) / band_width)``, normalized
     over ``j``: ``CX_ij = w_ij / sum_k w_ik``; ``CX = mean_j max_i CX_ij``. Zero for identical sets;
     positions play no role.
+
+    Args:
+        pred_img, target_img: ``(B, 3, H, W)`` float in ``[0, 1]`` (sizes may differ).
+        pred_mask, target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``; feature locations where the mask,
+            average-pooled to the feature grid, exceeds 0.5 (at least one per image).
+        extractor: a frozen :class:`~meshinv_lite.features.base.FeatureExtractor` (required).
+        band_width: ``h`` of the affinities (> 0, default 0.5).
+        num_points: at most this many feature locations per image and side (default 1024), uniformly random.
+        eps: added to the smallest distance of each row (default 1e-5).
+        generator: CPU ``torch.Generator`` for the subsets (``None``: the global RNG).
+        reduction: ``"mean"`` (default), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+    Returns:
+        ``-log CX >= 0`` (approximately 0 for identical sets): ``(B,)`` for ``reduction="none"``, else a scalar;
+        differentiable in both images through the extractor.
     """
     extractor = require_extractor("contextual_loss", extractor)
     if band_width <= 0:
@@ -101,14 +139,34 @@ def _check_masks(soft_mask: torch.Tensor, target_mask: torch.Tensor) -> None:
 
 
 def mask_l1_loss(pred_soft_mask: torch.Tensor, target_mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Mean ``|pred_soft_mask - target_mask|`` per image; both ``(B, 1, H, W)`` in ``[0, 1]``."""
+    """Mask L1: mean ``|pred_soft_mask - target_mask|`` over the pixels of each image.
+
+    Args:
+        pred_soft_mask: ``(B, 1, H, W)`` float in ``[0, 1]``, the rendered DIB-R soft silhouette
+            (:func:`meshinv_lite.render.soft_mask`), at the target's resolution.
+        target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``.
+        reduction: ``"mean"`` (default), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+    Returns:
+        Values in ``[0, 1]``; differentiable in ``pred_soft_mask`` (hence in the vertices and camera on the
+        pixels the soft silhouette reaches) and in ``target_mask`` if it requires grad.
+    """
     _check_masks(pred_soft_mask, target_mask)
     return reduce_per_image((pred_soft_mask - target_mask).abs().flatten(1).mean(1), reduction)
 
 
 def mask_iou_loss(pred_soft_mask: torch.Tensor, target_mask: torch.Tensor, reduction: str = "mean",
                   eps: float = 1e-6) -> torch.Tensor:
-    """``1 - sum(p t) / sum(p + t - p t)`` per image (1 - soft IoU); both ``(B, 1, H, W)`` in ``[0, 1]``."""
+    """Mask IoU loss: ``1 - sum(p t) / (sum(p + t - p t) + eps)`` per image (1 - soft IoU, no threshold).
+
+    Args:
+        pred_soft_mask: ``(B, 1, H, W)`` float in ``[0, 1]``, the rendered DIB-R soft silhouette, at the
+            target's resolution.
+        target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``.
+        reduction: ``"mean"`` (default), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+        eps: added to the union (default 1e-6).
+    Returns:
+        Values in ``[0, 1]`` (0: identical binary masks); differentiable in ``pred_soft_mask``.
+    """
     _check_masks(pred_soft_mask, target_mask)
     inter = (pred_soft_mask * target_mask).flatten(1).sum(1)
     union = (pred_soft_mask + target_mask - pred_soft_mask * target_mask).flatten(1).sum(1)

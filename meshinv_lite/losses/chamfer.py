@@ -1,4 +1,14 @@
-"""The Chamfer losses of MeshInversion: texture (pixels and CNN features, paper Eq. 5) and mask (projected vertices)."""
+"""The Chamfer losses of MeshInversion: texture (pixels and CNN features, paper Eq. 5) and mask (projected vertices).
+
+Eq. 5's point distance between a point ``p`` of one image and ``q`` of the other is
+``D(p, q) = max((D_s + eps_s)^alpha, 1) * (D_a + eps_a)``: ``D_s`` the squared distance of their positions
+(normalized image coordinates, x right, y up, in ``[-1, 1]``), a weight only (no gradient), ``D_a`` the squared
+distance of their values (colours or features), with gradient. Constants (the authors' code):
+``eps_s = 1 - (2 k 0.16)^2 = 0.8976`` (k = 1), ``alpha = 1``, ``eps_a = 1`` (:data:`~.nearest.EPS_S`,
+:data:`~.nearest.ALPHA`, :data:`~.nearest.EPS_A`): positions within ``0.32`` of each other cost their value
+difference only. Each point takes its nearest point of the other set under ``D``; a side is the mean over its
+points; two-sided (ours) sums both sides, one-sided keeps pred -> target (the authors' code).
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -44,21 +54,35 @@ def chamfer_texture_loss(
     reduction: str = "mean",
     chunk_size: int = CHUNK_ROWS,
 ) -> torch.Tensor:
-    """Pixel-level Chamfer texture loss between the foregrounds of two images.
+    """Pixel-level Chamfer texture loss between the foregrounds of two images (paper Eq. 5).
+
+    Each image's foreground (mask ``> 0.5``) is a set of points: position = pixel centre ``(x, y)`` in
+    normalized coordinates (x right, y up, ``[-1, 1]``; the two images may differ in size, positions are
+    comparable), value = its RGB colour. With ``D(p, q) = max((D_s + eps_s)^alpha, 1) * (D_a + eps_a)``
+    (``D_s`` squared position distance, ``D_a`` squared colour distance summed over the 3 channels),
+    per image: ``mean_{p in pred} min_q D(p, q)`` (pred -> target) plus, when ``two_sided``,
+    ``mean_{q in target} min_p D(q, p)`` (target -> pred).
 
     Args:
-        pred_img, target_img: ``(B, 3, H, W)`` in ``[0, 1]`` (the two may differ in size).
-        pred_mask, target_mask: ``(B, 1, H, W)`` in ``[0, 1]``, matching their image; foreground ``> 0.5``.
-        num_points: random foreground points kept per image (``None``: all).
-        two_sided: pred -> target plus target -> pred (ours); ``False``: pred -> target (authors' code).
-        eps_s, alpha, eps_a: constants of ``D = max((Ds + eps_s)^alpha, 1) * (Da + eps_a)``.
-        generator: CPU generator for the point subsets (``None``: global RNG).
+        pred_img, target_img: ``(B, 3, H, W)`` float in ``[0, 1]`` (the two may differ in ``H, W``).
+        pred_mask, target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``, matching their image; only ``> 0.5`` is
+            used (thresholded, not a weight). Every mask needs at least one foreground pixel.
+        num_points: foreground points kept per image and side, a uniformly random subset without replacement
+            (default :data:`NUM_POINTS` = 8192, the authors'); ``None``: all.
+        two_sided: ``True`` (default, ours): pred -> target plus target -> pred; ``False``: pred -> target
+            only (the authors' code).
+        eps_s, alpha, eps_a: Eq. 5's ``eps_s`` (default 0.8976), ``alpha`` (> 0, default 1) and ``eps_a``
+            (>= 0, default 1).
+        generator: CPU ``torch.Generator`` for the point subsets (``None``: the global RNG).
+        reduction: ``"mean"`` (default: over the batch), ``"sum"``, or ``"none"`` (per image).
+        chunk_size: rows of the cost matrix per chunk in the large-set search (memory only; same value).
     Returns:
-        ``(B,)`` for ``reduction="none"``, else a scalar; at least ``eps_a`` per side, exactly that for
-        identical inputs when all points are kept. Gradients flow to ``pred_img`` (and ``target_img``
-        if it requires them), not through the masks.
+        ``(B,)`` for ``reduction="none"``, else a scalar, in ``pred_img``'s dtype; at least ``eps_a`` per
+        side, exactly that for identical inputs when all points are kept. Differentiable in ``pred_img``
+        at its foreground points (through ``D_a`` of the matched pairs; the matching itself is a discrete
+        choice) and in ``target_img`` if it requires grad; not in the masks or positions.
     Raises:
-        ValueError: wrong shapes, NaNs, or an empty foreground (naming the batch index).
+        ValueError: wrong shapes, NaNs, values outside ``[0, 1]``, or an empty foreground (naming the batch index).
     """
     check_image_pair(pred_img, pred_mask, target_img, target_mask)
     _check_chamfer_constants(eps_s, alpha, eps_a, num_points)
@@ -86,10 +110,20 @@ def chamfer_feature_loss(
 ) -> torch.Tensor:
     """Feature-level Chamfer texture loss: :func:`chamfer_texture_loss` on ``extractor`` features.
 
-    The points are the locations of the feature grid (1/4 resolution for VGG-19 relu3_1; coordinates =
-    pixel centres of that grid) where the average-pooled mask exceeds 0.5, valued by the unit-norm
-    features of ``image * mask``. Arguments and return as :func:`chamfer_texture_loss`. Record
-    ``extractor.name`` with any result: it may be the OFFLINE FALLBACK (random, not perceptual, features).
+    The points are the locations of the feature grid (``(H / stride, W / stride)``, stride 4 for VGG-19
+    relu3_1 and the in-domain networks; positions = pixel centres of that grid in ``[-1, 1]``) where the
+    mask average-pooled by ``stride`` exceeds 0.5, valued by the features ``(C,)`` of ``image * mask``
+    (unit-norm per location for the shipped extractors, so ``D_a`` lies in ``[0, 4]``).
+
+    Args:
+        pred_img, pred_mask, target_img, target_mask: as :func:`chamfer_texture_loss` (images ``(B, 3, H, W)``,
+            masks ``(B, 1, H, W)``, in ``[0, 1]``); each foreground must survive the pooling.
+        extractor: a frozen :class:`~meshinv_lite.features.base.FeatureExtractor` (required).
+        num_points, two_sided, eps_s, alpha, eps_a, generator, reduction, chunk_size: as
+            :func:`chamfer_texture_loss` (``num_points`` counts feature locations).
+    Returns:
+        As :func:`chamfer_texture_loss`; differentiable in ``pred_img`` through the extractor. Record
+        ``extractor.name`` with any result: it may be the OFFLINE FALLBACK (random, not perceptual, features).
     """
     extractor = require_extractor("chamfer_feature_loss", extractor)
     check_image_pair(pred_img, pred_mask, target_img, target_mask)
@@ -114,17 +148,27 @@ def chamfer_mask_loss(
     generator: Optional[torch.Generator] = None,
     chunk_size: int = 1024,
 ) -> torch.Tensor:
-    """Chamfer distance between projected vertices and the target mask's foreground pixel centres.
+    """Chamfer mask loss: projected vertices ``P(S, c)`` against the target mask's foreground pixel centres.
+
+    Plain squared Euclidean distances in normalized image coordinates (no ``eps``/``alpha`` weighting).
 
     Args:
-        projected_verts: ``(B, N, 2)`` all projected vertices in normalized image coordinates
-            (x right, y up; no visibility test, no rasterization).
-        target_mask: ``(B, 1, H, W)`` in ``[0, 1]``; foreground pixels ``> 0.5``.
-        num_points: subsample the foreground pixels to this many per image (``None``: all).
-        two_sided: add the mask -> vertices side (ours, the authors' default).
+        projected_verts: ``(B, N, 2)`` float, all projected vertices (:func:`meshinv_lite.render.project`)
+            in normalized image coordinates (x right, y up, the image spans ``[-1, 1]``; no visibility test,
+            no rasterization).
+        target_mask: ``(B, 1, H, W)`` float in ``[0, 1]``; foreground pixels ``> 0.5`` (at least one per image);
+            their centres are the target points (:func:`meshinv_lite.render.pixel_centers`).
+        num_points: subsample the foreground pixels to this many per image, uniformly without replacement
+            (default ``None``: all). The vertices are never subsampled.
+        reduction: ``"mean"`` (default, over the batch), ``"sum"``, or ``"none"`` (per image, ``(B,)``).
+        two_sided: ``True`` (default; ours and the authors'): vertices -> mask plus mask -> vertices;
+            ``False``: the vertices -> mask side only.
+        generator: CPU ``torch.Generator`` for the pixel subset (``None``: the global RNG).
+        chunk_size: rows per chunk of the nearest-neighbour search (memory only; same value).
     Returns:
-        ``mean_v min_p |v - p|^2 + mean_p min_v |p - v|^2`` per image, reduced by ``reduction``.
-        Gradients flow to ``projected_verts``.
+        ``mean_v min_p |v - p|^2 (+ mean_p min_v |p - v|^2)`` per image, reduced by ``reduction``, in
+        ``projected_verts``' dtype. Differentiable in ``projected_verts`` (hence in the vertices and the
+        camera); the mask gets no gradient.
     """
     check_shape("projected_verts", projected_verts, (None, None, 2), "(B, N, 2) projected vertices")
     check_shape("target_mask", target_mask, (None, 1, None, None), "(B, 1, H, W)")

@@ -70,12 +70,15 @@ def foreground_points(
     """One image's foreground as points.
 
     Args:
-        values: ``(C, H, W)`` colours or features; mask ``(1, H, W)`` in ``[0, 1]``.
-        num_points: keep a uniformly random subset of this many (without replacement) when there are more.
+        values: ``(C, H, W)`` float colours or features.
+        mask: ``(1, H, W)`` float in ``[0, 1]``; the points are the pixels where ``mask > threshold``.
+        num_points: keep a uniformly random subset of this many (without replacement) when there are more
+            (default ``None``: all).
+        threshold: default :data:`MASK_THRESHOLD` (0.5).
         generator: CPU ``torch.Generator`` for the subset (the global RNG when ``None``).
     Returns:
-        ``xy`` ``(K, 2)`` pixel centres in ``[-1, 1]`` (x right, y up) and ``values`` ``(K, C)``
-        (differentiable with respect to the input ``values``).
+        ``xy`` ``(K, 2)`` pixel centres in ``(-1, 1)`` (x right, y up), ``values``' dtype, no gradient; and
+        ``values`` ``(K, C)`` (differentiable with respect to the input ``values``). ``K`` may be 0.
     """
     c, h, w = values.shape
     idx = (mask.detach().reshape(-1) > threshold).nonzero().squeeze(1)
@@ -263,14 +266,22 @@ def chamfer_point_sets(
     eps_a: float = EPS_A,
     chunk_size: int = CHUNK_ROWS,
 ) -> torch.Tensor:
-    """Chamfer distance between two coloured point sets (one image each), a scalar.
+    """Chamfer distance (paper Eq. 5) between two coloured point sets (one image each), a scalar.
+
+    ``D_ij = max((Ds_ij + eps_s)^alpha, 1) * (Da_ij + eps_a)`` with ``Ds_ij = |a_xy_i - b_xy_j|^2`` and
+    ``Da_ij = |a_val_i - b_val_j|^2`` (summed over the ``C`` channels).
 
     Args:
-        a_xy: ``(N, 2)`` positions, a_val ``(N, C)`` colours or features; b_xy ``(M, 2)``, b_val ``(M, C)``.
-        two_sided: ``mean_i min_j D_ij + mean_j min_i D_ij``; else the first term only (A -> B).
+        a_xy: ``(N, 2)`` float positions in normalized coordinates (x right, y up, ``[-1, 1]``); a_val ``(N, C)``
+            float colours or features; b_xy ``(M, 2)``, b_val ``(M, C)`` likewise; ``N, M >= 1``.
+        two_sided: ``True`` (default): ``mean_i min_j D_ij + mean_j min_i D_ij``; else the first term only
+            (A -> B, each point of A matched in B: the authors' pred -> target side when A is the prediction).
+        eps_s, alpha, eps_a: Eq. 5's constants (defaults :data:`EPS_S` = 0.8976, :data:`ALPHA` = 1,
+            :data:`EPS_A` = 1; ``alpha > 0``, ``eps_a >= 0``).
+        chunk_size: rows per chunk of the cost matrix (default :data:`CHUNK_ROWS`; memory only, same value).
     Returns:
-        The distance, at least ``eps_a`` per side; exactly ``eps_a`` per side for identical sets.
-        Gradients reach ``a_val`` and ``b_val`` only: ``Ds`` is a weight, the positions get none.
+        A 0-d tensor in ``a_val``'s dtype, at least ``eps_a`` per side; exactly ``eps_a`` per side for
+        identical sets. Gradients reach ``a_val`` and ``b_val`` only: ``Ds`` is a weight, the positions get none.
     """
     check_shape("a_xy", a_xy, (None, 2), "(N, 2)")
     check_shape("b_xy", b_xy, (None, 2), "(M, 2)")
@@ -355,8 +366,11 @@ def _col_argmin(d: torch.Tensor, group: int = ARGMIN_GROUP) -> torch.Tensor:
 
 
 def dense_argmins(cost: torch.Tensor, both: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Nearest neighbours both ways in a contiguous ``(B, N, M)`` cost tensor: ``(argmin over M (B, N),
-    argmin over N (B, M) or None)``, identical to ``argmin`` (first index on ties), with the grouped searches."""
+    """Nearest neighbours both ways in a contiguous ``(B, N, M)`` float cost tensor (no gradient).
+
+    Returns ``(argmin over M, (B, N) int64; argmin over N, (B, M) int64, or None when both=False)``,
+    identical to ``argmin`` (first index on ties), with the grouped searches.
+    """
     b, n, m = cost.shape
     return _row_argmin(cost.view(b * n, m)).view(b, n), (_col_argmin(cost) if both else None)
 
@@ -425,7 +439,18 @@ def _pad_sets(sets: list[tuple[torch.Tensor, torch.Tensor]]):
 
 def chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor, target_mask: torch.Tensor,
                      num_points: Optional[int], generator: Optional[torch.Generator], **constants) -> torch.Tensor:
-    """Per-image Chamfer distance ``(B,)`` between value maps ``(B, C, H, W)`` with binary masks ``(B, 1, H, W)``.
+    """Per-image Chamfer distance (paper Eq. 5) between the foregrounds of two batches of value maps.
+
+    Args:
+        pred, target: ``(B, C, H, W)`` and ``(B, C, H', W')`` float value maps (colours or features; sizes may
+            differ, positions are normalized).
+        pred_mask, target_mask: ``(B, 1, H, W)`` / ``(B, 1, H', W')`` float; points where ``> 0.5``, at least
+            one per image (not checked here: :func:`~meshinv_lite.losses.chamfer_texture_loss` checks).
+        num_points: random points per image and side (``None``: all); generator: CPU generator or ``None``.
+        constants: ``two_sided``, ``eps_s``, ``alpha``, ``eps_a``, ``chunk_size`` of :func:`chamfer_point_sets`
+            (same defaults).
+    Returns:
+        ``(B,)`` in ``pred``'s dtype, differentiable in ``pred`` and ``target`` (values only).
 
     Images whose ``N * M`` fits :data:`DENSE_BUDGET` run as dense batched searches over as many images at a
     time as the budget holds; larger ones image by image with the chunked, pruned search of
@@ -449,8 +474,12 @@ def chamfer_on_maps(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.T
 def nearest_2d(a: torch.Tensor, b: torch.Tensor, chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest neighbours both ways between 2D point sets ``a (N, 2)`` and ``b (M, 2)`` (squared Euclidean).
 
-    Returns ``(idx_ab (N,), idx_ba (M,))``: for every point of ``a`` its nearest in ``b`` and vice versa.
-    No gradients (recompute the distances of the matched pairs for a loss).
+    Args:
+        a, b: float point sets (computed in float32), ``N, M >= 1``.
+        chunk_size: rows of ``a`` per chunk (default 1024; memory only).
+    Returns:
+        ``(idx_ab (N,), idx_ba (M,))`` int64: for every point of ``a`` its nearest in ``b`` and vice versa
+        (first index on ties). No gradients (recompute the distances of the matched pairs for a loss).
     """
     with torch.no_grad(), _search_threads(a.device):
         a_aug = _augment(a.detach().float(), 0.0, left=True)

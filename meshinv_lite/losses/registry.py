@@ -44,7 +44,14 @@ from .chamfer import chamfer_feature_loss, chamfer_mask_loss, chamfer_texture_lo
 class LossWeights:
     """Weights of the inversion objective: the authors' values (DESIGN.md section 4).
 
-    Smoothness is off in the authors' inversion (``5e-5`` when on); here it is on with that weight.
+    Attributes:
+        texture: Chamfer texture loss on pixels (:func:`chamfer_texture_loss`), 1.0.
+        feature: Chamfer texture loss on CNN features (:func:`chamfer_feature_loss`), 0.04.
+        mask: Chamfer mask loss (:func:`chamfer_mask_loss`), 10.0.
+        smooth: smoothness (:func:`~meshinv_lite.losses.smoothness_loss`), 5e-5. Smoothness is off in the
+            authors' inversion (``5e-5`` when on); here it is on with that weight.
+        latent: the latent term (:func:`~meshinv_lite.losses.latent_loss`, ``mean(z^2 / 2)``), 0.05: the
+            paper's ``lambda_z / 2 |z|^2`` with ``lambda_z = 0.05 / D`` for ``D`` latent dimensions.
     """
 
     texture: float = 1.0
@@ -132,7 +139,14 @@ MASK_LOSSES: dict[str, MaskLoss] = {"chamfer": _mask_chamfer, "l1": _mask_l1, "i
 
 
 def get_texture_loss(name: str) -> TextureLoss:
-    """The texture loss registered as ``name``; see :data:`TEXTURE_LOSSES` for the call signature."""
+    """The texture loss registered as ``name`` (a key of :data:`TEXTURE_LOSSES`).
+
+    The function is called ``fn(pred_img (B, 3, H, W), pred_mask (B, 1, H, W), target_img, target_mask, *,
+    extractor=None, generator=None, **options)``, images and masks float in ``[0, 1]``, and returns the
+    per-image loss ``(B,)`` (``reduction="none"``), differentiable in ``pred_img``. ``extractor`` is
+    required for the names in :data:`NEEDS_EXTRACTOR`; ``options`` go to the underlying loss
+    (e.g. ``num_points``, ``two_sided`` for ``"chamfer"``). Raises ``ValueError`` for an unknown name.
+    """
     try:
         return TEXTURE_LOSSES[name]
     except KeyError:
@@ -140,7 +154,13 @@ def get_texture_loss(name: str) -> TextureLoss:
 
 
 def get_mask_loss(name: str) -> MaskLoss:
-    """The mask loss registered as ``name``; see :data:`MASK_LOSSES` for the call signature."""
+    """The mask loss registered as ``name`` (a key of :data:`MASK_LOSSES`: ``"chamfer"``, ``"l1"``, ``"iou"``).
+
+    The function is called ``fn(pred_soft_mask, projected_verts, target_mask, **options)``: ``"chamfer"``
+    needs ``projected_verts`` ``(B, N, 2)`` (normalized coordinates), ``"l1"`` / ``"iou"`` need
+    ``pred_soft_mask`` ``(B, 1, H, W)`` in ``[0, 1]`` at ``target_mask``'s resolution; the other may be
+    ``None``. Returns the per-image loss ``(B,)``. Raises ``ValueError`` for an unknown name.
+    """
     try:
         return MASK_LOSSES[name]
     except KeyError:

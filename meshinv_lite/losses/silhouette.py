@@ -9,16 +9,32 @@ from ..render.camera import pixel_centers
 
 
 def soft_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Soft IoU ``(B,)`` of masks ``(B, 1, H, W)`` in ``[0, 1]``."""
+    """Soft IoU ``sum(p t) / (sum(p + t - p t) + eps)`` per image (no threshold).
+
+    Args:
+        pred, target: ``(B, 1, H, W)`` float masks in ``[0, 1]`` (any matching shapes work).
+        eps: added to the union (default 1e-6): two empty masks give 0, not NaN.
+    Returns:
+        ``(B,)`` in ``[0, 1]`` (1: identical binary masks), differentiable in ``pred`` and ``target``.
+    """
     inter = (pred * target).flatten(1).sum(1)
     union = (pred + target - pred * target).flatten(1).sum(1)
     return inter / (union + eps)
 
 
 def mask_points(masks: torch.Tensor, num_points: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """``num_points`` normalized coordinates of foreground pixels per mask ``(B, 1, H, W)`` -> ``(B, K, 2)``.
+    """Random foreground pixel centres of each mask, as points.
 
-    Pixels are drawn uniformly without replacement (with replacement when a mask has fewer pixels).
+    Pixels are drawn uniformly without replacement; a mask with fewer than ``K`` foreground pixels repeats
+    its own pixels (cycling through them) to fill ``K``.
+
+    Args:
+        masks: ``(B, 1, H, W)`` float in ``[0, 1]``; foreground ``> 0.5``, at least one pixel per mask.
+        num_points: points per mask; ``K = min(num_points, H * W)``.
+        generator: CPU ``torch.Generator`` (``None``: the global RNG).
+    Returns:
+        ``(B, K, 2)`` float32 ``(x, y)`` normalized coordinates (x right, y up, in ``(-1, 1)``); constants
+        (no gradient).
     """
     b, _, h, w = masks.shape
     fg = masks.reshape(b, -1) > 0.5
@@ -39,7 +55,13 @@ def mask_points(masks: torch.Tensor, num_points: int, generator: Optional[torch.
 
 
 def chamfer_2d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Two-sided Chamfer distance per batch item ``(B,)`` between ``(B, N, 2)`` and ``(B, M, 2)`` point sets.
+    """Two-sided Chamfer distance ``mean_i min_j |a_i - b_j|^2 + mean_j min_i |b_j - a_i|^2`` per batch item.
+
+    Args:
+        a: ``(B, N, 2)`` float points (e.g. projected vertices, normalized coordinates).
+        b: ``(B, M, 2)`` float points, same dtype (e.g. :func:`mask_points`).
+    Returns:
+        ``(B,)`` in ``a``'s dtype, ``>= 0``; differentiable in ``a`` and ``b``.
 
     Mean of squared nearest-neighbour distances on each side, summed. The neighbours are searched without
     autograd (one ``(B, N, M)`` distance tensor, grouped argmins) and the distances of the matched pairs

@@ -6,8 +6,11 @@ Conventions (stated once, here):
   and row ``j`` (row 0 at the top of the image) has its centre at
   ``x = (i + 0.5) / W * 2 - 1`` and ``y = 1 - (j + 0.5) / H * 2``. :func:`pixel_to_ndc` and
   :func:`ndc_to_pixel` are the only places that convert; everything else calls them.
-* **Camera**: ``V_cam = qrot(r, s * V) + (t_x, t_y, 0)``. Projection keeps ``x, y``; **larger z is
-  farther** from the viewer (the z-buffer keeps the smallest z).
+* **Camera** (weak perspective, the paper's ``c = (s, t, r)``): ``V_cam = qrot(r, s * V) + (t_x, t_y, 0)``
+  with ``s > 0`` the scale, ``t = (t_x, t_y)`` the image-plane translation in normalized units and ``r``
+  a unit quaternion. Projection keeps ``x, y`` (orthographic); ``z`` points **away from the viewer, into
+  the screen: larger z is farther** (the z-buffer keeps the smallest z; a face's normal with ``z < 0``
+  faces the viewer). Everything here is differentiable in ``s``, ``t``, ``r`` and the points.
 * **Quaternions** are ``(w, x, y, z)``, scalar first, unit norm.
 * Because ``x`` right / ``y`` up / ``z`` away is a left-handed display frame while ``r`` is a proper
   rotation, a render is the mirror image of a pinhole photo taken from the same direction. This is
@@ -32,21 +35,42 @@ from .._checks import check_finite, check_shape
 
 
 def pixel_to_ndc(ij: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pixel indices ``(..., 2)`` as ``(column, row)`` (floats allowed) -> normalized ``(x, y)``."""
+    """Pixel indices -> normalized image coordinates.
+
+    Args:
+        ij: ``(..., 2)`` ``(column, row)``, row 0 at the top; integers or floats (fractional positions allowed).
+        height, width: image size ``H, W`` in pixels.
+    Returns:
+        ``(..., 2)`` float ``(x, y)``: ``x = (col + 0.5) / W * 2 - 1`` (right), ``y = 1 - (row + 0.5) / H * 2``
+        (up); pixel centres of the image lie in ``(-1, 1)``. Affine, so differentiable in ``ij``.
+    """
     x = (ij[..., 0] + 0.5) / width * 2 - 1
     y = 1 - (ij[..., 1] + 0.5) / height * 2
     return torch.stack([x, y], dim=-1)
 
 
 def ndc_to_pixel(xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Normalized ``(x, y)`` ``(..., 2)`` -> continuous pixel ``(column, row)``; pixel centres are integers."""
+    """Normalized image coordinates -> continuous pixel positions (the inverse of :func:`pixel_to_ndc`).
+
+    Args:
+        xy: ``(..., 2)`` float ``(x, y)``, x right, y up, the image spanning ``[-1, 1]``.
+        height, width: image size ``H, W`` in pixels.
+    Returns:
+        ``(..., 2)`` ``(column, row)`` in ``xy``'s dtype, row 0 at the top; pixel centres are integers, the
+        image spans ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``. Affine, so differentiable in ``xy``.
+    """
     col = (xy[..., 0] + 1) * 0.5 * width - 0.5
     row = (1 - xy[..., 1]) * 0.5 * height - 0.5
     return torch.stack([col, row], dim=-1)
 
 
 def pixel_centers(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Normalized coordinates of every pixel centre, ``(H, W, 2)`` as ``(x, y)``."""
+    """Normalized coordinates of every pixel centre.
+
+    Returns:
+        ``(H, W, 2)`` in ``dtype`` (default float32): ``[row, col] = (x, y)`` of that pixel's centre, x right,
+        y up, all in ``(-1, 1)`` (``[0, 0]`` is the top-left pixel: ``x = 1 / W - 1``, ``y = 1 - 1 / H``).
+    """
     rows, cols = torch.meshgrid(
         torch.arange(height, device=device, dtype=dtype),
         torch.arange(width, device=device, dtype=dtype),
@@ -61,12 +85,17 @@ def pixel_centers(height: int, width: int, device=None, dtype=torch.float32) -> 
 
 
 def normalize_quaternion(q: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale quaternions ``(..., 4)`` to unit norm (differentiable; use it on optimized raw values)."""
+    """Scale quaternions ``(..., 4)`` ``(w, x, y, z)`` to unit norm; same shape and dtype.
+
+    Differentiable in ``q`` (use it on optimized raw values); norms below ``eps`` (default 1e-8) are
+    divided by ``eps`` instead of 0.
+    """
     return q / q.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
 def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product ``a * b`` of ``(..., 4)`` quaternions (w first): rotate by ``b`` then by ``a``."""
+    """Hamilton product ``a * b`` of ``(..., 4)`` quaternions ``(w, x, y, z)`` (broadcast): rotate by ``b``
+    then by ``a``. Returns ``(..., 4)``, a unit quaternion for unit inputs; differentiable in both."""
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack(
@@ -81,9 +110,16 @@ def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate points ``v`` ``(B, N, 3)`` by unit quaternions ``q`` ``(B, 4)``; returns ``(B, N, 3)``.
+    """Rotate points by unit quaternions: the ``qrot(r, .)`` of ``V_cam = qrot(r, s V) + (t_x, t_y, 0)``.
 
-    Uses ``v' = v + 2 w (u x v) + 2 u x (u x v)`` with ``q = (w, u)``.
+    Uses ``v' = v + 2 w (u x v) + 2 u x (u x v)`` with ``q = (w, u)``; equal to
+    ``quaternion_to_matrix(q) @ v`` for unit ``q``. ``q`` is not normalized here (a non-unit ``q`` also scales).
+
+    Args:
+        q: ``(B, 4)`` float unit quaternions ``(w, x, y, z)``.
+        v: ``(B, N, 3)`` float points.
+    Returns:
+        ``(B, N, 3)`` rotated points, differentiable in ``q`` and ``v``.
     """
     w = q[:, None, :1]
     u = q[:, None, 1:].expand_as(v)
@@ -92,7 +128,8 @@ def qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
-    """Unit quaternions ``(..., 4)`` -> rotation matrices ``(..., 3, 3)`` acting on column vectors."""
+    """Unit quaternions ``(..., 4)`` ``(w, x, y, z)`` -> rotation matrices ``(..., 3, 3)`` acting on column
+    vectors (``R @ v`` equals :func:`qrot`); differentiable in ``q``."""
     w, x, y, z = q.unbind(-1)
     m = torch.stack(
         [
@@ -106,7 +143,7 @@ def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` with ``w >= 0``.
+    """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` ``(w, x, y, z)`` with ``w >= 0``.
 
     Shepperd's method: of the four ways to read a quaternion off a rotation matrix, each divides by one
     component; use the one whose component is largest (never near zero), so 180-degree rotations
@@ -128,10 +165,19 @@ def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
 
 
 def view_rotation(azimuth_deg, elevation_deg, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Quaternions ``(B, 4)`` that show the object from the given azimuths/elevations (degrees).
+    """Quaternions ``r`` that show the object from the given azimuths/elevations.
 
     The viewing direction (object -> viewer) in the object frame is
-    ``d = (cos e cos a, sin e, cos e sin a)``; the object's ``+y`` stays up in the image.
+    ``d = (cos e cos a, sin e, cos e sin a)``; the object's ``+y`` stays up in the image. Azimuth 0 sees
+    the object's ``+x`` side, 90 its ``+z`` side (the bird's front), 270 its back; elevation > 0 looks
+    down from above.
+
+    Args:
+        azimuth_deg, elevation_deg: degrees, numbers, sequences or tensors, broadcast against each other;
+            elevation strictly between -90 and 90.
+        dtype: of the result (computed in float64).
+    Returns:
+        ``(B, 4)`` unit quaternions ``(w, x, y, z)`` with ``w >= 0``, ``B`` the broadcast size.
     """
     a = torch.as_tensor(azimuth_deg, device=device, dtype=torch.float64).reshape(-1)
     e = torch.as_tensor(elevation_deg, device=device, dtype=torch.float64).reshape(-1)
@@ -150,7 +196,8 @@ def view_rotation(azimuth_deg, elevation_deg, device=None, dtype=torch.float32) 
 
 
 def azimuth_elevation(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inverse of :func:`view_rotation`: azimuth in ``[0, 360)`` and elevation, degrees, each ``(B,)``."""
+    """Inverse of :func:`view_rotation` for unit quaternions ``q`` ``(B, 4)``: azimuth in ``[0, 360)`` and
+    elevation in ``[-90, 90]``, degrees, each ``(B,)`` in ``q``'s dtype. The camera's roll is ignored."""
     rot = quaternion_to_matrix(q)
     d = -rot[..., 2, :]
     elev = torch.rad2deg(torch.asin(d[..., 1].clamp(-1, 1)))
@@ -166,15 +213,17 @@ def azimuth_elevation(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class WeakPerspectiveCamera:
-    """A batch of weak-perspective cameras.
+    """A batch of weak-perspective cameras ``c = (s, t, r)``: ``V_cam = qrot(r, s V) + (t_x, t_y, 0)``.
 
     Attributes:
-        scale: ``(B,)`` positive scale ``s``.
-        translation: ``(B, 2)`` image-plane translation ``(t_x, t_y)`` in normalized units.
-        rotation: ``(B, 4)`` unit quaternions ``(w, x, y, z)``.
+        scale: ``(B,)`` float, positive scale ``s`` (object units -> normalized image units: a unit sphere
+            at ``s = 0.8`` has radius 0.8, 80 % of the image's half-width).
+        translation: ``(B, 2)`` float image-plane translation ``(t_x, t_y)`` in normalized units (x right, y up).
+        rotation: ``(B, 4)`` float unit quaternions ``r = (w, x, y, z)`` (norm within 1e-3 of 1).
 
-    ``apply`` maps object points to camera space, ``project`` keeps their normalized ``(x, y)``.
-    Construction checks shapes, finiteness and unit quaternions; to optimize a camera keep raw
+    ``apply`` maps object points to camera space (``z`` larger = farther from the viewer), ``project`` keeps
+    their normalized ``(x, y)``; both are differentiable in the three attributes and the points.
+    Construction checks shapes, finiteness, ``s > 0`` and unit quaternions; to optimize a camera keep raw
     parameters and build one per step with ``normalize_quaternion`` (see :meth:`from_raw`).
     """
 
@@ -204,12 +253,13 @@ class WeakPerspectiveCamera:
     # construction ------------------------------------------------------------------------------
     @classmethod
     def from_raw(cls, scale: torch.Tensor, translation: torch.Tensor, rotation: torch.Tensor) -> "WeakPerspectiveCamera":
-        """Build from unconstrained (optimized) values: the quaternion is normalized, differentiably."""
+        """Build from unconstrained (optimized) values ``scale (B,)``, ``translation (B, 2)``, ``rotation (B, 4)``
+        (any non-zero norm): the quaternion is normalized, differentiably; ``scale`` must still be positive."""
         return cls(scale, translation, normalize_quaternion(rotation))
 
     @classmethod
     def from_tensor(cls, params: torch.Tensor) -> "WeakPerspectiveCamera":
-        """From a ``(B, 7)`` tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]``."""
+        """From a ``(B, 7)`` float tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]`` (views of it, so gradients flow)."""
         check_shape("camera parameters", params, (None, 7), "(B, 7) = [s, tx, ty, qw, qx, qy, qz]")
         return cls(params[:, 0], params[:, 1:3], params[:, 3:7])
 
@@ -223,7 +273,11 @@ class WeakPerspectiveCamera:
         device=None,
         dtype=torch.float32,
     ) -> "WeakPerspectiveCamera":
-        """Cameras looking at the object from azimuths/elevations (degrees), broadcast to one batch."""
+        """Cameras looking at the object from azimuths/elevations (degrees, see :func:`view_rotation`).
+
+        Defaults: elevation 0 (level), ``scale = 0.8``, ``translation = (0, 0)`` (object centred). Each
+        argument is a number or a per-camera sequence, broadcast to one batch ``B``.
+        """
         rot = view_rotation(azimuth_deg, elevation_deg, device=device, dtype=dtype)
         b = rot.shape[0]
         s = torch.as_tensor(scale, device=device, dtype=dtype).reshape(-1).expand(b).clone()
@@ -231,20 +285,23 @@ class WeakPerspectiveCamera:
         return cls(s, t, rot)
 
     def as_tensor(self) -> torch.Tensor:
-        """``(B, 7)`` tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]``."""
+        """``(B, 7)`` tensor ``[s, t_x, t_y, q_w, q_x, q_y, q_z]`` (differentiable; inverse of :meth:`from_tensor`)."""
         return torch.cat([self.scale[:, None], self.translation, self.rotation], dim=1)
 
     # use ---------------------------------------------------------------------------------------
     def __len__(self) -> int:
+        """The batch size ``B``."""
         return self.scale.shape[0]
 
     def __getitem__(self, idx) -> "WeakPerspectiveCamera":
+        """The cameras at ``idx`` (an int gives a batch of one; slices, index tensors and masks as in torch)."""
         if isinstance(idx, int):
             idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
         return WeakPerspectiveCamera(self.scale[idx], self.translation[idx], self.rotation[idx])
 
     @staticmethod
     def cat(cameras: Sequence["WeakPerspectiveCamera"]) -> "WeakPerspectiveCamera":
+        """One batch of all ``cameras``' cameras, in order."""
         return WeakPerspectiveCamera(
             torch.cat([c.scale for c in cameras]),
             torch.cat([c.translation for c in cameras]),
@@ -252,6 +309,7 @@ class WeakPerspectiveCamera:
         )
 
     def to(self, device=None, dtype=None) -> "WeakPerspectiveCamera":
+        """The same cameras on ``device`` / in ``dtype`` (``None``: unchanged)."""
         return WeakPerspectiveCamera(
             self.scale.to(device=device, dtype=dtype),
             self.translation.to(device=device, dtype=dtype),
@@ -260,15 +318,23 @@ class WeakPerspectiveCamera:
 
     @property
     def device(self) -> torch.device:
+        """Where the parameters live."""
         return self.scale.device
 
     def detach(self) -> "WeakPerspectiveCamera":
+        """The same cameras, cut from the autograd graph."""
         return WeakPerspectiveCamera(self.scale.detach(), self.translation.detach(), self.rotation.detach())
 
     def apply(self, verts: torch.Tensor) -> torch.Tensor:
-        """Object points ``(B, N, 3)`` (or ``(N, 3)``, shared) -> camera space ``(B, N, 3)``.
+        """Object points -> camera space: ``V_cam = qrot(r, s V) + (t_x, t_y, 0)``.
 
-        ``x, y`` are normalized image coordinates; ``z`` is depth, larger is farther.
+        Args:
+            verts: ``(B, N, 3)`` float object-space points (or ``(N, 3)`` / ``(1, N, 3)``, shared by the
+                cameras; a single camera is broadcast to ``B`` point sets).
+        Returns:
+            ``(B, N, 3)``: ``x, y`` normalized image coordinates (x right, y up, the image spans ``[-1, 1]``);
+            ``z`` is depth, larger is farther (not shifted: ``t`` has no z). Differentiable in ``verts``,
+            ``scale``, ``translation`` and ``rotation``.
         """
         if verts.dim() == 2:
             verts = verts[None].expand(len(self), -1, -1)
@@ -285,11 +351,12 @@ class WeakPerspectiveCamera:
         return v + shift[:, None, :]
 
     def project(self, verts: torch.Tensor) -> torch.Tensor:
-        """Normalized image coordinates ``(B, N, 2)`` of object points ``(B, N, 3)``."""
+        """Normalized image coordinates ``(B, N, 2)`` (x right, y up) of object points ``(B, N, 3)``: the first
+        two columns of :meth:`apply` (orthographic); differentiable like it."""
         return self.apply(verts)[..., :2]
 
     def expand(self, batch: int) -> "WeakPerspectiveCamera":
-        """Repeat a single camera ``batch`` times."""
+        """Repeat a single camera ``batch`` times (expanded views of its tensors; gradients flow back)."""
         if len(self) != 1:
             raise ValueError(f"only a single camera can be expanded, this batch holds {len(self)}")
         return WeakPerspectiveCamera(
@@ -297,7 +364,8 @@ class WeakPerspectiveCamera:
         )
 
     def view_angles(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Azimuth and elevation (degrees) of each camera, see :func:`azimuth_elevation`."""
+        """Azimuth in ``[0, 360)`` and elevation (degrees) of each camera, ``(B,)`` each; see
+        :func:`azimuth_elevation`."""
         return azimuth_elevation(self.rotation)
 
 
@@ -312,7 +380,9 @@ def check_camera(name: str, camera) -> WeakPerspectiveCamera:
 
 
 def scale_camera_error(exact: WeakPerspectiveCamera, noisy: WeakPerspectiveCamera, factor: float) -> WeakPerspectiveCamera:
-    """``noisy``'s error relative to ``exact``, multiplied by ``factor`` (1: ``noisy``; 0: ``exact``; 2: twice as far).
+    """``noisy``'s error relative to ``exact`` (both ``B`` cameras), multiplied by ``factor``.
+
+    ``factor`` 1 gives ``noisy``, 0 ``exact``, 2 twice as far; returns ``B`` cameras in ``exact``'s dtype.
 
     The rotation error ``dq = q_noisy q_exact^-1`` keeps its axis and has its angle multiplied; the scale
     error is a ratio (raised to ``factor``), the translation error a difference (multiplied). The same
@@ -338,7 +408,8 @@ def scale_camera_error(exact: WeakPerspectiveCamera, noisy: WeakPerspectiveCamer
 
 
 def orbit_azimuths(k: int, step_deg: float | None = None, start_deg: float = 0.0) -> list[float]:
-    """``k`` azimuths (degrees) around the object: ``start + i * step``, step ``360 / k`` by default."""
+    """``k`` azimuths (degrees, in ``[0, 360)``) around the object: ``(start + i * step) % 360``, ``i < k``;
+    ``step_deg`` defaults to ``360 / k`` (evenly spaced), ``start_deg`` to 0 (the object's ``+x`` side)."""
     if k < 1:
         raise ValueError(f"need at least one view, got k={k}")
     step = 360.0 / k if step_deg is None else float(step_deg)
@@ -354,7 +425,11 @@ def orbit_cameras(
     device=None,
     dtype=torch.float32,
 ) -> WeakPerspectiveCamera:
-    """``k`` cameras turning about the vertical axis at a fixed elevation (see :func:`orbit_azimuths`)."""
+    """``k`` cameras turning about the object's vertical axis at a fixed elevation (see :func:`orbit_azimuths`).
+
+    Defaults: elevation 20 degrees (looking slightly down), ``scale = 0.8``, no translation, evenly spaced
+    azimuths from 0.
+    """
     az = orbit_azimuths(k, step_deg, start_deg)
     return WeakPerspectiveCamera.from_view(az, elevation_deg, scale, device=device, dtype=dtype)
 
@@ -368,7 +443,13 @@ def random_cameras(
     device=None,
     dtype=torch.float32,
 ) -> WeakPerspectiveCamera:
-    """Random views over the full azimuth circle and a moderate elevation band."""
+    """``batch`` random views over the full azimuth circle and a moderate elevation band.
+
+    Azimuth uniform in ``[0, 360)``, elevation uniform in ``elevation_range`` (default -10 to 40 degrees),
+    scale uniform in ``scale_range`` (default 0.7 to 0.9), translation ``N(0, translation_std^2)`` per axis
+    (default 0.03 normalized units). ``generator`` is a CPU ``torch.Generator`` (``None``: the global RNG);
+    the cameras are then moved to ``device``.
+    """
     u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
     az = u[:, 0] * 360
     el = elevation_range[0] + u[:, 1] * (elevation_range[1] - elevation_range[0])

@@ -3,18 +3,23 @@
 Four primitives with plain tensor arguments and no hidden state (nvdiffrast-style), plus one
 convenience function that composes them:
 
-=================  ==========================================================  =========================
-primitive          does                                                        differentiable in
-=================  ==========================================================  =========================
-:func:`rasterize`  hard z-buffer: nearest face per pixel and its barycentrics  ``verts`` (through ``bary``)
-:func:`interpolate` barycentric interpolation of per-vertex attributes          ``attr``, ``bary``
-:func:`soft_mask`  DIB-R soft silhouette, ``1 - prod_f (1 - exp(-d^2 sigma))``  ``verts``
-:func:`project`    camera projection of vertices, no rasterization              ``verts``, camera
-=================  ==========================================================  =========================
+===================  ============================================================  =================================
+primitive            does                                                          differentiable in
+===================  ============================================================  =================================
+:func:`rasterize`    hard z-buffer: nearest face per pixel and its barycentrics    ``verts[..., :2]`` (via ``bary``)
+:func:`interpolate`  barycentric interpolation of per-vertex attributes            ``attr``, ``bary``
+:func:`soft_mask`    DIB-R soft silhouette ``1 - prod_f (1 - exp(-d^2 / sigma))``  ``verts[..., :2]``
+:func:`project`      camera projection of vertices, no rasterization               ``verts``, the camera
+===================  ============================================================  =================================
 
 :func:`texture` looks a texture map up at interpolated UVs and :func:`render_mesh` does the whole
-textured render. Vertices given to the primitives are in **camera space** (``camera.apply(V)``):
-``x, y`` in normalized image coordinates, ``z`` larger = farther (see :mod:`meshinv_lite.render.camera`).
+textured render. Vertices given to :func:`rasterize`, :func:`interpolate` and :func:`soft_mask` are in
+**camera space** (``V_cam = camera.apply(V) = qrot(r, s V) + (t_x, t_y, 0)``): ``x, y`` in normalized image
+coordinates (x right, y up, the image spans ``[-1, 1]``), ``z`` larger = farther from the viewer (see
+:mod:`meshinv_lite.render.camera`); :func:`project` and :func:`render_mesh` take object-space vertices.
+Which face covers a pixel is a discrete choice with no gradient; gradients reach the vertices through the
+barycentrics of the covered pixels (texture shifts inside the silhouette) and through :func:`soft_mask`
+(the silhouette's outline). The vertices' ``z`` only decides visibility: no gradient reaches it.
 
 Both sides of every face are rasterized by default (thin parts such as wings must render from
 either side); pass ``cull_backfaces=True`` to keep only faces whose outward normal faces the viewer.
@@ -43,14 +48,20 @@ _EMPTY = torch.iinfo(torch.int64).max
 
 @dataclass
 class Fragments:
-    """What rasterization found at every pixel.
+    """What rasterization found at every pixel (made by :func:`rasterize`; ``P`` = number of covered pixels).
 
     Attributes:
-        pix_to_face: ``(B, H, W)`` long, index of the nearest covering face, ``-1`` for background.
-        zbuf: ``(B, H, W)`` depth of that face at the pixel centre, ``inf`` for background (no grad).
-        fg_index: ``(P,)`` flat indices ``b * H * W + row * W + col`` of the covered pixels.
-        fg_face: ``(P,)`` flat face indices ``b * F + face`` at those pixels.
-        fg_bary: ``(P, 3)`` barycentric coordinates at those pixels, differentiable in the vertices.
+        pix_to_face: ``(B, H, W)`` int64, index in ``[0, F)`` of the nearest covering face (per mesh, not
+            flattened), ``-1`` for background. No gradient.
+        zbuf: ``(B, H, W)`` float (the vertices' dtype), camera-space ``z`` of that face at the pixel centre
+            (larger = farther), quantized to 2^40 levels between the batch's smallest and largest vertex
+            ``z``; ``inf`` for background. No gradient.
+        fg_index: ``(P,)`` int64 flat indices ``b * H * W + row * W + col`` of the covered pixels, ascending
+            (row 0 at the top of the image).
+        fg_face: ``(P,)`` int64 flat face indices ``b * F + face`` at those pixels.
+        fg_bary: ``(P, 3)`` float (the vertices' dtype) barycentric coordinates of each pixel centre in its face
+            (weights of the face's corners 0, 1, 2; they sum to 1 and lie in ``[0, 1]`` up to rounding),
+            differentiable in the camera-space ``x, y`` of that face's vertices.
     """
 
     pix_to_face: torch.Tensor
@@ -61,16 +72,17 @@ class Fragments:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """``(B, H, W)``: batch size and image size."""
         return tuple(self.pix_to_face.shape)
 
     @property
     def mask(self) -> torch.Tensor:
-        """Hard silhouette ``(B, 1, H, W)`` float in ``{0, 1}`` (no gradient)."""
+        """Hard silhouette ``(B, 1, H, W)`` in ``{0, 1}`` (1 = covered), ``fg_bary``'s dtype; no gradient."""
         return (self.pix_to_face >= 0).to(self.fg_bary.dtype)[:, None]
 
     @property
     def bary(self) -> torch.Tensor:
-        """Dense barycentrics ``(B, H, W, 3)``, zero on the background."""
+        """Dense barycentrics ``(B, H, W, 3)`` (``fg_bary`` scattered), zero on the background; keeps the gradient."""
         b, h, w = self.shape
         dense = self.fg_bary.new_zeros(b * h * w, 3).index_copy(0, self.fg_index, self.fg_bary)
         return dense.view(b, h, w, 3)
@@ -117,7 +129,8 @@ def _box_pixels(x0: torch.Tensor, x1: torch.Tensor, y0: torch.Tensor, y1: torch.
 
 
 def _barycentric(corners: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Barycentrics ``(P, 3)`` of points ``p`` ``(P, 2)`` in triangles ``corners`` ``(P, 3, 2)``; also 2x signed area."""
+    """Barycentrics ``(P, 3)`` of points ``p`` ``(P, 2)`` in triangles ``corners`` ``(P, 3, 2)``; also 2x the
+    signed area ``(P,)``."""
     a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
     w0 = (b[:, 0] - p[:, 0]) * (c[:, 1] - p[:, 1]) - (c[:, 0] - p[:, 0]) * (b[:, 1] - p[:, 1])
@@ -183,13 +196,22 @@ def rasterize(
 ) -> Fragments:
     """Hard rasterization with a z-buffer; barycentrics are recomputed differentiably.
 
+    A pixel is covered by a face when its centre (``pixel_to_ndc``: ``x = (col + 0.5) / W * 2 - 1``,
+    ``y = 1 - (row + 0.5) / H * 2``) lies inside the face's projection (orthographic: ``x, y`` kept);
+    among covering faces the one with the smallest ``z`` at that centre wins. Shared edges are watertight.
+
     Args:
-        verts: ``(B, N, 3)`` camera-space vertices (normalized ``x, y``; larger ``z`` farther).
-        faces: ``(F, 3)`` long vertex indices shared by the batch.
-        image_size: ``S`` or ``(H, W)``, at least 8.
-        cull_backfaces: drop faces whose outward normal (counter-clockwise winding) points away.
+        verts: ``(B, N, 3)`` float camera-space vertices (``camera.apply(V)``): ``x, y`` normalized image
+            coordinates (x right, y up; the image spans ``[-1, 1]``, anything outside is off-screen),
+            ``z`` larger = farther. Finite.
+        faces: ``(F, 3)`` int64 (or int32) vertex indices in ``[0, N)``, shared by the batch; ``F < 2**21``.
+        image_size: ``S`` (square) or ``(H, W)`` in pixels, each at least 8.
+        cull_backfaces: ``False`` (default): both sides of every face render (thin wings). ``True``: keep only
+            faces whose normal ``(v1 - v0) x (v2 - v0)`` in camera space has ``z < 0``, i.e. points at the
+            viewer; for the template (counter-clockwise seen from outside) these are the outside faces.
     Returns:
-        :class:`Fragments`; ``fg_bary`` carries gradients to ``verts`` (the face choice does not).
+        :class:`Fragments`. Only ``fg_bary`` (and :attr:`Fragments.bary`) carries gradients, to ``verts[..., :2]``
+        of the winning faces; the face choice, ``zbuf`` and the hard mask are not differentiable.
     """
     _check_mesh(verts, faces)
     h, w = image_hw(image_size)
@@ -246,7 +268,6 @@ def _face_corners(verts: torch.Tensor, faces: torch.Tensor, which: Optional[torc
     ``which`` (long ``(M,)``) selects flat face indices; all ``B * F`` faces when omitted.
     """
     bsz, n, c = verts.shape
-    n_faces = faces.shape[0]
     flat_faces = (faces[None] + (torch.arange(bsz, device=verts.device) * n)[:, None, None]).reshape(-1, 3)
     if which is not None:
         flat_faces = flat_faces.index_select(0, which)
@@ -273,12 +294,17 @@ def _pixel_barycentrics(verts, faces, fg_face, fg_index, h, w) -> torch.Tensor:
 def interpolate(attr: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """Interpolate attributes over the covered pixels; zero on the background.
 
+    ``out[b, row, col] = sum_k bary_k * attr[b, faces[face, k]]`` for the face covering the pixel.
+
     Args:
-        attr: ``(B, N, C)`` per-vertex (or per-UV-point) attributes, or ``(N, C)`` shared by the batch.
-        faces: ``(F, 3)`` indices into ``attr`` for each face corner (for UVs: ``template.faces_uv``).
-        fragments: from :func:`rasterize`.
+        attr: ``(B, N, C)`` float per-vertex (or per-UV-point) attributes, any values (UVs in ``[0, 1]``,
+            depth, normals, ...), or ``(N, C)`` / ``(1, N, C)`` shared by the batch.
+        faces: ``(F, 3)`` int64 indices into ``attr`` for each face corner, in the same face order as the
+            faces that were rasterized (for UVs: ``template.faces_uv``; for vertex attributes: ``faces``).
+        fragments: from :func:`rasterize`, batch ``B`` (``attr``'s batch must be ``B`` or 1).
     Returns:
-        ``(B, H, W, C)``, differentiable in ``attr`` and in the vertices (through the barycentrics).
+        ``(B, H, W, C)`` in ``attr``'s dtype, zero on background pixels; differentiable in ``attr`` and in the
+        camera-space ``x, y`` of the vertices (through ``fragments.fg_bary``).
     """
     bsz, h, w = fragments.shape
     if attr.dim() == 2:
@@ -297,14 +323,17 @@ def interpolate(attr: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -
 
 
 def texture(tex: torch.Tensor, uv: torch.Tensor, fragments: Optional[Fragments] = None) -> torch.Tensor:
-    """Bilinear texture lookup at per-pixel UVs (wrapping across the seam).
+    """Bilinear texture lookup at per-pixel UVs (wrapping across the seam), by :func:`sample_uv_map`.
 
     Args:
-        tex: ``(B, C, Ht, Wt)`` texture map, values typically in ``[0, 1]``.
-        uv: ``(B, H, W, 2)`` interpolated UVs (from :func:`interpolate`).
-        fragments: when given, background pixels are set to 0.
+        tex: ``(B, C, Ht, Wt)`` float texture map (colours in ``[0, 1]`` for images; any values work).
+        uv: ``(B, H, W, 2)`` float ``(u, v)`` in ``[0, 1]`` (from :func:`interpolate`): ``u`` along the map's
+            width, wrapping around (circular), ``v`` along its height, row 0 at the top (clamped).
+            ``tex`` and ``uv`` may have batch 1, broadcast to the other's batch.
+        fragments: when given, background pixels are multiplied by 0 (the hard mask, no gradient);
+            ``None`` (default): every pixel is looked up, background included (at ``uv = 0``).
     Returns:
-        ``(B, C, H, W)``.
+        ``(B, C, H, W)`` in ``tex``'s dtype, differentiable in ``tex`` and ``uv``.
     """
     check_shape("uv", uv, (None, None, None, 2), "(B, H, W, 2)")
     check_batch(texture=tex, uv=uv)
@@ -332,19 +361,25 @@ def soft_mask(
     sigma_inv: float = 7000.0,
     box_len: float = 0.02,
 ) -> torch.Tensor:
-    """DIB-R soft silhouette ``A(p) = 1 - prod_f (1 - exp(-d(p, f)^2 * sigma_inv))``.
+    """DIB-R soft silhouette ``A(p) = 1 - prod_f (1 - exp(-d(p, f)^2 / sigma))``, with ``1 / sigma = sigma_inv``.
 
-    Covered pixels are exactly 1 (``d = 0`` inside a face). For the others, every face within
-    ``box_len`` (normalized units, so ``box_len * S / 2`` pixels) contributes; ``d`` is the
-    distance from the pixel centre to the triangle in normalized units. Unlike kaolin there is no
-    cap on faces per pixel (near a silhouette only a handful are in reach).
+    Covered pixels (``fragments.pix_to_face >= 0``) are exactly 1 (``d = 0`` inside a face), without
+    gradient. For the others, every face with ``d(p, f) < box_len`` contributes; ``d`` is the distance from
+    the pixel centre to the triangle's projection (its nearest edge), in normalized units (x, y only; depth
+    plays no role, so hidden faces count too). Each factor ``exp(-d^2 / sigma)`` is capped at ``1 - 1e-6``.
+    Unlike kaolin there is no cap on faces per pixel (near a silhouette only a handful are in reach).
 
     Args:
-        verts: ``(B, N, 3)`` camera-space vertices, the same the fragments were made from.
-        faces: ``(F, 3)``.
-        fragments: from :func:`rasterize`.
+        verts: ``(B, N, 3)`` float camera-space vertices, the same the fragments were made from.
+        faces: ``(F, 3)`` int64 vertex indices, the same the fragments were made from.
+        fragments: from :func:`rasterize`, for the pixel grid and which pixels are covered.
+        sigma_inv: ``1 / sigma``, the sharpness (default 7000, kaolin's): a face at ``d`` adds
+            ``exp(-7000 d^2)``, 0.5 at ``d = 0.01`` (0.64 px at 128 px), 0.06 at ``d = 0.02``.
+        box_len: reach in normalized units (default 0.02, kaolin's; ``box_len * W / 2`` = 1.28 px at 128 px):
+            faces farther than this from a pixel contribute nothing.
     Returns:
-        ``(B, 1, H, W)`` in ``[0, 1]``, differentiable in ``verts`` on background pixels.
+        ``(B, 1, H, W)`` in ``verts``' dtype, in ``[0, 1]``: 1 on covered pixels, 0 farther than ``box_len``
+        from every face. Differentiable in ``verts[..., :2]`` on uncovered pixels only.
     """
     _check_mesh(verts, faces)
     bsz, h, w = fragments.shape
@@ -390,24 +425,35 @@ def soft_mask(
 
 
 def project(verts: torch.Tensor, camera: WeakPerspectiveCamera) -> torch.Tensor:
-    """Projected vertices ``(B, N, 2)`` in normalized image coordinates, without rasterization.
+    """Projected vertices in normalized image coordinates, without rasterization or visibility test.
 
-    ``verts`` are object-space ``(B, N, 3)``; this is ``P(S, c)`` of the Chamfer mask loss.
+    ``P(S, c) = (qrot(r, s V) + (t_x, t_y, 0))[..., :2]``: the ``P(S, c)`` of the Chamfer mask loss
+    (:func:`meshinv_lite.losses.chamfer_mask_loss`).
+
+    Args:
+        verts: ``(B, N, 3)`` float **object-space** vertices (or ``(N, 3)`` / ``(1, N, 3)``, shared).
+        camera: ``B`` cameras (or one, broadcast to the vertices' batch).
+    Returns:
+        ``(B, N, 2)`` ``(x, y)``, x right, y up; the image spans ``[-1, 1]`` (values outside are off-screen).
+        Differentiable in ``verts`` and in the camera's ``scale``, ``translation`` and ``rotation``.
     """
     return camera.project(verts)
 
 
 @dataclass
 class RenderOutput:
-    """Result of :func:`render_mesh`.
+    """Result of :func:`render_mesh` (all floats in the vertices' dtype).
 
     Attributes:
-        image: ``(B, 3, H, W)`` in ``[0, 1]``: texture on covered pixels, background elsewhere.
+        image: ``(B, 3, H, W)`` in ``[0, 1]`` (for a texture and background in ``[0, 1]``): the texture on
+            covered pixels, the background elsewhere. Differentiable in the texture map, the background, and
+            (through ``uv``) the vertices and camera; not at the outline (use ``soft_mask`` for that).
         mask: ``(B, 1, H, W)`` hard silhouette in ``{0, 1}`` (no gradient).
-        soft_mask: ``(B, 1, H, W)`` DIB-R soft silhouette, or ``None`` when not requested.
-        uv: ``(B, H, W, 2)`` interpolated texture coordinates (zero on background).
+        soft_mask: ``(B, 1, H, W)`` DIB-R soft silhouette in ``[0, 1]`` (:func:`soft_mask`), differentiable in
+            the vertices and camera on uncovered pixels; ``None`` when ``soft=False``.
+        uv: ``(B, H, W, 2)`` interpolated texture coordinates ``(u, v)`` in ``[0, 1]`` (zero on background).
         fragments: the rasterizer's :class:`Fragments`.
-        verts_cam: ``(B, N, 3)`` camera-space vertices.
+        verts_cam: ``(B, N, 3)`` camera-space vertices ``qrot(r, s V) + (t_x, t_y, 0)`` (larger ``z`` farther).
     """
 
     image: torch.Tensor
@@ -430,14 +476,23 @@ def render_mesh(
 ) -> RenderOutput:
     """Render textured meshes that share the template's topology.
 
+    ``camera.apply`` -> :func:`rasterize` -> :func:`interpolate` (UVs) -> :func:`texture` -> composite over the
+    background, and (``soft=True``) :func:`soft_mask`.
+
     Args:
         template: gives ``faces`` and the UV layout (``uvs``, ``faces_uv``).
-        verts: ``(B, N, 3)`` object-space vertices (e.g. :func:`~meshinv_lite.render.deform_vertices`).
-        camera: ``B`` cameras (or one, broadcast).
-        texture_map: ``(B, 3, Ht, Wt)`` in ``[0, 1]``.
-        config: image size and soft-silhouette settings.
-        background: ``(B, 3, H, W)`` or ``(3,)`` colour in ``[0, 1]``; black by default.
-        soft: also compute the DIB-R soft silhouette (needed for silhouette gradients).
+        verts: ``(B, N, 3)`` float object-space vertices, ``N = template.num_vertices``
+            (e.g. :func:`~meshinv_lite.render.deform_vertices`); batch 1 broadcasts to the camera's.
+        camera: ``B`` cameras (or one, broadcast): ``V_cam = qrot(r, s V) + (t_x, t_y, 0)``.
+        texture_map: ``(B, 3, Ht, Wt)`` float in ``[0, 1]`` (integer tensors are refused); batch 1 broadcasts.
+        config: ``image_size`` (default 128), ``sigma_inv`` (7000) and ``box_len`` (0.02) of the soft silhouette.
+        background: ``None`` (default): black (0); else ``(B, 3, H, W)`` image or ``(3,)`` colour in ``[0, 1]``.
+        soft: also compute the DIB-R soft silhouette (default ``True``; the only path for gradients that move
+            the outline).
+        cull_backfaces: see :func:`rasterize` (default ``False``: both sides of every face render).
+    Returns:
+        :class:`RenderOutput`: ``image`` ``(B, 3, H, W)`` in ``[0, 1]``, ``mask`` and ``soft_mask``
+        ``(B, 1, H, W)``, ``uv``, ``fragments``, ``verts_cam``.
     """
     check_camera("camera", camera)
     check_shape("texture_map", texture_map, (None, 3, None, None), "(B, 3, Ht, Wt)")

@@ -30,12 +30,13 @@ class TemplateMesh:
     """A UV sphere with a seam-correct UV layout.
 
     Attributes:
-        vertices: ``(N, 3)`` positions on the sphere.
-        faces: ``(F, 3)`` vertex indices, counter-clockwise seen from outside.
-        uvs: ``(T, 2)`` texture coordinates ``(u, v)`` in ``[0, 1]``; vertices on the seam have two
+        vertices: ``(N, 3)`` float32 positions on the sphere (object frame: ``y`` up, ``+z`` the front).
+        faces: ``(F, 3)`` int64 vertex indices, counter-clockwise seen from outside (normals point out).
+        uvs: ``(T, 2)`` float32 texture coordinates ``(u, v)`` in ``[0, 1]``; vertices on the seam have two
             (``u = 0`` and ``u = 1``) and each pole one per adjacent face.
-        faces_uv: ``(F, 3)`` indices into ``uvs`` for each face corner (no face spans the seam).
-        uv_to_vertex: ``(T,)`` the vertex each UV point belongs to.
+        faces_uv: ``(F, 3)`` int64 indices into ``uvs`` for each face corner (no face spans the seam).
+        uv_to_vertex: ``(T,)`` int64, the vertex each UV point belongs to.
+        rings: latitude bands between the poles (31 by default); segments: longitude slices (32).
     """
 
     vertices: torch.Tensor
@@ -48,17 +49,21 @@ class TemplateMesh:
 
     @property
     def num_vertices(self) -> int:
+        """``N``: 962 for the default 31 x 32 sphere."""
         return self.vertices.shape[0]
 
     @property
     def num_faces(self) -> int:
+        """``F``: 1,920 for the default 31 x 32 sphere."""
         return self.faces.shape[0]
 
     @property
     def device(self) -> torch.device:
+        """Where the tensors live."""
         return self.vertices.device
 
     def to(self, device) -> "TemplateMesh":
+        """The same template with every tensor on ``device``."""
         return TemplateMesh(
             self.vertices.to(device),
             self.faces.to(device),
