@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--azimuth", type=float, default=None, help="viewpoint, degrees (with --elevation; default: estimated)")
     r.add_argument("--elevation", type=float, default=None)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-adapt", action="store_true",
+                   help="pure latent inversion (the paper's method): skip the adaptation phase that keeps what the photo "
+                        "shows where the prior cannot make it")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -203,14 +206,14 @@ def reconstruct(args: argparse.Namespace) -> int:
     try:
         result = reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
                                    class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
-                                   seed=args.seed, progress=not args.quiet)
+                                   seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt)
     except (FileNotFoundError, PhotoError, PriorError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     files = write_outputs(result, args.out)
     s = result.summary()
     print(f"{s['class']['name']} (class {s['class']['id']}), azimuth {s['camera']['azimuth']:.0f} deg, elevation "
-          f"{s['camera']['elevation']:.0f} deg, IoU {s['iou']:.3f}, {s['timings_s']['total']:.0f} s; "
+          f"{s['camera']['elevation']:.0f} deg, IoU {s['iou']:.3f} ({s['phase']}), {s['timings_s']['total']:.0f} s; "
           f"wrote {Path(files['obj']).parent}/ (overlay.png, turntable.png, {Path(files['glb']).name}, result.json)")
     return 0
 

@@ -121,13 +121,14 @@ def reconstruction_metrics(reconstruction: Reconstruction, batch: dict, template
     """Per-image figures of a reconstruction against SynthBirds ground truth (``batch`` with GT maps).
 
     Returns ``{"iou", "psnr_novel", "ssim_novel", "psnr_input_view", "chamfer_3d", "f_score", "folded",
-    "folded_gt"}`` as ``(B,)`` tensors plus ``"psnr_per_view"`` ``(B, K)``; novel-view figures average the
-    ``azimuths`` other than 0 (0 is the input view); ``folded`` / ``folded_gt``: the share of folded face
-    pairs of the reconstruction / the true shape (:func:`~meshinv_lite.metrics.folded_fraction`).
+    "folded_gt", "roughness", "roughness_gt"}`` as ``(B,)`` tensors plus ``"psnr_per_view"`` ``(B, K)``; novel-view
+    figures average the ``azimuths`` other than 0 (0 is the input view); ``folded`` / ``folded_gt``: the share of
+    folded face pairs of the reconstruction / the true shape (:func:`~meshinv_lite.metrics.folded_fraction`);
+    ``roughness`` / ``roughness_gt``: their mean angle between neighbouring face normals, degrees
+    (:func:`~meshinv_lite.metrics.roughness`).
     See :func:`meshinv_lite.evaluation.ground_truth_metrics`.
     """
-    from ..metrics import folded_fraction
-    from .ground_truth import ground_truth_metrics
+    from ..metrics import folded_fraction, roughness
 
     if "deform_map" not in batch or "texture_map" not in batch:
         raise ValueError("the batch has no ground-truth maps (deform_map, texture_map): real data cannot be scored in 3D")
@@ -142,7 +143,9 @@ def reconstruction_metrics(reconstruction: Reconstruction, batch: dict, template
             "ssim_novel": m["ssim"][:, novel].mean(1).cpu(), "psnr_input_view": m["psnr"][:, m["azimuths"].index(0)].cpu()
             if 0 in m["azimuths"] else None, "chamfer_3d": m["chamfer_3d"].cpu(), "f_score": m["f_score"].cpu(),
             "psnr_per_view": m["psnr"].cpu(), "folded": folded_fraction(reconstruction.vertices, template.faces, pairs).cpu(),
-            "folded_gt": folded_fraction(gt_verts, template.faces, pairs).cpu()}
+            "folded_gt": folded_fraction(gt_verts, template.faces, pairs).cpu(),
+            "roughness": roughness(reconstruction.vertices, template.faces, pairs).cpu(),
+            "roughness_gt": roughness(gt_verts, template.faces, pairs).cpu()}
 
 
 #: Surface points sampled per mesh for the 3D Chamfer distance and F-score.

@@ -5,8 +5,11 @@
   mask losses, regularisers);
 * :mod:`.search`: :func:`invert` / :func:`invert_batch`, the search (best-of-N start, staged Adam, camera
   refinement, the latent shell) and the :class:`Reconstruction` it returns;
+* :mod:`.adapt`: the second phase after the search (:func:`adapt_reconstruction`): a silhouette-fitted shape
+  residual and the photo's visible texels over G's texture, where the prior cannot make what the photo shows;
 * :mod:`.transfer`: texture transfer between reconstructions (one UV layout for all).
 """
+from .adapt import AdaptConfig, adapt_reconstruction
 from .config import AUTHORS_STAGES, UNKNOWN_CLASS, InversionConfig, InversionStage
 from .objective import InversionObjective
 from .search import Reconstruction, invert, invert_batch, project_to_shell

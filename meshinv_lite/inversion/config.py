@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from ..config import RenderConfig, get_profile
+from .adapt import AdaptConfig
 
 #: ``class_id`` of an image whose class is not known: :func:`invert` chooses it in the initialisation.
 UNKNOWN_CLASS = -1
@@ -65,8 +66,13 @@ class InversionConfig:
     # onto |z| / sqrt(latent_dim) <= latent_shell where it lies outside (None: no bound). The prior's samples lie
     # at 1 +- 0.09 (latent_dim 64), so 1.27 is three standard deviations out.
     latent_shell: Optional[float] = None
+    # The second phase after the latent search (:mod:`meshinv_lite.inversion.adapt`): a silhouette-fitted residual
+    # on the shape and the photo's visible texels over G's texture. None: pure latent inversion (the paper's method).
+    adapt: Optional[AdaptConfig] = None
 
     def __post_init__(self) -> None:
+        if self.adapt is not None and not isinstance(self.adapt, AdaptConfig):
+            raise TypeError(f"InversionConfig.adapt must be an AdaptConfig or None, got {type(self.adapt).__name__}")
         if self.latent_shell is not None and not self.latent_shell > 0:
             raise ValueError(f"InversionConfig.latent_shell must be a positive |z| / sqrt(latent_dim) bound (e.g. 1.27) or "
                              f"None for no bound, got {self.latent_shell}")
@@ -152,4 +158,6 @@ class InversionConfig:
             d.pop("stop_tol"), d.pop("stop_window")
         if self.latent_shell is None:
             d.pop("latent_shell")
+        if self.adapt is None:
+            d.pop("adapt")
         return d

@@ -34,6 +34,7 @@ from ..losses.registry import NEEDS_EXTRACTOR
 from ..metrics import mask_iou
 from ..render.camera import WeakPerspectiveCamera, check_camera
 from ..render.mesh import TemplateMesh, make_uv_sphere
+from .adapt import adapt_reconstruction
 from .config import UNKNOWN_CLASS, InversionConfig
 from .objective import InversionObjective, _frozen
 
@@ -71,6 +72,9 @@ class Reconstruction:
     init_iou: torch.Tensor
     feature_extractor: str = ""
     class_scores: Optional[torch.Tensor] = None
+    phase: str = "latent"                  # "latent", or "latent+adapt" after :func:`meshinv_lite.inversion.adapt_reconstruction`
+    adapt_history: Optional[dict] = None   # the adaptation's shape-fit terms per step
+    latent_iou: Optional[torch.Tensor] = None  # (B,) the IoU before adaptation (None: not adapted)
 
     def __len__(self) -> int:
         return self.z.shape[0]
@@ -80,7 +84,8 @@ class Reconstruction:
         return Reconstruction(self.z[s], self.class_id[s], self.texture[s], self.deformation[s], self.vertices[s],
                               self.camera[s], self.init_camera[s], {k: v[s] for k, v in self.terms.items()},
                               self.history, self.iou[s], self.init_loss[s], self.init_iou[s], self.feature_extractor,
-                              None if self.class_scores is None else self.class_scores[s])
+                              None if self.class_scores is None else self.class_scores[s], self.phase,
+                              self.adapt_history, None if self.latent_iou is None else self.latent_iou[s])
 
 
 def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPerspectiveCamera,
@@ -103,6 +108,20 @@ def _check_targets(images: torch.Tensor, masks: torch.Tensor, cameras: WeakPersp
     if len(cameras) != b:
         raise ValueError(f"mismatched batch sizes: {b} images, {len(cameras)} cameras")
     check_shape("class_id", class_id, (b,), f"({b},) class indices")
+    return images, masks
+
+
+def resize_targets(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(B, 3, H, W)`` and masks ``(B, 1, H, W)`` at the render size ``size`` (as :func:`invert` sees them):
+    images resampled with antialiasing, masks resampled and binarized at 0.5. Refuses a mask that vanishes."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images, masks
+    images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    masks = (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).to(images.dtype)
+    gone = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
+    if gone:
+        raise ValueError(f"the mask of image(s) {gone} vanishes when resized to the {size} px render size: "
+                         "inversion needs a silhouette of a few pixels at least at that size")
     return images, masks
 
 
@@ -189,14 +208,7 @@ def invert(
     images, masks = _check_targets(images, masks, cameras, class_id)
     cfg = config
     device = images.device
-    size = cfg.render.image_size
-    if images.shape[-1] != size or images.shape[-2] != size:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        masks = (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).to(images.dtype)
-        gone = torch.nonzero(masks.flatten(1).amax(1) <= 0.5).squeeze(1).tolist()
-        if gone:
-            raise ValueError(f"the mask of image(s) {gone} vanishes when resized to the {size} px render size: "
-                             "inversion needs a silhouette of a few pixels at least at that size")
+    images, masks = resize_targets(images, masks, cfg.render.image_size)
     template = (template or make_uv_sphere()).to(device)
     needs_features = any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses)
     if needs_features and extractor is None:
@@ -257,12 +269,16 @@ def invert(
             cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2]).detach()
             total, terms, (texture, deform, verts, out) = objective(z.detach(), cam, return_render=True)
             iou = mask_iou(out.mask, masks)
-    return Reconstruction(
+    rec = Reconstruction(
         z=z.detach(), class_id=class_id, texture=texture, deformation=deform, vertices=verts, camera=cam,
         init_camera=cameras, terms={k: v.detach() for k, v in terms.items()}, history=history, iou=iou,
         init_loss=init_loss, init_iou=init_iou, feature_extractor=getattr(extractor, "name", "") if needs_features else "",
         class_scores=class_scores,
     )
+    # 4. optionally, the second phase: what the photo shows where the prior cannot make it
+    if cfg.adapt is not None:
+        rec = adapt_reconstruction(rec, images, masks, template, cfg.adapt, cfg.render)
+    return rec
 
 
 def project_to_shell(z: torch.Tensor, shell: float) -> torch.Tensor:

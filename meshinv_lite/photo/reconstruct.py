@@ -9,12 +9,13 @@ loss wins), then writes what a person wants to look at (:func:`write_outputs`). 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from ..inversion.adapt import AdaptConfig, adapt_reconstruction
 from ..inversion.config import InversionConfig
 from ..inversion.search import Reconstruction, invert
 from ..render.camera import WeakPerspectiveCamera, azimuth_elevation
@@ -82,6 +83,9 @@ class PhotoReconstruction:
             "class": {"id": self.class_id, "name": SPECIES_NAMES[self.class_id] if self.class_id < len(SPECIES_NAMES) else "",
                       "estimated": self.hypotheses is not None},
             "iou": float(self.reconstruction.iou[0]),
+            "phase": self.reconstruction.phase,
+            "iou_before_adaptation": (float(self.reconstruction.latent_iou[0])
+                                      if self.reconstruction.latent_iou is not None else None),
             "losses": {k: float(v[0]) for k, v in self.reconstruction.terms.items()},
             "hypotheses": hyp, "chosen": self.chosen,
             "timings_s": self.timings,
@@ -124,6 +128,7 @@ def reconstruct_photo(
     config: Optional[InversionConfig] = None,
     seed: int = 0,
     progress: bool = True,
+    adapt: bool = True,
 ) -> PhotoReconstruction:
     """Reconstruct the object of one photo.
 
@@ -135,6 +140,10 @@ def reconstruct_photo(
         azimuth, elevation: the viewpoint in degrees (scale and translation then come from the mask's box);
             ``None`` estimates them (both must be given to skip the search).
         search, config: the hypothesis grid and the inversion schedule (default: the profile's).
+        adapt: after the latent search, adapt the chosen reconstruction to what the photo shows
+            (:func:`meshinv_lite.inversion.adapt_reconstruction`, with ``config.adapt`` or the default
+            :class:`~meshinv_lite.inversion.AdaptConfig`); ``False``: pure latent inversion, the paper's method.
+            A photo is almost never one of the prior's 12 species: see ``bench/results/adapt_phase_lite.txt``.
     """
     from tqdm.auto import tqdm
 
@@ -162,6 +171,8 @@ def reconstruct_photo(
     if cls is not None and not 0 <= cls < generator.config.num_classes:
         raise ValueError(f"class {cls} is out of range: the prior knows classes 0..{generator.config.num_classes - 1}")
     cfg = config or InversionConfig.for_profile(profile)
+    adapt_cfg = (cfg.adapt or AdaptConfig()) if adapt else None
+    cfg = replace(cfg, adapt=None)  # the candidates are compared as the latent search left them; the best is adapted
     search = search or ViewSearchConfig.for_profile(profile)
     img, msk, crop = crop_to_square(photo, cfg.render.image_size)
     img, msk = img[None].to(device), msk[None].to(device)
@@ -198,8 +209,13 @@ def reconstruct_photo(
     timings["inversion"] = time.perf_counter() - t2
     final = rec.terms["total"].detach().cpu()
     best = int(final.argmin())
+    chosen = rec[best]
+    if adapt_cfg is not None:
+        t3 = time.perf_counter()
+        chosen = adapt_reconstruction(chosen, img, msk, template, adapt_cfg, cfg.render)
+        timings["adaptation"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
-    return PhotoReconstruction(rec[best], photo, crop, img, msk, template, hyp, classes.cpu(), cams.detach().to("cpu"),
+    return PhotoReconstruction(chosen, photo, crop, img, msk, template, hyp, classes.cpu(), cams.detach().to("cpu"),
                                final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec)
 
 
