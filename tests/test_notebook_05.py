@@ -17,3 +17,8 @@ def test_notebook_05_texture_transfer(run_notebook, shared_data_dir):
     assert all(0.6 < v <= 1 for v in m["iou"].values()) and len(m["iou"]) == 4  # the shipped prior fits them
     for png in ("transfer_grid.png", "transfer_grid_ground_truth.png", "inputs_and_textures.png", "hard_cases_input_view.png"):
         assert_picture(out / png)
+    # written-out swap and the exercises (true shapes and textures: deterministic)
+    assert_picture(out / "swap_one_shape.png")
+    assert m["exercise_same_species_psnr"] > m["exercise_other_species_psnr"] + 5   # the layout lines up (34.8 vs 18.0 dB)
+    assert m["exercise_roll_shift"] == 8 and m["exercise_rolled_psnr"] < m["exercise_same_species_psnr"] - 5  # 26.1 dB
+    assert_picture(out / "exercise_rolled_texture.png")

@@ -23,3 +23,13 @@ def test_notebook_07_your_own_bird(run_notebook):
         assert (out / f).stat().st_size > (40 if f.endswith(".mtl") else 400)
     for png in ("framing.png", "hypotheses.png", "overlay.png", "turntable.png"):
         assert_picture(out / png)
+    # step 2 written out is the package's search (same hypotheses); its pictures
+    assert m["search_matches_package"] is True
+    for png in ("hypotheses_search.png", "species_scores.png", "exercise_wrong_species.png", "exercise_wrong_side.png"):
+        assert_picture(out / png)
+    # exercise 1: a seagull bent into the robin's outline: the silhouette fits, the loss does not
+    # (measured IoU 0.907 vs 0.909, loss 2.275 vs 2.115)
+    assert m["exercise_wrong_species"]["species"] == "seagull" and m["exercise_wrong_species"]["held"] is True
+    assert m["exercise_wrong_species"]["final_loss"] > m["final_loss"]
+    # exercise 2: started on the other side (180 degrees), inversion does not find its way back (IoU 0.638, loss 2.398)
+    assert m["exercise_wrong_side"]["turn"] == 180 and m["exercise_wrong_side"]["held"] is True

@@ -6,6 +6,7 @@
 * :mod:`.fid`: the multi-view protocol renders and FID_1/10/12 (or their labelled fallback);
 * :mod:`.evaluate`: :func:`evaluate_split`, the driver that inverts, scores and summarizes a split;
 * :mod:`.tables`: the markdown tables notebooks and the README print;
+* :mod:`.views`: error around the circle (per-view PSNR of a split, near side against far side);
 * :mod:`.probe`: a quick inversion probe of a prior on a few validation images;
 * :mod:`.ablation`: paired ablations (losses, camera noise, splits) with bootstrap intervals.
 
@@ -69,3 +70,4 @@ from .store import (
     write_rows,
 )
 from .tables import GT_COLUMNS, PAPER_CUB, REALISM_COLUMNS, ground_truth_table, results_table
+from .views import near_side, psnr_around
