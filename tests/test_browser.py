@@ -41,7 +41,7 @@ pytestmark = [
 ]
 
 CELLS = [
-    "import torch\nfrom meshinv_lite import mesh, viz",
+    "import torch\nfrom meshinv_lite import viz\nfrom meshinv_lite.render import mesh",
     # (1) the live loss panel: display outputs updated in place, then one final figure
     'live = viz.LiveLoss(every=1, interactive=True, title="browser test")\n'
     "for step in range(4):\n"
@@ -341,7 +341,7 @@ def test_student_runs_notebook_04_in_jupyterlab(tmp_path, shared_data_dir):
                 scrolled: dict = {}
                 deadline = time.monotonic() + 900
                 while time.monotonic() < deadline:
-                    _bring_into_view(page, "viz.LiveLoss(", scrolled)
+                    _bring_into_view(page, "inversion (test batch)", scrolled)   # the invert_batch cell (the loop's panel has another title)
                     if page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count():
                         fail("a cell raised:\n" + page.locator(".jp-OutputArea-output[data-mime-type="
                                                               "'application/vnd.jupyter.error']").first.inner_text()[-2000:])
