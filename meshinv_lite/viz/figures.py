@@ -40,7 +40,9 @@ def image_grid(
         raise ValueError("image_grid needs at least one image")
     ncol = min(nrow, n)
     nrows = (n + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrows, ncol, figsize=(size * ncol, size * nrows + (0.3 if suptitle else 0)), squeeze=False)
+    title_room = 0.25 * nrows if titles is not None else 0.0   # each row's titles get their own band, not the row above
+    fig, axes = plt.subplots(nrows, ncol, figsize=(size * ncol, size * nrows + title_room + (0.3 if suptitle else 0)),
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -73,7 +75,7 @@ def show_uv_maps(texture: torch.Tensor, deformation: Optional[torch.Tensor] = No
         fig.colorbar(im, ax=list(axes[1:]), shrink=0.8)
     for ax in axes:
         ax.set_xlabel("u (wraps around)")
-        ax.set_ylabel("v (0 = north pole)")
+    axes[0].set_ylabel("v (0 = north pole)")   # once: the panels share it, and a label per panel overlaps its neighbour
     if title:
         fig.suptitle(title)
     return fig
