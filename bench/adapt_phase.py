@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -37,7 +38,7 @@ from meshinv_lite.features import load_feature_extractor
 from meshinv_lite.gan import load_shipped_prior
 from meshinv_lite.inversion import AdaptConfig, InversionConfig, adapt_reconstruction, invert_batch
 from meshinv_lite.inversion.search import resize_targets
-from meshinv_lite.io import atomic_savez, write_json
+from meshinv_lite.io import atomic_savez, atomic_torch_save, write_json
 from meshinv_lite.paths import resolve
 from meshinv_lite.render import WeakPerspectiveCamera, deform_vertices, make_uv_sphere
 
@@ -54,7 +55,7 @@ def parse_variant(text: str, base: AdaptConfig) -> tuple[str, AdaptConfig]:
     name, _, assigns = text.partition(":")
     changes = {}
     known = {f.name for f in fields(AdaptConfig)}
-    for item in filter(None, assigns.split(",")):
+    for item in filter(None, re.split(r",(?![^()]*\))", assigns)):   # commas inside a tuple stay
         key, _, value = item.partition("=")
         if key not in known:
             raise SystemExit(f"--variant {text!r}: {key!r} is not a field of AdaptConfig ({sorted(known)})")
@@ -94,34 +95,48 @@ def run_split(G, ds, indices, cfg, variants: dict, eval_net, template, out: Path
                     cells[v] = {k: z[k] for k in z.files if k != "signature"}
     if len(cells) == len(paths):
         return cells
-    rows = {v: {} for v in paths}
-    seconds = {v: 0.0 for v in paths}
+    todo = [v for v in paths if v not in cells]
+    rows = {v: {} for v in todo}
+    seconds = {v: 0.0 for v in todo}
     twig_all = ds.data.annotations.get("occluder") if hasattr(ds.data, "annotations") else None
+    rec_path = out / f"{tag}_latent_reconstructions.pt"   # the latent results, so that new variants need no search
+    saved = torch.load(rec_path, weights_only=False) if rec_path.exists() else {}
+    if saved.get("signature") != sigs[LATENT]:
+        saved = {"signature": sigs[LATENT], "batches": {}}
     for s in range(0, len(indices), batch_size):
         idx = list(indices[s:s + batch_size])
         batch = ds.batch(idx)
         if hue:
             batch = recolour_batch(batch, hue)
         twig = torch.as_tensor(twig_all[np.asarray(idx)]) if twig_all is not None else None
-        t0 = time.perf_counter()
-        rec = invert_batch(G, batch, cfg, template=template, seed=idx[0])
-        seconds[LATENT] += time.perf_counter() - t0
-        images, masks = resize_targets(batch["image"], batch["mask"], cfg.render.image_size)
-        recs = {LATENT: rec}
-        for v, acfg in variants.items():
+        if s in saved["batches"]:
+            rec, latent_seconds = saved["batches"][s]
+        else:
             t0 = time.perf_counter()
-            recs[v] = adapt_reconstruction(rec, images, masks, template, acfg, cfg.render)
+            rec = invert_batch(G, batch, cfg, template=template, seed=idx[0])
+            latent_seconds = time.perf_counter() - t0
+            saved["batches"][s] = (rec, latent_seconds)
+            atomic_torch_save(saved, rec_path)
+        if LATENT in seconds:
+            seconds[LATENT] += latent_seconds
+        images, masks = resize_targets(batch["image"], batch["mask"], cfg.render.image_size)
+        recs = {LATENT: rec} if LATENT in todo else {}
+        for v in todo:
+            if v == LATENT:
+                continue
+            t0 = time.perf_counter()
+            recs[v] = adapt_reconstruction(rec, images, masks, template, variants[v], cfg.render)
             seconds[v] += time.perf_counter() - t0
         for v, r in recs.items():
             for k, a in score(r, batch, template, cfg, eval_net, twig).items():
                 rows[v].setdefault(k, []).append(a)
         print(f"  {tag} {s + len(idx)}/{len(indices)}: IoU " + ", ".join(
             f"{v} {float(r.iou.mean()):.3f}" for v, r in recs.items()), flush=True)
-    for v in paths:
+    for v in todo:
         cells[v] = {k: np.concatenate(a) for k, a in rows[v].items()}
         cells[v]["seconds"] = np.asarray(seconds[v])
         atomic_savez(paths[v], signature=np.asarray(sigs[v]), **cells[v])
-    return cells
+    return {v: cells[v] for v in paths}
 
 
 def summarize_split(cells: dict) -> dict:

@@ -46,13 +46,13 @@ class AdaptConfig:
     seen region fades into ``G``'s texture (0: a hard edge).
     """
 
-    shape_steps: int = 20
+    shape_steps: int = 40
     shape_lr: float = 0.003
     w_anchor: float = 1.0
     w_anchor_depth: float = 1.0
     w_smooth: float = 0.1
     w_chamfer: float = 0.1
-    sigma_inv: tuple[float, float] = (10000.0, 30000.0)
+    sigma_inv: tuple[float, float] = (30000.0, 100000.0)
     texture: bool = True
     mirror: bool = True
     min_facing: float = 0.3
