@@ -128,6 +128,13 @@ class InversionConfig:
         test_hard images it never saw (``mask_iou_heldout_lite.json``): test IoU +0.017 [+0.012, +0.021] (35/40),
         realism tied; test_hard PSNR +0.64 dB, 3D Chamfer -0.023. On 24 unseen-species images the Chamfer mask keeps
         IoU +0.014 (interval across 0) and the soft IoU a better perceptual distance (-0.027, 19/24).
+
+        Every profile is pure latent inversion (``adapt=None``), the paper's method, which notebook 04 teaches. Pass
+        ``adapt=AdaptConfig()`` for the second phase that keeps what the photo shows where the prior cannot make it
+        (:mod:`meshinv_lite.inversion.adapt`; ``cli reconstruct`` uses it by default). Measured at lite
+        (``bench/results/adapt_phase_lite.*``, paired on the same 24 test, 20 test_hard, 24 test_unseen and 24
+        hue-rotated images): IoU 0.907 -> 0.972, 0.800 -> 0.889, 0.813 -> 0.934; input-view PSNR +4 to +8 dB;
+        novel-view PSNR +0.3 to +1.2 dB; FD in-domain 10 on test_unseen 0.237 -> 0.065; 0.25-0.35 s per image.
         """
         prof = get_profile(name)
         if prof.name == "quick":
