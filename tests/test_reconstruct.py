@@ -85,6 +85,14 @@ def test_reconstruct_command_with_a_given_view_and_species(tmp_path):
     assert not r["camera"]["estimated"] and len(r["hypotheses"]) == 1
     assert r["iou"] > 0.7 and r["timings_s"]["total"] > 0
     assert set(r["files"]) >= {"obj", "mtl", "png", "glb", "turntable", "gif", "overlay"}
+    # adapted to the photo by default (issue 29): the outline fits better than the latent search left it
+    assert r["phase"] == "latent+adapt" and r["iou"] > r["iou_before_adaptation"]
+    assert main(["reconstruct", str(EXAMPLE / "bird.png"), "--mask", str(EXAMPLE / "bird_mask.png"), "--out",
+                 str(tmp_path / "latent"), "--species", "robin", "--azimuth", "170", "--elevation", "20", "--quiet",
+                 "--no-adapt"]) == 0
+    latent = json.loads((tmp_path / "latent" / "result.json").read_text())
+    assert latent["phase"] == "latent" and latent["iou_before_adaptation"] is None
+    assert latent["iou"] == pytest.approx(r["iou_before_adaptation"], abs=1e-6)   # the same search, not adapted
 
 
 @pytest.mark.parametrize("args, message", [
