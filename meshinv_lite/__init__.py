@@ -6,7 +6,8 @@ One subpackage per stage of the pipeline, in the order the notebooks teach them:
     data/        01  SynthBirds (procedural birds with 3D ground truth), the on-disk format, CUB
     pseudo_gt/   02  per-image silhouette fit + back-projected texture
     gan/         03  the generator and discriminators, pretraining, the shipped prior
-    inversion/   04  MeshInversion: search the latent space; 05 texture transfer
+    inversion/   04  MeshInversion: search the latent space; 05 texture transfer; 08 the adaptation
+                 phase beyond the prior
     evaluation/  06  IoU, FID_k (or its labelled fallback), ground-truth 3D and novel-view metrics
     photo/       07  your own photo: read it, find the camera and species, reconstruct
 
