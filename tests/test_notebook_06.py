@@ -53,10 +53,10 @@ def test_notebook_06_evaluation(run_notebook, shared_data_dir, monkeypatch, tmp_
         assert_picture(out / png)
     # the comparison written out with render_turned gives the package's per-view PSNR for image 0 (measured: 0.0 dB apart)
     assert m["written_out_psnr_max_gap"] < 0.5
-    # exercise 1: exact instead of noisy cameras (image 1): IoU barely moves, the 3D Chamfer improves
-    # (measured 0.876 -> 0.868, 0.0668 -> 0.0644)
+    # exercise 1: exact instead of noisy cameras (image 1): IoU and the 3D Chamfer barely move (measured IoU
+    # 0.876 -> 0.868 / 0.878 -> 0.864, Chamfer 0.0668 -> 0.0644 at 1 thread, 0.0656 -> 0.0674 at 2: noise)
     ex = m["exercise_camera"]
-    assert ex["image"] == 1 and ex["iou_within_0.02"] is True and ex["chamfer_better_exact"] is True
+    assert ex["image"] == 1 and ex["iou_within_0.02"] is True and ex["chamfer_within_0.01"] is True
     # exercise 2: the Frechet distance between two halves of the real images falls as the sets grow
     fd = m["exercise_fd_set_size"]
     assert set(fd) == {"2", "4", "8", "16"} and fd["16"] < fd["2"]   # (metrics.json sorts its keys)
