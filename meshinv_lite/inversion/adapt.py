@@ -29,7 +29,7 @@ from ..metrics import mask_iou
 from ..pseudo_gt.backproject import BackProjectionConfig, back_project, mirror_fill
 from ..pseudo_gt.silhouette_fit import SilhouetteFitConfig, fit_deformation
 from ..render.dibr import rasterize
-from ..render.mesh import TemplateMesh, deform_vertices
+from ..render.mesh import TemplateMesh
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,17 @@ def adapt_reconstruction(reconstruction, images: torch.Tensor, masks: torch.Tens
     rec = reconstruction
     cam = rec.camera
     deform = rec.deformation
-    history: dict = {}
     if config.shape_steps > 0:
         with torch.enable_grad():
             fit = fit_deformation(template, masks, cam, config=silhouette_config(config, deform.shape[-1]),
                                   init=deform, anchor=deform,
                                   generator=torch.Generator().manual_seed(0))
-        deform, history = fit.deformation.detach(), fit.history
-    verts = deform_vertices(template, deform) if config.shape_steps > 0 else rec.vertices
+        deform, verts, iou, history = fit.deformation.detach(), fit.vertices, fit.iou, fit.history  # IoU at the masks' size
+    else:
+        verts, history = rec.vertices, {}
+        with torch.no_grad():   # the latent's shape, scored against these masks
+            frags = rasterize(cam.apply(verts), template.faces.to(verts.device), masks.shape[-2:])
+            iou = mask_iou(frags.mask.to(masks.dtype), masks)
     texture = rec.texture
     if config.texture:
         with torch.no_grad():
@@ -133,8 +136,5 @@ def adapt_reconstruction(reconstruction, images: torch.Tensor, masks: torch.Tens
                 photo, seen = mirror_fill(photo, seen)
             w = feathered(seen, config.feather)
             texture = w * photo + (1 - w) * texture
-    with torch.no_grad():
-        frags = rasterize(cam.apply(verts), template.faces.to(verts.device), masks.shape[-2:])
-        iou = mask_iou(frags.mask.to(masks.dtype), masks)
     return replace(rec, deformation=deform, vertices=verts.detach(), texture=texture.detach(), iou=iou,
                    phase="latent+adapt", adapt_history=history, latent_iou=rec.iou)
