@@ -234,6 +234,12 @@ def main() -> None:
     if args.results:
         write_json(args.results, report)
         Path(args.results).with_suffix(".txt").write_text(text + "\n")
+    first = next(iter(variants))   # key=value lines: the first variant against latent-only inversion, per split
+    for split, rows in summary.items():
+        for key in ("iou", "psnr_input_view", "psnr_novel"):
+            print(f"adapt_{first}_{split}_{key}_gain={rows[first][key]['vs_latent']['diff']:.4f}")
+    ratio = max(rows[first]["seconds_per_image"] / rows[LATENT]["seconds_per_image"] for rows in summary.values())
+    print(f"adapt_{first}_time_vs_latent_max={ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ def main() -> None:
                 print(f"  {k:<18} A {r['a']:.4f}  B {r['b']:.4f}  {r['diff']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}]{wins}")
     if args.results:
         write_json(args.results, {"a": args.a, "b": args.b, "comparison": report})
+    for split, phases in report.items():   # key=value lines: B - A after the adaptation phase
+        print(f"latent_loss_b_minus_a_{split}_adapted_iou={phases['adapted']['iou']['diff']:.4f}")
 
 
 if __name__ == "__main__":
