@@ -33,19 +33,25 @@ def _one_thread():
 
 
 def test_mask_iou_known_cases():
-    a = torch.zeros(4, 1, 8, 8)
-    b = torch.zeros(4, 1, 8, 8)
+    """Known IoUs; ``ignore`` leaves pixels out of both masks (guards against it being applied to one mask only:
+    item 2 ignores pixels only the target covers, item 4 pixels only the prediction covers)."""
+    a = torch.zeros(5, 1, 8, 8)
+    b = torch.zeros(5, 1, 8, 8)
     a[0, :, :4] = 1; b[0, :, :4] = 1            # identical -> 1
     a[1, :, :4] = 1; b[1, :, 4:] = 1            # disjoint -> 0
     a[2, :, :4] = 1; b[2, :, 2:6] = 1           # overlap 2 rows of 6 -> 1/3
     # item 3: both empty -> 1 by convention
+    a[4, :, :4] = 1; b[4, :, :2] = 1            # the prediction covers 2 more rows -> 2/4
     iou = mask_iou(a, b)
-    assert torch.allclose(iou, torch.tensor([1.0, 0.0, 1 / 3, 1.0]))
-    assert float(mask_iou(b[2:3], a[2:3])) == pytest.approx(1 / 3)  # symmetric
-    ignore = torch.zeros(4, 1, 8, 8, dtype=torch.bool)
+    assert torch.allclose(iou, torch.tensor([1.0, 0.0, 1 / 3, 1.0, 0.5]))
+    assert torch.allclose(mask_iou(b, a), iou)  # symmetric
+    ignore = torch.zeros(5, 1, 8, 8, dtype=torch.bool)
     ignore[2, :, 4:6] = True                    # the pixels only the target covers, left out of both -> 2/4
     ignore[1, :, 4:] = True                     # all of item 1's target left out: 0 overlap of 4 rows -> 0
-    assert torch.allclose(mask_iou(a, b, ignore=ignore), torch.tensor([1.0, 0.0, 0.5, 1.0]))
+    ignore[4, :, 2:4] = True                    # the pixels only the prediction covers, left out of both -> 1
+    want = torch.tensor([1.0, 0.0, 0.5, 1.0, 1.0])
+    assert torch.allclose(mask_iou(a, b, ignore=ignore), want)
+    assert torch.allclose(mask_iou(b, a, ignore=ignore), want)  # still symmetric
     with pytest.raises(ValueError, match="ignore"):
         mask_iou(a, b, ignore=ignore[:, :, :4])
 

@@ -426,6 +426,39 @@ def test_registries():
         L.get_mask_loss("iou")(None, verts, mask)
 
 
+def test_each_registered_name_is_the_loss_it_names(extractor):
+    """A name looked up in the registries computes the loss of that name, per image (guards against two names
+    mapped to one function, e.g. ``"l2"`` to the L1 loss, which a check of shapes alone lets through)."""
+    img, mask = _texture(0, 32).repeat(2, 1, 1, 1), _disc(32).repeat(2, 1, 1, 1)
+    pred, pmask = _shifted(_texture(1, 32), _disc(32), 3)
+    pred, pmask = torch.cat([pred, img[:1]]), torch.cat([pmask, mask[:1]])  # item 1 differs, item 2 does not
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731 (the same point samples for both calls)
+    direct = {
+        "chamfer": L.chamfer_texture_loss(pred, pmask, img, mask, generator=g(), reduction="none"),
+        "chamfer_feature": L.chamfer_feature_loss(pred, pmask, img, mask, extractor, generator=g(), reduction="none"),
+        "l1": L.masked_pixel_loss(pred, pmask, img, mask, p=1, reduction="none"),
+        "l2": L.masked_pixel_loss(pred, pmask, img, mask, p=2, reduction="none"),
+        "perceptual": L.perceptual_loss(pred, pmask, img, mask, extractor, reduction="none"),
+        "contextual": L.contextual_loss(pred, pmask, img, mask, extractor, generator=g(), reduction="none"),
+    }
+    assert set(direct) == set(L.TEXTURE_LOSSES)
+    got = {name: L.get_texture_loss(name)(pred, pmask, img, mask, extractor=extractor, generator=g()) for name in direct}
+    for name in direct:
+        assert got[name].shape == (2,) and torch.allclose(got[name], direct[name]), name
+        assert got[name][0] > got[name][1], name  # the shifted image costs more than the identical one
+    values = [float(v[0]) for v in got.values()]
+    assert len(set(values)) == len(values), got  # six names, six different losses
+    soft = F.avg_pool2d(F.pad(pmask, (1, 1, 1, 1), mode="replicate"), 3, stride=1)  # a soft silhouette
+    verts = _circle(40, 0.5)[None].repeat(2, 1, 1)
+    mask_direct = {"chamfer": L.chamfer_mask_loss(verts, mask, reduction="none"),
+                   "l1": L.mask_l1_loss(soft, mask, reduction="none"), "iou": L.mask_iou_loss(soft, mask, reduction="none")}
+    assert set(mask_direct) == set(L.MASK_LOSSES)
+    for name, want in mask_direct.items():
+        got_mask = L.get_mask_loss(name)(soft, verts, mask)
+        assert torch.allclose(got_mask, want), name
+    assert len({round(float(L.get_mask_loss(n)(soft, verts, mask)[0]), 6) for n in mask_direct}) == 3
+
+
 def test_dense_and_chunked_chamfer_agree(monkeypatch):
     """The batched dense search and the per-image chunked one give the same loss and gradient."""
     import meshinv_lite.losses.registry as L

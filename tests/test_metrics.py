@@ -54,11 +54,17 @@ def test_ground_truth_metrics_of_a_perfect_reconstruction():
     assert torch.allclose(m["psnr"], torch.full((2, 3), 100.0))
     assert torch.allclose(m["ssim"], torch.ones(2, 3), atol=1e-5)
     assert torch.allclose(m["chamfer_3d"], torch.zeros(2), atol=1e-6) and torch.allclose(m["f_score"], torch.ones(2))
-    # the wrong texture on the far side only: the input view stays perfect, the back does not
+    # the wrong texture on the far side only: texels u in [1/8, 3/8], v in [1/4, 3/4] (the middle of the +x flank),
+    # which cameras looking at the -x flank never see. The input view (azimuth 0) stays perfect, every turned view
+    # shows some of the flank, the back (180) most (guards against views scored in the wrong order or through
+    # the wrong camera, which "some view is wrong" lets through)
+    back = WeakPerspectiveCamera.from_view([180.0, 200.0], [0.0, 15.0], 0.7)
     other = tex.clone()
-    other[..., : other.shape[-1] // 2] = 1 - other[..., : other.shape[-1] // 2]
-    m2 = ground_truth_metrics(t, v, other, cam, v, tex, cam, RenderConfig(image_size=48), azimuths=(0, 180))
-    assert (m2["psnr"] < 60).any()
+    other[..., 8:24, 4:12] = 1 - other[..., 8:24, 4:12]
+    m2 = ground_truth_metrics(t, v, other, back, v, tex, back, RenderConfig(image_size=48), azimuths=(0, 90, 180, 270))
+    assert torch.equal(m2["psnr"][:, 0], torch.full((2,), 100.0)), m2["psnr"]
+    assert torch.allclose(m2["ssim"][:, 0], torch.ones(2), atol=1e-5)
+    assert (m2["psnr"][:, 1:] < 40).all() and (m2["psnr"][:, 2] < m2["psnr"][:, 1:].max(1).values).all(), m2["psnr"]
 
 
 def test_folded_fraction_counts_creases():

@@ -70,6 +70,42 @@ def test_depth_test_hides_self_occluded_texels():
     assert (vis <= no_depth).all()
 
 
+def test_mirror_fill_completes_a_symmetric_texture_and_keeps_what_was_seen():
+    """A texture that is left-right symmetric (``u -> 1 - u``) but not top-bottom symmetric, seen from one side:
+    after :func:`mirror_fill` the texels filled from their mirror hold the true colours and the seen texels are
+    exactly what the camera saw (guards against a fill that flips top-bottom, or that overwrites seen texels with
+    their mirror's colour); the visibility becomes the union of a texel's and its mirror's."""
+    from meshinv_lite.pseudo_gt import mirror_fill
+
+    t = make_uv_sphere()
+    half = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(4)),
+                                           size=(32, 32), mode="bilinear", align_corners=False)
+    tex = torch.cat([half, half.flip(-1)], -1)  # (1, 3, 32, 64), symmetric in u
+    cam = WeakPerspectiveCamera.from_view([30.0], 10.0, 0.7)  # the +x side and the front: some texel pairs seen twice
+    out = render_mesh(t, t.vertices[None], cam, tex, RenderConfig(96), soft=False)
+    ptex, vis = back_project(t, t.vertices[None], cam, out.image, out.mask, (32, 64))
+    ftex, fvis = mirror_fill(ptex, vis)
+    seen, filled = vis > 0, (fvis > 0) & (vis == 0)
+    assert torch.equal(fvis, torch.maximum(vis, vis.flip(-1)))
+    assert filled.sum() > 200 and (seen & (vis.flip(-1) > 0)).sum() > 50
+    assert torch.equal(ftex * vis, ptex)  # seen texels: their own colour, bit for bit
+    assert (ftex[(fvis == 0).expand_as(ftex)] == 0).all()  # seen from neither side: still empty
+
+    def err(a, where):
+        return float(((a - tex).abs() * where).sum() / (3 * where.sum()))
+
+    assert err(ftex, filled) < 0.03  # filled texels: the true colours ...
+    assert err(tex.flip(-2), filled) > 0.15  # ... which a top-bottom mirror would not give there
+    # by hand: one row of 4 texels, u -> 1 - u pairs (0, 3) and (1, 2)
+    colours = torch.tensor([0.1, 0.2, 0.3, 0.4]).view(1, 1, 1, 4).repeat(1, 3, 1, 1)
+    v = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 1, 4)
+    got, got_vis = mirror_fill(colours * v, v)
+    assert torch.allclose(got[0, 0, 0], torch.tensor([0.1, 0.2, 0.2, 0.1])) and got_vis.flatten().tolist() == [1, 1, 1, 1]
+    v = torch.tensor([1.0, 1.0, 1.0, 0.0]).view(1, 1, 1, 4)
+    got, got_vis = mirror_fill(colours * v, v)
+    assert torch.allclose(got[0, 0, 0], torch.tensor([0.1, 0.2, 0.3, 0.1]))  # texel 2 seen: not its mirror's 0.2
+
+
 def test_exact_camera_fit_reaches_high_iou():
     t = make_uv_sphere()
     g = torch.Generator().manual_seed(0)
@@ -84,6 +120,8 @@ def test_exact_camera_fit_reaches_high_iou():
     assert (pgt.iou > 0.93).all(), pgt.iou
     assert pgt.visibility.mean() > 0.1
     assert pgt.texture.shape == (2, 3, 64, 64) and pgt.deformation.shape == (2, 3, 16, 16)
+    # mirror-filled (the default): a texel counts as seen exactly when its u -> 1 - u mirror does
+    assert torch.equal(pgt.visibility, pgt.visibility.flip(-1))
 
 
 def test_empty_mask_rejected():
