@@ -18,7 +18,6 @@ import torch
 
 import meshinv_lite as mi
 from meshinv_lite.paths import resolve
-from meshinv_lite.losses import nearest as chamfer
 from meshinv_lite.inversion import search as inv
 from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data import build_synthbirds

@@ -57,7 +57,7 @@ def main() -> None:
         results[label] = evaluate_split(G, root, split, cfg, folder, limit=args.images, batch_size=args.batch,
                                         progress=False, views=(), choose_class=hide)
     print(f"\nshipped prior, {args.profile} schedule ({cfg.total_steps} steps), noisy cameras, first {args.images} images")
-    print(f"| run | images | " + " | ".join(h for _, h, _ in COLUMNS) + " | s/image | class |")
+    print("| run | images | " + " | ".join(h for _, h, _ in COLUMNS) + " | s/image | class |")
     print("|---|---|" + "---|" * len(COLUMNS) + "---|---|")
     for label, m in results.items():
         cls = (m["class_choice"] if "class_choice" in m else

@@ -20,6 +20,7 @@ import argparse
 import sys
 import time
 
+from meshinv_lite._checks import int_at_least
 from meshinv_lite.data import FORMAT
 from meshinv_lite.data.synthbirds import SPLITS
 from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
@@ -29,10 +30,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"])
     parser.add_argument("--out", default=None, help="output folder (default: data/synthbirds_<profile>)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     parser.add_argument("--force", action="store_true", help="rebuild splits that already exist")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=int_at_least(0), default=None,
                         help="worker processes (0: in this process; default: 2 for splits of 512+ images)")
     parser.add_argument("--asymmetric", action="store_true", help="left and right sides differ (wings, texture noise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -50,6 +51,9 @@ def main(argv=None) -> int:
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C); a re-run resumes the unfinished split", file=sys.stderr)
+        return 130
     for split, r in report.items():
         print(f"{split:>10}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
     print(f"SynthBirds ({args.profile}, seed {args.seed}) in {out} ({time.perf_counter() - t0:.1f} s)")

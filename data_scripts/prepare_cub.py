@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from meshinv_lite._checks import int_at_least
 from meshinv_lite.config import get_profile
 from meshinv_lite.data.cub import CUB_SPLITS, CubFormatError, build_cub
 
@@ -25,10 +26,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", default=None, help="CMR's cachedir/cub (default: <cub-dir>/cachedir/cub)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"], help="sets --image-size")
-    parser.add_argument("--image-size", type=int, default=None, help="crop size in pixels (default: the profile's)")
+    parser.add_argument("--image-size", type=int_at_least(8), default=None, help="crop size in pixels (default: the profile's)")
     parser.add_argument("--splits", nargs="+", default=list(CUB_SPLITS), choices=list(CUB_SPLITS))
     parser.add_argument("--padding", type=float, default=0.05, help="bbox padding, fraction of its size per side")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
+    parser.add_argument("--limit", type=int_at_least(1), default=None, help="only the first N images of each split")
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -36,9 +37,12 @@ def main(argv=None) -> int:
     try:
         report = build_cub(args.cub_dir, args.out, size, args.cache_dir, args.splits, args.padding,
                            args.limit, args.force, progress=not args.quiet)
-    except (FileNotFoundError, FileExistsError, CubFormatError) as e:
+    except (FileNotFoundError, FileExistsError, CubFormatError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C); a re-run resumes the unfinished split", file=sys.stderr)
+        return 130
     for split, r in report.items():
         print(f"{split:>6}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
     print(f"CUB at {size} px in {args.out}")

@@ -138,3 +138,66 @@ def require_extractor(name: str, extractor):
         raise ValueError(f"{name} needs a feature extractor: pass "
                          "extractor=meshinv_lite.features.load_feature_extractor()")
     return extractor
+
+
+# Command-line arguments (argparse ``type=`` callables): a bad value exits with status 2 and one
+# ``error: argument --name: ...`` line before any work starts.
+
+
+def int_at_least(minimum: int):
+    """An argparse type: an integer ``>= minimum``."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+#: The FID views the evaluation protocol defines (:func:`meshinv_lite.render.protocol_azimuths`).
+FID_VIEWS = (1, 10, 12)
+
+
+def check_fid_views(views) -> tuple[int, ...]:
+    """``views`` as a tuple of ints from :data:`FID_VIEWS`; ``ValueError`` naming ``views`` otherwise."""
+    import numbers
+
+    out = []
+    for v in views:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) not in FID_VIEWS:
+            raise ValueError(f"views must hold FID view counts from {FID_VIEWS}, got {v!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def fid_views(text: str) -> tuple[int, ...]:
+    """An argparse type: a comma-separated list of FID views, e.g. ``1,10,12`` (``''``: none)."""
+    import argparse
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return check_fid_views([int(p) for p in parts])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of {', '.join(map(str, FID_VIEWS))} "
+                                         f"(or '' for none), got {text!r}") from None

@@ -24,17 +24,28 @@ Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one proces
 the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are
 split over the ranks. Each command ends with one ``[rank r/N] ...`` line per process and writes a JSON
 report (rank 0).
+
+A user's mistake (a bad argument, a missing or damaged file, a split that does not exist, an ``--out`` that
+cannot be written) ends the command with exit status 2 and one ``error: ...`` line naming the argument or
+file and what to do, before any work where it can be known then (``MESHINV_TRACEBACK=1`` shows the
+traceback instead, for a bug report); Ctrl-C ends it with one line and status 130. ``reconstruct`` writes
+its folder whole: into a hidden sibling renamed into place at the end, so ``--out`` holds either the
+earlier result or the new one, never a mix, and nothing after an interruption.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ._checks import fid_views, finite_float, int_at_least
 from .distributed import DistContext, init_distributed, shutdown
 from .io import write_json
+
+_THREADS_HELP = "torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -42,8 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default="data", help="folder holding synthbirds_<profile> (made if missing)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: GPU number LOCAL_RANK)")
     p.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--threads", type=int_at_least(1), default=None,
                    help="torch CPU threads per process (default: on <= 2 cores both when idle, else 1; else torch's; "
                         "torchrun sets 1 per process)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -54,36 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="build data + pseudo-GT if missing, then train the GAN prior")
     _common(p)
-    p.add_argument("--iterations", type=int, default=None, help="train up to this many iterations (default: profile)")
+    p.add_argument("--iterations", type=int_at_least(1), default=None,
+                   help="train up to this many iterations (default: profile)")
     p.add_argument("--checkpoint-dir", default=None, help="default: <dataset>/gan_<camera>[_noimgD]")
     p.add_argument("--no-image-discriminator", action="store_true")
     p.add_argument("--no-resume", action="store_true", help="ignore latest.pt in the checkpoint folder")
-    p.add_argument("--train-images", type=int, default=None,
+    p.add_argument("--train-images", type=int_at_least(1), default=None,
                    help="training images that get pseudo ground truth (default: the profile's; lite 1000, "
                         "quick all); shards already made for the same images are reused")
     e = sub.add_parser("evaluate", help="invert and score a split with a trained prior")
     _common(e)
     e.add_argument("--split", default="test")
-    e.add_argument("--limit", type=int, default=None, help="first N images of the split")
-    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--limit", type=int_at_least(1), default=None, help="first N images of the split")
+    e.add_argument("--batch-size", type=int_at_least(1), default=8)
     e.add_argument("--out-dir", default=None, help="default: outputs/<profile>/eval_<split>")
     e.add_argument("--checkpoint", default=None, help="GAN checkpoint (default: the profile's latest.pt)")
-    e.add_argument("--views", default="1,10,12", help="FID_k to compute, e.g. '1,10,12' or '' for none")
+    e.add_argument("--views", type=fid_views, default="1,10,12",
+                   help="FID_k to compute, from 1, 10, 12, e.g. '1,10,12' or '' for none")
     e.add_argument("--force", action="store_true", help="discard earlier results made with other settings")
     b = sub.add_parser("build-prior", help="rebuild the shipped prior (meshinv_lite/priors/) from scratch, resumably")
     b.add_argument("--data-dir", default="data", help="its dataset, pseudo-GT and checkpoints go to <data-dir>/prior_<name>/")
     b.add_argument("--device", default="cpu")
-    b.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)")
+    b.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
     b.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
-    b.add_argument("--iterations", type=int, default=None,
+    b.add_argument("--iterations", type=int_at_least(1), default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     f = sub.add_parser("build-features", help="rebuild the in-domain feature networks (meshinv_lite/priors/) from scratch")
     f.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
     f.add_argument("--device", default="cpu")
-    f.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)")
+    f.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
     f.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval"],
                    help="rebuild one of the two networks")
@@ -91,14 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconstruct", help="one photo (+ mask) in; camera and species estimated; textured mesh out")
     r.add_argument("image", help="the photo: PNG/JPEG of any size; a PNG with transparency needs no mask")
     r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha)")
-    r.add_argument("--out", default="outputs/reconstruct", help="folder for the mesh, pictures and result.json")
+    r.add_argument("--out", default="outputs/reconstruct",
+                   help="folder for the mesh, pictures and result.json: new, empty, or an earlier result (replaced "
+                        "as a whole)")
     r.add_argument("--profile", default="quick", choices=["quick", "lite", "paper"])
     r.add_argument("--device", default="cpu")
-    r.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: on <= 2 cores both when idle, else 1)")
+    r.add_argument("--threads", type=int_at_least(1), default=None,
+                   help="torch CPU threads (default: on <= 2 cores both when idle, else 1)")
     r.add_argument("--species", default=None, help="species name or class index (default: estimated)")
-    r.add_argument("--azimuth", type=float, default=None, help="viewpoint, degrees (with --elevation; default: estimated)")
-    r.add_argument("--elevation", type=float, default=None)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--azimuth", type=finite_float, default=None,
+                   help="viewpoint, degrees (with --elevation; default: estimated)")
+    r.add_argument("--elevation", type=finite_float, default=None)
+    r.add_argument("--seed", type=int_at_least(0), default=0)
     r.add_argument("--no-adapt", action="store_true",
                    help="pure latent inversion (the paper's method): skip the adaptation phase that keeps what the photo "
                         "shows where the prior cannot make it")
@@ -119,8 +134,6 @@ def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
     from .gan.trainer import GANTrainer
 
     progress = not args.quiet
-    if args.train_images is not None and args.train_images < 1:
-        raise SystemExit(f"--train-images must be at least 1, got {args.train_images}")
     root = build_training_inputs(args.data_dir, args.profile, args.camera, device=ctx.device, seed=args.seed,
                                  progress=progress, dist=ctx, train_images=args.train_images)
     image_d = not args.no_image_discriminator
@@ -148,6 +161,7 @@ def pretrain(args: argparse.Namespace, ctx: DistContext) -> int:
 
 
 def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
+    from .data.dataset import read_split
     from .data.synthbirds import synthbirds_dir
     from .evaluation.evaluate import evaluate_split
     from .gan.checkpoint import load_generator
@@ -155,16 +169,16 @@ def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
     from .inversion.config import InversionConfig
 
     root = synthbirds_dir(args.data_dir, args.profile)
+    read_split(root, args.split, check_files=False)  # a split that is not there: refused before anything loads
     ckpt = Path(args.checkpoint) if args.checkpoint else gan_dir(root, args.camera) / "latest.pt"
     if not ckpt.exists():
-        raise SystemExit(f"no GAN checkpoint at {ckpt}: train one first (python -m meshinv_lite.cli pretrain "
-                         f"--profile {args.profile} --data-dir {args.data_dir}) or pass --checkpoint")
+        raise FileNotFoundError(f"no GAN checkpoint at {ckpt}: train one first (python -m meshinv_lite.cli pretrain "
+                                f"--profile {args.profile} --data-dir {args.data_dir}) or pass --checkpoint")
     G, _ = load_generator(ckpt, device=ctx.device)
     out_dir = Path(args.out_dir) if args.out_dir else Path("outputs", args.profile, f"eval_{args.split}")
-    views = tuple(int(v) for v in args.views.split(",") if v.strip())
     m = evaluate_split(G, root, args.split, InversionConfig.for_profile(args.profile), out_dir, camera=args.camera,
                        limit=args.limit, batch_size=args.batch_size, progress=not args.quiet, seed=args.seed,
-                       views=views, force=args.force, dist=ctx)
+                       views=args.views, force=args.force, dist=ctx)
     _say(ctx, f"images={m['num_images']} newly_inverted={m['newly_inverted']} iou={m['iou']:.4f}")
     if ctx.is_main:
         print(f"results: {out_dir} (per_image.csv, metrics.json)")
@@ -199,28 +213,61 @@ def build_features(args: argparse.Namespace) -> int:
 
 
 def reconstruct(args: argparse.Namespace) -> int:
-    from .gan.prior import PriorError
-    from .photo.load import PhotoError
-    from .photo.reconstruct import reconstruct_photo, write_outputs
+    """Check ``--out`` (and make its temporary sibling: the writability check), invert, write the folder whole."""
+    from .io import StagedDir
+    from .photo import reconstruct as rp
 
+    out = Path(args.out)
     try:
-        result = reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
-                                   class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
-                                   seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt)
-    except (FileNotFoundError, PhotoError, PriorError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    files = write_outputs(result, args.out)
+        rp.check_output_folder(out)
+        staged = StagedDir(out)
+    except rp.OutputFolderError as e:
+        raise UserError(f"--out {e}") from None
+    except OSError as e:
+        raise UserError(f"--out {out} cannot be written ({e.strerror or type(e).__name__}: {e.filename or out}); "
+                        "choose a folder you can write to") from None
+    args.staged = staged  # (for the Ctrl-C line: was the folder already swapped in?)
+    with staged:
+        result = rp.reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
+                                      class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
+                                      seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt)
+        files = rp.write_outputs(result, staged.path, final_dir=out)
     s = result.summary()
     print(f"{s['class']['name']} (class {s['class']['id']}), azimuth {s['camera']['azimuth']:.0f} deg, elevation "
           f"{s['camera']['elevation']:.0f} deg, IoU {s['iou']:.3f} ({s['phase']}), {s['timings_s']['total']:.0f} s; "
-          f"wrote {Path(files['obj']).parent}/ (overlay.png, turntable.png, {Path(files['glb']).name}, result.json)")
+          f"wrote {out}/ (overlay.png, turntable.png, {Path(files['glb']).name}, result.json)")
     return 0
+
+
+class UserError(Exception):
+    """A mistake in what the user gave: reported as one ``error:`` line, exit status 2."""
+
+
+def _user_errors() -> tuple[type, ...]:
+    """What the commands raise for a user's mistake (bad argument, missing or damaged file): one line, not a traceback."""
+    from .gan.checkpoint import CheckpointError
+    from .gan.prior import PriorError
+
+    return (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ValueError,
+            CheckpointError, PriorError)
+
+
+def _interrupted_line(args: argparse.Namespace) -> str:
+    if args.command == "reconstruct":
+        if getattr(getattr(args, "staged", None), "published", False):
+            return f"interrupted (Ctrl-C) after --out {args.out} was written whole"
+        return f"interrupted (Ctrl-C): --out {args.out} was left as it was (no partial result)"
+    return "interrupted (Ctrl-C); a re-run continues where this one stopped"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a mask resized, stray regions dropped, ...) as ``warning: ...`` lines, not file:line dumps."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # bad numbers (--threads 0, --azimuth nan, ...) exit here with status 2
     from .config import check_device
 
     try:
@@ -230,12 +277,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .config import set_threads
 
     set_threads(args.threads)  # (torchrun's OMP_NUM_THREADS=1 is torch's default per rank on bigger machines)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"\n{_interrupted_line(args)}", file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        if os.environ.get("MESHINV_TRACEBACK"):
+            raise  # the whole story, for a bug report
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "build-prior":
         return build_prior(args)
     if args.command == "build-features":
         return build_features(args)
     if args.command == "reconstruct":
-        return reconstruct(args)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            return reconstruct(args)
     ctx = init_distributed(args.device)
     code = {"pretrain": pretrain, "evaluate": evaluate}[args.command](args, ctx)
     shutdown(ctx)  # not reached on an error: torchrun then stops the other ranks

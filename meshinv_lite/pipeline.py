@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ._checks import int_at_least
 from .io import atomic_write_bytes, read_json, write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -267,10 +268,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output-root", default="outputs")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--threads", type=int_at_least(1), default=None,
                         help="torch CPU threads in every notebook (default: on <= 2 cores both when idle, else 1; else torch's)")
-    parser.add_argument("--train-images", type=int, default=None,
+    parser.add_argument("--train-images", type=int_at_least(1), default=None,
                         help="training images that get pseudo ground truth in notebooks 02-03 (default: the "
                              "profile's, lite 1000, quick all); shards already made for the same images are reused")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
@@ -282,7 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--prior", choices=("shipped", "train"), default=None,
                         help="what notebooks 04-06 invert: the prior shipped in meshinv_lite/priors (default at "
                              "quick and lite) or the profile's own GAN of notebook 03 (trained if missing)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # numbers out of range (--train-images 0, ...) exit here, before any notebook
     from .config import check_device
 
     try:

@@ -1,5 +1,4 @@
 """Ground-truth metrics: perfect reconstructions score perfectly, known errors score what they should."""
-import math
 
 import pytest
 import torch

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from meshinv_lite.gan import Generator, GeneratorConfig
+from meshinv_lite.gan import Generator
 from meshinv_lite.gan import SHIPPED, PriorError, PriorRecipe, load_shipped_prior, save_prior, shipped_paths
 from meshinv_lite.artifacts import build_prior
 
@@ -26,7 +26,7 @@ def test_a_saved_prior_loads_back_exactly(saved):
 
 def test_another_generator_config_is_refused_with_the_rebuild_command(saved, tmp_path):
     _, path = saved
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state["generator_config"]["max_channels"] = 64
     torch.save(state, tmp_path / "old.pt")
     with pytest.raises(PriorError, match=r"another generator configuration \(differs in: max_channels\).*cli build-prior"):
@@ -37,7 +37,7 @@ def test_weights_that_no_longer_fit_the_architecture_are_refused(saved, tmp_path
     from meshinv_lite.io import state_checksum
 
     _, path = saved
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     w = state["state_dict"]
     k = next(k for k in w if k.endswith("weight") and w[k].dim() == 4)
     w[k] = w[k][:, :1]  # a layer of another width: what a change of the architecture code looks like
@@ -57,7 +57,7 @@ def test_damaged_missing_and_foreign_files_are_refused(saved, tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
     with pytest.raises(PriorError, match="not a meshinv-lite prior"):
         load_shipped_prior(path=tmp_path / "other.pt")
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     first = next(iter(state["state_dict"]))
     state["state_dict"][first] = state["state_dict"][first] + 1e-3  # a changed weight, checksum kept
     torch.save(state, tmp_path / "flipped.pt")

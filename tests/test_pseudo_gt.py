@@ -6,7 +6,7 @@ import torch
 
 from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.render import deform_vertices, face_normals, make_uv_sphere
+from meshinv_lite.render import deform_vertices, make_uv_sphere
 from meshinv_lite.pseudo_gt import (PseudoGTConfig, PseudoGTDataset, back_project, build_pseudo_gt, evaluate_pseudo_gt, make_pseudo_gt, uv_fragments)
 from meshinv_lite.render import interpolate, render_mesh
 from meshinv_lite.pseudo_gt import SilhouetteFitConfig, fit_deformation

@@ -6,7 +6,7 @@ import torch
 
 from meshinv_lite.render import WeakPerspectiveCamera, pixel_centers
 from meshinv_lite.config import RenderConfig
-from meshinv_lite.render import deform_vertices, make_uv_sphere, mirror_uv_map
+from meshinv_lite.render import deform_vertices, make_uv_sphere
 from meshinv_lite.render import interpolate, project, rasterize, render_mesh, soft_mask, texture
 
 

@@ -341,7 +341,7 @@ def build_cub(
     """
     from tqdm.auto import tqdm
 
-    from .dataset import SplitWriter, update_root_meta
+    from .dataset import SplitWriter, dataset_lock, update_root_meta
 
     out = Path(out_dir)
     if not Path(cub_dir).is_dir():
@@ -350,45 +350,46 @@ def build_cub(
     info = {"generator": "cub", "source": str(Path(cub_dir).resolve()), "image_size": int(image_size),
             "padding": padding, "class_names": names}
     report = {}
-    for split in splits:
-        t0 = time.perf_counter()
-        records = read_cub(cub_dir, split, cache_dir)
-        if limit is not None:
-            records = records[:limit]
-        n = len(records)
-        if n == 0:
-            raise CubFormatError(f"CMR split {split!r} has no images")
-        final = out / split
-        if final.exists() and (final / "meta.json").exists() and not force:
-            raise FileExistsError(f"{final} exists; pass force=True (--force) to convert again")
-        writer = SplitWriter(out, split, {**info, "split": split, "limit": limit})
-        n_chunks = math.ceil(n / chunk)
-        done = writer.done_chunks()
-        bar = tqdm(total=n, desc=f"cub {split}", unit="img", disable=not progress)
-        for c in range(n_chunks):
-            part = records[c * chunk : (c + 1) * chunk]
-            if c in done:
+    with dataset_lock(out):  # a second conversion into this folder waits, then finds the finished splits
+        for split in splits:
+            t0 = time.perf_counter()
+            records = read_cub(cub_dir, split, cache_dir)
+            if limit is not None:
+                records = records[:limit]
+            n = len(records)
+            if n == 0:
+                raise CubFormatError(f"CMR split {split!r} has no images")
+            final = out / split
+            if final.exists() and (final / "meta.json").exists() and not force:
+                raise FileExistsError(f"{final} exists; pass force=True (--force) to convert again")
+            writer = SplitWriter(out, split, {**info, "split": split, "limit": limit})
+            n_chunks = math.ceil(n / chunk)
+            done = writer.done_chunks()
+            bar = tqdm(total=n, desc=f"cub {split}", unit="img", disable=not progress)
+            for c in range(n_chunks):
+                part = records[c * chunk : (c + 1) * chunk]
+                if c in done:
+                    bar.update(len(part))
+                    continue
+                samples = [load_cub_sample(r, cub_dir, image_size, padding) for r in part]
+                cams = WeakPerspectiveCamera.cat([s.camera for s in samples]).as_tensor()
+                writer.write_chunk(
+                    c,
+                    [f"{c * chunk + i:06d}" for i in range(len(part))],
+                    torch.stack([s.image for s in samples]),
+                    torch.stack([s.mask for s in samples]),
+                    {
+                        "camera": cams,
+                        "noisy_camera": cams,
+                        "class_id": np.array([r.class_id for r in part], dtype=np.int64),
+                        "occluded": np.zeros(len(part), dtype=bool),
+                        "source": np.array([r.rel_path for r in part], dtype=str),
+                        "crop_box": np.stack([s.crop_box for s in samples]).astype(np.float32),
+                    },
+                )
                 bar.update(len(part))
-                continue
-            samples = [load_cub_sample(r, cub_dir, image_size, padding) for r in part]
-            cams = WeakPerspectiveCamera.cat([s.camera for s in samples]).as_tensor()
-            writer.write_chunk(
-                c,
-                [f"{c * chunk + i:06d}" for i in range(len(part))],
-                torch.stack([s.image for s in samples]),
-                torch.stack([s.mask for s in samples]),
-                {
-                    "camera": cams,
-                    "noisy_camera": cams,
-                    "class_id": np.array([r.class_id for r in part], dtype=np.int64),
-                    "occluded": np.zeros(len(part), dtype=bool),
-                    "source": np.array([r.rel_path for r in part], dtype=str),
-                    "crop_box": np.stack([s.crop_box for s in samples]).astype(np.float32),
-                },
-            )
-            bar.update(len(part))
-        bar.close()
-        writer.finalize(n_chunks, {**info, "split": split, "has_ground_truth": False})
-        update_root_meta(out, info, split, n)
-        report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": "resumed" if done else "built"}
+            bar.close()
+            writer.finalize(n_chunks, {**info, "split": split, "has_ground_truth": False})
+            update_root_meta(out, info, split, n)
+            report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": "resumed" if done else "built"}
     return report

@@ -4,22 +4,26 @@ See :data:`FORMAT` for the layout. Writing is resumable and atomic: a split is b
 ``.partial-<split>/`` folder chunk by chunk (each chunk's annotations saved after its PNGs, so an
 interrupted run resumes at the first missing chunk), then its ``annotations.npz`` and, last, its
 ``meta.json`` are written and the folder is renamed to ``<split>/`` in one step. A folder named like a
-split without a ``meta.json`` is therefore never complete, and readers refuse it.
+split without a ``meta.json`` is therefore never complete, and readers refuse it. Builders hold
+:func:`dataset_lock` (``<root>/.lock``) while they check and write, so two processes building one dataset
+at once take turns: the second finds the first's finished splits.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..io import atomic_path, atomic_savez, read_json, write_json
+from ..io import atomic_path, atomic_savez, file_lock, read_json, write_json
 from ..render.camera import WeakPerspectiveCamera
 
 FORMAT_NAME = "meshinv-lite-reconstruction"
@@ -117,6 +121,16 @@ def load_png(path: Path, mode: str) -> np.ndarray:
 
 def _signature_matches(a: dict, b: dict) -> bool:
     return json.loads(json.dumps(a, sort_keys=True)) == json.loads(json.dumps(b, sort_keys=True))
+
+
+@contextmanager
+def dataset_lock(root: str | Path) -> Iterator[None]:
+    """Hold the build lock of the dataset in ``root`` (``<root>/.lock``, :func:`meshinv_lite.io.file_lock`):
+    a second builder of the same dataset waits, with a message, instead of writing into the same
+    ``.partial-<split>`` folder."""
+    root = Path(root)
+    with file_lock(root / ".lock", f"the dataset in {root}"):
+        yield
 
 
 class SplitWriter:
@@ -297,6 +311,16 @@ class SplitData:
         return self.path / "masks" / f"{self.names[i]}.png"
 
 
+def list_splits(root: str | Path) -> list[str]:
+    """The finished splits in a dataset folder: sub-folders with a ``meta.json`` and an ``annotations.npz``
+    (not ``pseudo_gt_*``, ``gan_*`` or hidden build folders)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / "meta.json").is_file() and (p / "annotations.npz").is_file())
+
+
 def read_split(root: str | Path, split: str, check_files: bool = True) -> SplitData:
     """Open and validate ``<root>/<split>``: completeness, annotation keys and lengths, and (with
     ``check_files``) that every annotated image and mask exists. Errors name the offending file."""
@@ -307,20 +331,22 @@ def read_split(root: str | Path, split: str, check_files: bool = True) -> SplitD
     if not path.is_dir():
         partial = root / f".partial-{split}"
         hint = f" ({partial} holds an interrupted build: re-run the build to resume it)" if partial.exists() else ""
-        have = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        raise FileNotFoundError(f"split {split!r} not found in {root}{hint}; available splits: {have}")
+        raise FileNotFoundError(f"split {split!r} not found in {root}{hint}; available splits: {list_splits(root)}")
     meta_path = path / "meta.json"
     if not meta_path.exists():
         raise DatasetFormatError(f"{meta_path} is missing: split {split!r} is incomplete; re-build it (with --force)")
     meta = read_json(meta_path)
+    if not isinstance(meta, dict):
+        raise DatasetFormatError(f"{meta_path} holds no JSON object: the file is damaged; re-build split {split!r}")
     ann_path = path / "annotations.npz"
     if not ann_path.exists():
         raise FileNotFoundError(f"{ann_path} is missing; re-build split {split!r}")
     try:
         with np.load(ann_path, allow_pickle=False) as z:
             annotations = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise DatasetFormatError(f"cannot read {ann_path} ({e}); the file is corrupt: re-build split {split!r}") from None
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as e:
+        raise DatasetFormatError(f"cannot read {ann_path} ({type(e).__name__}: {e}); the file is corrupt: re-build "
+                                 f"split {split!r}") from None
     missing = [k for k in REQUIRED_KEYS if k not in annotations]
     if missing:
         raise DatasetFormatError(f"{ann_path} lacks the arrays {missing} required by the format (see meshinv_lite.data.dataset.FORMAT)")

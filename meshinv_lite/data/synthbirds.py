@@ -483,12 +483,14 @@ def build_synthbirds(
     dataset built before it existed, leaving the other splits untouched. An interrupted build resumes at its
     first missing chunk. Chunks are generated with one torch thread, in this process for small splits and
     by 2 worker processes for splits of 16 chunks or more (``workers`` overrides: 0 = in this process).
+    The build holds the dataset's lock (:func:`~meshinv_lite.data.dataset.dataset_lock`): a second process
+    building the same folder at the same time waits, saying so, and then finds the splits finished.
 
     Returns ``{split: {"num_images", "seconds", "status"}}`` (status: built, resumed or exists).
     """
     from tqdm.auto import tqdm
 
-    from .dataset import SplitWriter, read_split, update_root_meta
+    from .dataset import SplitWriter, dataset_lock, read_split, update_root_meta
 
     config = config or SynthBirdsConfig.for_profile(profile)
     out = Path(out_dir)
@@ -501,56 +503,57 @@ def build_synthbirds(
     # the root meta.json also names the held-out species (a key added to a root written without it)
     root_info = {**info, "unseen_species": list(UNSEEN_SPECIES_NAMES)}
     report = {}
-    for split in splits:
-        t0 = time.perf_counter()
-        signature = _split_signature(config, seed, split)
-        n = config.split_size(split)
-        final = out / split
-        if final.exists():
-            meta_path = final / "meta.json"
-            if meta_path.exists() and not force:
-                meta = read_json(meta_path)
-                same = {k: meta.get(k) for k in ("generator_version", "seed", "config", "num_images")} == {
-                    "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": json.loads(json.dumps(config.to_dict())),
-                    "num_images": n}
-                if not same:
-                    raise FileExistsError(
-                        f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}, "
-                        f"{meta.get('num_images')} images); pass force=True (--force) to rebuild it, or choose another output folder"
-                    )
-                read_split(out, split)  # still valid?
-                update_root_meta(out, root_info, split, meta["num_images"])
-                report[split] = {"num_images": meta["num_images"], "seconds": 0.0, "status": "exists"}
-                continue
-            shutil.rmtree(final)
-        if force and (out / f".partial-{split}").exists():
-            shutil.rmtree(out / f".partial-{split}")
-        writer = SplitWriter(out, split, signature)
-        n_chunks = max(1, math.ceil(n / config.chunk))
-        done = writer.done_chunks()
-        todo = [c for c in range(n_chunks) if c not in done]
-        status = "resumed" if done else "built"
-        n_workers = workers if workers is not None else (2 if len(todo) >= 16 and (os.cpu_count() or 1) >= 2 else 0)
-        bar = tqdm(total=n, initial=n - sum(min(config.chunk, n - c * config.chunk) for c in todo),
-                   desc=f"synthbirds {split}", unit="img", disable=not progress)
-        if n_workers > 0 and len(todo) > 1:
-            import multiprocessing as mp
+    with dataset_lock(out):  # a second build of this dataset waits, then finds the finished splits
+        for split in splits:
+            t0 = time.perf_counter()
+            signature = _split_signature(config, seed, split)
+            n = config.split_size(split)
+            final = out / split
+            if final.exists():
+                meta_path = final / "meta.json"
+                if meta_path.exists() and not force:
+                    meta = read_json(meta_path)
+                    same = {k: meta.get(k) for k in ("generator_version", "seed", "config", "num_images")} == {
+                        "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": json.loads(json.dumps(config.to_dict())),
+                        "num_images": n}
+                    if not same:
+                        raise FileExistsError(
+                            f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}, "
+                            f"{meta.get('num_images')} images); pass force=True (--force) to rebuild it, or choose another output folder"
+                        )
+                    read_split(out, split)  # still valid?
+                    update_root_meta(out, root_info, split, meta["num_images"])
+                    report[split] = {"num_images": meta["num_images"], "seconds": 0.0, "status": "exists"}
+                    continue
+                shutil.rmtree(final)
+            if force and (out / f".partial-{split}").exists():
+                shutil.rmtree(out / f".partial-{split}")
+            writer = SplitWriter(out, split, signature)
+            n_chunks = max(1, math.ceil(n / config.chunk))
+            done = writer.done_chunks()
+            todo = [c for c in range(n_chunks) if c not in done]
+            status = "resumed" if done else "built"
+            n_workers = workers if workers is not None else (2 if len(todo) >= 16 and (os.cpu_count() or 1) >= 2 else 0)
+            bar = tqdm(total=n, initial=n - sum(min(config.chunk, n - c * config.chunk) for c in todo),
+                       desc=f"synthbirds {split}", unit="img", disable=not progress)
+            if n_workers > 0 and len(todo) > 1:
+                import multiprocessing as mp
 
-            ctx = mp.get_context("spawn")
-            jobs = [(config.to_dict(), seed, split, c, str(out)) for c in todo]
-            with ctx.Pool(n_workers) as pool:
-                for k in pool.imap_unordered(_worker_chunk, jobs):
-                    bar.update(k)
-        else:
-            for c in todo:
-                names, batch = make_chunk(config, seed, split, c)
-                writer.write_chunk(c, names, batch.images, batch.masks, batch_annotations(batch))
-                bar.update(len(names))
-        bar.close()
-        meta = {**info, "split": split, "has_ground_truth": True}
-        if split == UNSEEN_SPLIT:  # class_id is -1 there; the birds' species are named apart from class_names
-            meta["unseen_species"] = list(UNSEEN_SPECIES_NAMES)
-        writer.finalize(n_chunks, meta)
-        update_root_meta(out, root_info, split, n)
-        report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status}
+                ctx = mp.get_context("spawn")
+                jobs = [(config.to_dict(), seed, split, c, str(out)) for c in todo]
+                with ctx.Pool(n_workers) as pool:
+                    for k in pool.imap_unordered(_worker_chunk, jobs):
+                        bar.update(k)
+            else:
+                for c in todo:
+                    names, batch = make_chunk(config, seed, split, c)
+                    writer.write_chunk(c, names, batch.images, batch.masks, batch_annotations(batch))
+                    bar.update(len(names))
+            bar.close()
+            meta = {**info, "split": split, "has_ground_truth": True}
+            if split == UNSEEN_SPLIT:  # class_id is -1 there; the birds' species are named apart from class_names
+                meta["unseen_species"] = list(UNSEEN_SPECIES_NAMES)
+            writer.finalize(n_chunks, meta)
+            update_root_meta(out, root_info, split, n)
+            report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status}
     return report

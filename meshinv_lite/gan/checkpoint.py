@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import state_checksum
+from ..io import UnsafeFileError, safe_torch_load, state_checksum
 from .config import PretrainConfig
 from .networks import DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -36,13 +36,21 @@ def _comparable(cfg: dict) -> dict:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a pretraining checkpoint and check its format; clear errors for missing or damaged files."""
+    """Load a pretraining checkpoint and check its format; clear errors for missing or damaged files.
+
+    Read with ``weights_only=True`` (:func:`~meshinv_lite.io.safe_torch_load`): a checkpoint holds tensors,
+    numbers, strings and containers of them only, so a crafted file (``--checkpoint`` of someone else's) is
+    refused without running anything it holds."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}; train first (notebook 03 or meshinv_lite.gan)")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give the checkpoint file in it (latest.pt)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated zip, pickling errors, ...
+        state = safe_torch_load(path)
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from None
+    except Exception as e:  # truncated zip, not a torch file, ...
         raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); delete it and retrain") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a meshinv-lite GAN checkpoint")

@@ -157,8 +157,8 @@ def load_shipped_prior(device: str | torch.device = "cpu", path: Optional[str | 
                        recipe: PriorRecipe = SHIPPED) -> tuple[Generator, dict]:
     """The shipped EMA generator (eval mode, on ``device``) and its provenance (``{}`` if the JSON is absent).
 
-    Refuses, with :class:`PriorError` naming the rebuild command: a missing or unreadable file, another
-    format or version, a generator config that differs from what the code's recipe builds, weights that
+    The file is read with ``weights_only=True``: nothing in it runs (a crafted ``path`` is refused). Refuses,
+    with :class:`PriorError` naming the rebuild command: a missing or unreadable file, another format or version, a generator config that differs from what the code's recipe builds, weights that
     do not fit the code's architecture, and weights whose checksum does not match.
     """
     pt, js = shipped_paths(recipe) if path is None else (Path(path), Path(path).with_suffix(".json"))
@@ -166,7 +166,7 @@ def load_shipped_prior(device: str | torch.device = "cpu", path: Optional[str | 
     state = read_checked_artifact(pt, fmt=PRIOR_FORMAT, version=PRIOR_VERSION, kind="prior",
                                   config_key="generator_config", want_config=recipe.generator_config().to_dict(),
                                   config_noun="generator configuration", error=PriorError, hint=hint,
-                                  weights_only=False, name="shipped prior")
+                                  name="shipped prior")
     have, weights = state["generator_config"], state["state_dict"]
     G = Generator(GeneratorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in have.items()}))
     try:

@@ -6,8 +6,9 @@ about 500 x 375) is brought there in three steps, and every step can be undone t
 onto the photo:
 
 1. :func:`load_photo` reads the image (8- or 16-bit, greyscale, palette, RGBA, CMYK; huge images are
-   downscaled on reading) and the mask (a file, or the image's alpha channel), and refuses, with a message
-   that says what to do, masks that cannot be a silhouette: empty, full, or touching all four borders;
+   downscaled on reading, with their mask) and the mask (a file, or the image's alpha channel), drops stray
+   regions far from the mask's main region (with a warning), and refuses, with a message that says what to
+   do, masks that cannot be a silhouette: empty, full, or touching all four borders, and fully opaque alpha;
 2. :func:`crop_to_square` cuts a square around the mask's box, with a margin, padding where the square
    leaves the photo, and resizes it to the render size;
 3. :meth:`Crop.paste` maps a render of the crop back into photo pixels (for the overlay figure).
@@ -57,7 +58,11 @@ class Photo:
         return int(self.image.shape[1]), int(self.image.shape[2])
 
 
-def _open(path: Path, what: str):
+def _open(path: Path, what: str, notes: Optional[list[str]] = None):
+    """Open an image lazily; errors name ``path``. PIL's DecompressionBombWarning (more than
+    ``Image.MAX_IMAGE_PIXELS`` pixels) is not shown: the photo is downscaled on reading (:func:`_shrink`, with a
+    note); beyond twice that limit the file is refused. An animated file (GIF, APNG, WebP) gives its first
+    frame, with a warning."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.exists():
@@ -66,12 +71,21 @@ def _open(path: Path, what: str):
     if path.is_dir():
         raise PhotoError(f"{path} is a folder, not a {what} file")
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except Image.DecompressionBombError as e:
         raise PhotoError(f"{path} is too large to read safely ({e}); downscale it below {MAX_SIDE} px first") from None
     except (UnidentifiedImageError, OSError) as e:
         raise PhotoError(f"{path} is not an image file that can be read ({type(e).__name__}: {e}); "
                          "give a PNG or JPEG") from None
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        msg = (f"{path} is animated ({frames} frames): the first frame was used as the {what}; save the frame you "
+               "want as a PNG to use another")
+        warnings.warn(msg, stacklevel=3)
+        if notes is not None:
+            notes.append(msg)
     return img
 
 
@@ -98,7 +112,8 @@ def _lanczos():
 
 
 def _to_array(img, notes: list[str]) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """``(H, W, 3)`` float in [0, 1] and the alpha channel ``(H, W)`` in [0, 1] (or None)."""
+    """``(H, W, 3)`` float in [0, 1] and the alpha channel ``(H, W)`` in [0, 1] (None without one; it may be
+    fully opaque)."""
     mode = img.mode
     alpha = None
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -124,14 +139,20 @@ def _to_array(img, notes: list[str]) -> tuple[np.ndarray, Optional[np.ndarray]]:
     if a.shape[2] == 4:
         alpha = a[..., 3]
         a = a[..., :3]
-        if alpha.min() >= 1.0:  # an opaque alpha channel is no mask
-            alpha = None
     return a, alpha
 
 
-def _read_mask(path: Path, size: tuple[int, int], notes: list[str]) -> np.ndarray:
-    """The mask file as ``(H, W)`` in {0, 1} at the photo's size ``(H, W)`` (resized with a warning)."""
-    img = _open(path, "mask")
+def _read_mask(path: Path, size: tuple[int, int], notes: list[str], photo_source_size: Optional[tuple[int, int]] = None
+               ) -> np.ndarray:
+    """The mask file as ``(H, W)`` in [0, 1] at the photo's size ``(H, W)``.
+
+    A mask of the photo's original size ``photo_source_size`` (a photo downscaled on reading) is downscaled
+    with it, with a note; a mask of any other size is resized with a warning."""
+    img = _open(path, "mask", notes)
+    mask_size = (img.size[1], img.size[0])
+    if mask_size != size and mask_size == photo_source_size:
+        img = _resizable(img).resize((size[1], size[0]), resample=_box())
+        notes.append(f"mask downscaled with the photo, from {mask_size[1]}x{mask_size[0]} to {size[1]}x{size[0]}")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float64) / 255.0
         # a cut-out saved with transparency: the alpha is the mask unless it is fully opaque
@@ -148,6 +169,58 @@ def _read_mask(path: Path, size: tuple[int, int], notes: list[str]) -> np.ndarra
         t = torch.from_numpy(m).float()[None, None]
         m = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
     return m
+
+
+def _resizable(img):
+    """``img`` in a mode PIL resizes with area averaging, transparency kept as alpha."""
+    if img.mode in ("RGB", "RGBA", "L", "LA", "I", "F"):
+        return img
+    if img.mode in ("PA", "La") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA")
+    return img.convert("L" if img.mode in ("1", "I;16", "I;16B", "I;16L") else "RGB")
+
+
+def _box():
+    from PIL import Image
+
+    return Image.Resampling.BOX
+
+
+#: Regions of a mask that do not reach into the main region's box grown by this share of its longer side are
+#: dropped as strays; nearer ones (the parts of a bird a twig cuts apart) are kept.
+STRAY_MARGIN = 0.15
+
+
+def keep_main_region(mask: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
+    """``mask`` ``(H, W)`` bool without the regions that lie apart from its largest connected region.
+
+    A speck of background left in a mask far from the bird stretches the crop around both, and the bird ends
+    up small in the frame (issue 35's sweep measured IoU 0.87 -> 0.56); a region within :data:`STRAY_MARGIN` of the
+    largest one's box (a wing or tail cut off by a twig) is kept. What was dropped is noted and warned about."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))  # 8-connected
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    main = int(np.argmax(sizes)) + 1
+    boxes = ndimage.find_objects(labels)
+    (r, c) = boxes[main - 1]
+    pad = STRAY_MARGIN * max(r.stop - r.start, c.stop - c.start)
+    top, bottom, left, right = r.start - pad, r.stop + pad, c.start - pad, c.stop + pad
+    keep = np.zeros(n + 1, bool)
+    for k, (rr, cc) in enumerate(boxes, start=1):
+        keep[k] = rr.start < bottom and rr.stop > top and cc.start < right and cc.stop > left  # reaches the box
+    dropped = [k for k in range(1, n + 1) if not keep[k]]
+    if not dropped:
+        return mask
+    px = int(sum(sizes[k - 1] for k in dropped))
+    msg = (f"{where} has {n} separate regions; kept the largest ({int(sizes[main - 1])} px) and those beside it, "
+           f"dropped {len(dropped)} region(s) of {px} px in all that lie away from it (a stray blob would frame "
+           "the crop around both); clean the mask if they belong to the object")
+    warnings.warn(msg, stacklevel=3)
+    notes.append(msg)
+    return keep[labels]
 
 
 def check_mask(mask: torch.Tensor, where: str = "the mask") -> None:
@@ -176,7 +249,9 @@ def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: i
     Args:
         image: a PNG/JPEG/... file of any size and aspect; 8- or 16-bit, greyscale, palette, RGB(A), CMYK.
         mask: a file of the object's silhouette (white on black, or a cut-out with transparency); of another
-            size than the photo it is resized, with a warning. ``None``: the photo's alpha channel.
+            size than the photo it is resized, with a warning (of the photo's original size it is downscaled
+            with the photo, with a note). ``None``: the photo's alpha channel. Regions of the mask far from its
+            largest region (a stray blob) are dropped, with a warning (:func:`keep_main_region`).
         max_side: longer side, in pixels, beyond which the photo is downscaled when read.
     Raises:
         FileNotFoundError: a path that does not exist. PhotoError (a ValueError): not an image, no mask
@@ -184,7 +259,7 @@ def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: i
     """
     path = Path(image)
     notes: list[str] = []
-    img = _open(path, "image")
+    img = _open(path, "image", notes)
     source_size = (img.size[1], img.size[0])
     try:
         img = _shrink(img, notes, max_side)
@@ -193,17 +268,27 @@ def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: i
         raise PhotoError(f"{path} could not be decoded ({e}); the file may be truncated") from None
     size = rgb.shape[:2]
     if mask is not None:
-        m = _read_mask(Path(mask), size, notes)
+        try:
+            m = _read_mask(Path(mask), size, notes, source_size)
+        except FileNotFoundError:
+            raise
+        except OSError as e:  # truncated mask file: PIL reads lazily and fails here
+            raise PhotoError(f"the mask {mask} could not be decoded ({e}); the file may be truncated") from None
         where = f"the mask {mask}"
-    elif alpha is not None:
+    elif alpha is not None and alpha.min() < 1.0:
         m = alpha
         notes.append("mask taken from the image's alpha channel")
         where = f"the alpha channel of {path}"
+    elif alpha is not None:
+        raise PhotoError(f"the alpha channel of {path} is fully opaque (every pixel 255), so it marks no silhouette: "
+                         "pass a mask file (white bird on black, same size as the photo), e.g. --mask mask.png, or "
+                         "save the photo as a cut-out whose background is transparent")
     else:
         raise PhotoError(f"{path} has no alpha channel and no mask was given: pass a mask file (white bird on black, "
                          "same size as the photo), e.g. --mask mask.png, or save the photo as a PNG cut-out with "
                          "transparency")
-    mask_t = torch.from_numpy((m > 0.5).astype(np.float32))[None]
+    binary = keep_main_region(m > 0.5, where, notes)
+    mask_t = torch.from_numpy(binary.astype(np.float32))[None]
     check_mask(mask_t, where)
     return Photo(torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1).contiguous(), mask_t, str(path),
                  source_size, notes)

@@ -8,6 +8,8 @@ loss wins), then writes what a person wants to look at (:func:`write_outputs`). 
 """
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -115,6 +117,21 @@ def _class_index(class_id) -> Optional[int]:
     return int(class_id)
 
 
+def _check_view(azimuth, elevation) -> None:
+    """Both or neither of ``azimuth`` and ``elevation``, finite numbers of degrees; ``ValueError`` names the one."""
+    if (azimuth is None) != (elevation is None):
+        raise ValueError("give both azimuth and elevation (or neither, to estimate the camera)")
+    for name, v in (("azimuth", azimuth), ("elevation", elevation)):
+        if v is None:
+            continue
+        try:
+            ok = math.isfinite(float(v))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a finite number of degrees, got {v!r}")
+
+
 def reconstruct_photo(
     image: str | Path | Photo,
     mask: Optional[str | Path] = None,
@@ -155,10 +172,9 @@ def reconstruct_photo(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     prior_info: dict = {}
-    photo = image if isinstance(image, Photo) else load_photo(image, mask)  # bad input fails first
+    _check_view(azimuth, elevation)  # bad input fails first
     cls = _class_index(class_id)
-    if (azimuth is None) != (elevation is None):
-        raise ValueError("give both azimuth and elevation (or neither, to estimate the camera)")
+    photo = image if isinstance(image, Photo) else load_photo(image, mask)
     if generator is None:
         from ..gan.prior import load_shipped_prior
 
@@ -219,11 +235,57 @@ def reconstruct_photo(
                                final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec)
 
 
+#: The files :func:`write_outputs` writes for ``name="reconstruction"`` (the ``reconstruct`` command's).
+OUTPUT_FILES = ("reconstruction.obj", "reconstruction.mtl", "reconstruction.png", "reconstruction.glb",
+                "turntable.png", "turntable.gif", "overlay.png", "result.json")
+
+
+class OutputFolderError(ValueError):
+    """An output folder that must not be written: a file, or a folder holding files of something else."""
+
+
+def check_output_folder(out_dir: str | Path) -> None:
+    """Refuse, before any work, an output folder the ``reconstruct`` command would have to mix or clobber.
+
+    ``out_dir`` may be missing, empty, or hold an earlier reconstruction (only the files it lists in its
+    ``result.json`` and :data:`OUTPUT_FILES`), which is then replaced as a whole. A file, or a folder holding
+    anything else, raises :class:`OutputFolderError` naming it.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} is a file, not a folder: give a folder for the results (it is made if missing)")
+    if not out.is_dir():
+        above = next((a for a in out.parents if a.exists()), None)
+        if above is not None and not above.is_dir():
+            raise OutputFolderError(f"{out} cannot be made: {above} is a file, not a folder")
+        return
+    ours = set(OUTPUT_FILES) | _files_of_earlier_result(out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise OutputFolderError(f"{out} holds files that are not an earlier reconstruction ({shown}); its content "
+                                "would be replaced: give a new or empty folder")
+
+
+def _files_of_earlier_result(out: Path) -> set[str]:
+    """Names of the files an earlier run's ``result.json`` in ``out`` lists (empty if none can be read)."""
+    try:
+        files = json.loads((out / "result.json").read_text()).get("files", {})
+        return {Path(str(f)).name for f in files.values()}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
 def write_outputs(result: PhotoReconstruction, out_dir: str | Path, name: str = "reconstruction",
-                  views: int = 8, gif: bool = True) -> dict:
+                  views: int = 8, gif: bool = True, final_dir: Optional[str | Path] = None) -> dict:
     """Write into ``out_dir``: ``<name>.obj/.mtl/.png`` and ``.glb``, ``turntable.png`` (and ``.gif``),
-    ``overlay.png`` (the photo, its mask outline and the reconstruction's silhouette on top),
-    ``views.png`` (input view and novel views) and ``result.json``. Returns ``{what: path}``."""
+    ``overlay.png`` (the photo, its mask outline and the reconstruction's silhouette on top) and, last,
+    ``result.json``. Returns ``{what: path}``.
+
+    An earlier ``result.json`` in ``out_dir`` is removed before anything is written, so a folder holding one
+    holds a finished result whose files all belong to it. ``final_dir``: where ``out_dir`` will be renamed to
+    once written (the ``reconstruct`` command writes into a temporary sibling, :class:`~meshinv_lite.io.StagedDir`);
+    the returned paths and those in ``result.json`` name it."""
     import io as _io
 
     from PIL import Image
@@ -233,6 +295,7 @@ def write_outputs(result: PhotoReconstruction, out_dir: str | Path, name: str = 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").unlink(missing_ok=True)
     rec, tm = result.reconstruction, result.template
     files = export_reconstruction(rec, 0, out, name, tm)
     png = viz.turntable(rec.vertices[0], tm.faces, tm.uvs, tm.faces_uv, rec.texture[0], views=views, size=160)
@@ -247,5 +310,8 @@ def write_outputs(result: PhotoReconstruction, out_dir: str | Path, name: str = 
         files["gif"] = str(out / "turntable.gif")
     fig = viz.photo_overlay(result)
     files["overlay"] = str(viz.save_figure(fig, out / "overlay.png"))
-    files["json"] = str(io.write_json(out / "result.json", {**result.summary(), "files": dict(files)}))
+    files["json"] = str(out / "result.json")
+    if final_dir is not None:
+        files = {k: str(Path(final_dir) / Path(v).name) for k, v in files.items()}
+    io.write_json(out / "result.json", {**result.summary(), "files": dict(files)})
     return files

@@ -82,11 +82,35 @@ def build_pseudo_gt(
     ``torchrun``. Shard ``i`` is fitted with its own seed wherever it runs, so the shards are the same either
     way (tested).
 
-    A finished split with the same settings is kept (``status="exists"``); ``force=True`` rebuilds.
+    A finished split with the same settings is kept (``status="exists"``); ``force=True`` rebuilds. A second
+    process building the same split at the same time waits for the first (a lock beside the split's folder,
+    :func:`meshinv_lite.io.file_lock`) and then finds it finished.
     ``dist``: a :class:`~meshinv_lite.distributed.DistContext`; under ``torchrun`` the shards are dealt to
     the ranks (each shard has its own seed, so the result does not depend on the number of ranks).
     Returns ``{"path", "num_images", "status" ("built" | "resumed" | "exists"), "mean_iou", "seconds"}``.
     """
+    from contextlib import nullcontext
+
+    from ..io import file_lock
+
+    ctx = dist or SINGLE
+    if config.camera not in ("noisy", "exact"):
+        raise ValueError(f"config.camera must be 'noisy' or 'exact', got {config.camera!r}")
+    if workers is not None and int(workers) < 0:
+        raise ValueError(f"workers must be >= 0 (0: fit in this process), got {workers}")
+    if workers and torch.device(device).type != "cpu":
+        raise ValueError(f"workers={workers} fit on the CPU, but device={device!r}; pass workers=0 (or None) on a GPU")
+    # one builder per split at a time: a second process waits, then finds the shards finished (rank 0 holds it
+    # for a torchrun job; the other ranks wait for rank 0 at its barriers)
+    lock = pseudo_gt_dir(dataset_root, split, config.camera).parent / f".lock-{split}"
+    locked = ctx.is_main and Path(dataset_root).is_dir()  # (a missing dataset fails below, naming it)
+    with file_lock(lock, f"the pseudo ground truth of {split!r}") if locked else nullcontext():
+        return _build(dataset_root, split, config, device, limit, force, seed, progress, ctx, workers)
+
+
+def _build(dataset_root, split: str, config: PseudoGTConfig, device, limit: Optional[int], force: bool, seed: int,
+           progress: bool, ctx: DistContext, workers: Optional[int]) -> dict:
+    """:func:`build_pseudo_gt` once its arguments are checked and its lock is held."""
     import shutil
     import time
 
@@ -97,13 +121,6 @@ def build_pseudo_gt(
     from ..io import read_json, write_json
     from ..render.mesh import make_uv_sphere
 
-    ctx = dist or SINGLE
-    if config.camera not in ("noisy", "exact"):
-        raise ValueError(f"config.camera must be 'noisy' or 'exact', got {config.camera!r}")
-    if workers is not None and int(workers) < 0:
-        raise ValueError(f"workers must be >= 0 (0: fit in this process), got {workers}")
-    if workers and torch.device(device).type != "cpu":
-        raise ValueError(f"workers={workers} fit on the CPU, but device={device!r}; pass workers=0 (or None) on a GPU")
     data = ReconstructionDataset(dataset_root, split, load_gt=False, limit=limit)
     out = pseudo_gt_dir(dataset_root, split, config.camera)
     signature = {"config": config.to_dict(), "num_images": len(data), "seed": seed,
@@ -174,7 +191,10 @@ def build_pseudo_gt(
     seconds = time.perf_counter() - t0
     result = None
     if ctx.is_main:
-        ious = np.concatenate([np.load(out / f"shard_{i:05d}.npz")["iou"] for i, _ in shards])
+        from .dataset import _read_shard
+
+        hint = f"delete it and re-run build_pseudo_gt({str(dataset_root)!r}, {split!r}) to make it again"
+        ious = np.concatenate([_read_shard(out / f"shard_{i:05d}.npz", hint)["iou"] for i, _ in shards])
         meta = {"num_images": n, "num_shards": len(shards), "mean_iou": float(ious.mean()), "split": split,
                 "camera": config.camera, "texture_size": config.texture_size, "deform_size": config.fit.deform_size,
                 "seconds": seconds, "format": PSEUDO_GT_FORMAT.splitlines()[0]}
