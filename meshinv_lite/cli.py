@@ -20,6 +20,9 @@ The notebooks call the same functions one process at a time; these commands are 
     # rebuild the in-domain feature networks (loss and metric) that ship beside it (about 15 min)
     python -m meshinv_lite.cli build-features --data-dir data
 
+    # rebuild the image encoder and mask segmenter that ship beside it (about 30 min; needs the shipped prior)
+    python -m meshinv_lite.cli build-encoder --data-dir data
+
 Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
 the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are
 split over the ranks. Each command ends with one ``[rank r/N] ...`` line per process and writes a JSON
@@ -99,9 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval"],
                    help="rebuild one of the two networks")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
+    en = sub.add_parser("build-encoder", help="rebuild the image encoder and mask segmenter (meshinv_lite/priors/)")
+    en.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
+    en.add_argument("--device", default="cpu")
+    en.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
+    en.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
+    en.add_argument("--quiet", action="store_true", help="no progress bars")
     r = sub.add_parser("reconstruct", help="one photo (+ mask) in; camera and species estimated; textured mesh out")
     r.add_argument("image", help="the photo: PNG/JPEG of any size; a PNG with transparency needs no mask")
-    r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha)")
+    r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha; "
+                                                   "without either, estimated by the shipped segmenter)")
+    r.add_argument("--box", type=finite_float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"),
+                   help="pixels around the bird, to guide the mask estimate of a photo without mask or transparency")
+    r.add_argument("--hypotheses", default="encoder", choices=["encoder", "grid"],
+                   help="camera and species hypotheses from the shipped encoder (default, fast) or the grid search")
     r.add_argument("--out", default="outputs/reconstruct",
                    help="folder for the mesh, pictures and result.json: new, empty, or an earlier result (replaced "
                         "as a whole)")
@@ -212,6 +226,18 @@ def build_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_encoder(args: argparse.Namespace) -> int:
+    from .encoder.training import build_encoder as build
+
+    info = build(args.data_dir, device=args.device, out_dir=args.out_dir, progress=not args.quiet)
+    v = info["validation"]
+    w = info["wall_time"]
+    print(f"{info['file']}: {(w['encoder_seconds'] + w['segmenter_seconds']) / 60:.1f} min of training; on {v['images']} val images: species "
+          f"{v['species_accuracy']:.1%}, azimuth error median {v['azimuth_error_median_deg']:.1f} deg, mask IoU "
+          f"{v['mask_iou_mean']:.3f}")
+    return 0
+
+
 def reconstruct(args: argparse.Namespace) -> int:
     """Check ``--out`` (and make its temporary sibling: the writability check), invert, write the folder whole."""
     from .io import StagedDir
@@ -230,7 +256,8 @@ def reconstruct(args: argparse.Namespace) -> int:
     with staged:
         result = rp.reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
                                       class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
-                                      seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt)
+                                      seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt,
+                                      hypotheses=args.hypotheses, box=args.box)
         files = rp.write_outputs(result, staged.path, final_dir=out)
     s = result.summary()
     print(f"{s['class']['name']} (class {s['class']['id']}), azimuth {s['camera']['azimuth']:.0f} deg, elevation "
@@ -248,8 +275,10 @@ def _user_errors() -> tuple[type, ...]:
     from .gan.checkpoint import CheckpointError
     from .gan.prior import PriorError
 
+    from .encoder.shipped import EncoderError
+
     return (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ValueError,
-            CheckpointError, PriorError)
+            CheckpointError, PriorError, EncoderError)
 
 
 def _interrupted_line(args: argparse.Namespace) -> str:
@@ -294,6 +323,8 @@ def _run(args: argparse.Namespace) -> int:
         return build_prior(args)
     if args.command == "build-features":
         return build_features(args)
+    if args.command == "build-encoder":
+        return build_encoder(args)
     if args.command == "reconstruct":
         import warnings
 

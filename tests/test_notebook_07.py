@@ -25,6 +25,9 @@ def test_notebook_07_your_own_bird(run_notebook):
         assert_picture(out / png)
     # step 2 written out is the package's search (same hypotheses); its pictures
     assert m["search_matches_package"] is True
+    # the fast path (the command's default): the encoder's hypotheses find the same robin on the same side, faster
+    assert m["encoder_species"] == truth["species"] and m["encoder_vs_grid_azimuth"] < 30
+    assert m["encoder_iou"] >= 0.75 and m["encoder_seconds"] < m["grid_seconds"]
     for png in ("hypotheses_search.png", "species_scores.png", "exercise_wrong_species.png", "exercise_wrong_side.png"):
         assert_picture(out / png)
     # exercise 1: a seagull bent into the robin's outline: the silhouette fits, the loss does not

@@ -96,7 +96,9 @@ def test_reconstruct_command_with_a_given_view_and_species(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([str(EXAMPLE / "bird.png")], "no alpha channel and no mask"),
+    ([str(EXAMPLE / "bird.png"), "--mask", str(EXAMPLE / "bird_mask.png"), "--box", "0", "0", "50", "50"],
+     "only guides the mask estimate"),
+    ([str(EXAMPLE / "bird.png"), "--box", "10", "10", "900", "50"], "not a box inside"),
     ([str(EXAMPLE / "missing.png")], "no image file at"),
     ([str(EXAMPLE / "bird.png"), "--mask", str(EXAMPLE / "bird_mask.png"), "--species", "dodo"], "unknown species"),
     ([str(EXAMPLE / "bird.png"), "--mask", str(EXAMPLE / "bird_mask.png"), "--azimuth", "30"], "both azimuth and elevation"),
@@ -107,3 +109,39 @@ def test_reconstruct_command_refuses_bad_input_with_a_message(tmp_path, capsys, 
     assert main(["reconstruct", *args, "--out", str(tmp_path), "--quiet"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "result.json").exists()
+
+
+def test_a_photo_without_mask_gets_one_estimated_and_the_encoder_finds_view_and_species(tmp_path):
+    """bird.png (a robin seen from azimuth 172, elevation 19) without its mask and without camera or species: the
+    segmenter's mask is close to the true one, and the encoder's hypotheses find the species and the side."""
+    import numpy as np
+    from PIL import Image
+
+    from meshinv_lite.cli import main
+    from meshinv_lite.photo import load_photo
+
+    photo = load_photo(EXAMPLE / "bird.png", estimate=True)
+    truth = torch.from_numpy(np.asarray(Image.open(EXAMPLE / "bird_mask.png").convert("L")) > 127).float()
+    inter = float((photo.mask[0] * truth).sum())
+    assert inter / float(((photo.mask[0] + truth) > 0).sum()) >= 0.9
+    assert any("estimated" in n for n in photo.notes)
+    truth_json = json.loads((EXAMPLE / "bird_truth.json").read_text())
+    assert main(["reconstruct", str(EXAMPLE / "bird.png"), "--out", str(tmp_path), "--quiet"]) == 0
+    r = json.loads((tmp_path / "result.json").read_text())
+    assert r["hypotheses_from"] == "encoder" and r["class"]["name"] == truth_json["species"]
+    d = abs(r["camera"]["azimuth"] - truth_json["azimuth"]) % 360
+    assert min(d, 360 - d) <= 30 and r["iou"] > 0.8
+    assert any("mask estimated" in n for n in r["photo"]["notes"])
+
+
+def test_a_photo_where_no_bird_can_be_found_stops_with_what_to_do(tmp_path, capsys):
+    from PIL import Image
+
+    from meshinv_lite.cli import main
+
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (200, 150), (128, 128, 128)).save(grey)
+    assert main(["reconstruct", str(grey), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "found no bird" in err and "--box" in err
+    assert not (tmp_path / "out" / "result.json").exists()

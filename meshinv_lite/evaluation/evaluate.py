@@ -182,6 +182,25 @@ def summarize_rows(rows: list[dict]) -> dict:
     return out
 
 
+#: What :func:`evaluate_split` can score: the inversion, or a regression baseline with its texture variant.
+EVALUATION_METHODS = {"inversion": None, "encoder_only": "generator", "texture_flow": "flow"}
+
+
+def _check_arguments(limit, batch_size, views, camera: str) -> tuple[int, ...]:
+    """Refuse, naming the argument, what would fail after inverting (or write a ``metrics.json`` of 0 images);
+    returns ``views`` as a tuple of ints."""
+    from .._checks import check_fid_views
+    from ..data.dataset import camera_key
+
+    for name, v, optional in (("limit", limit, True), ("batch_size", batch_size, False)):
+        if v is None and optional:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1{' (or None: all images)' if optional else ''}, got {v!r}")
+    camera_key(camera)  # ValueError naming the camera kinds
+    return check_fid_views(views)
+
+
 def evaluate_split(
     generator,
     dataset_root,
@@ -204,6 +223,8 @@ def evaluate_split(
     choose_class: bool = False,
     realism: bool = True,
     eval_net=None,
+    method: str = "inversion",
+    encoder=None,
 ) -> dict:
     """Invert ``split`` (first ``limit`` images) in batches, score every image, then the split as a whole.
 
@@ -226,6 +247,9 @@ def evaluate_split(
             this function with the same arguments and gets the same result back.
         realism: with ground truth, also the in-domain realism figures (:func:`realism_figures`: FD in-domain
             1/10/12, perceptual distance, sharpness) with ``eval_net`` (default: the shipped evaluation network).
+        method: ``"inversion"`` (``config``'s search), or a regression baseline: ``"encoder_only"`` or
+            ``"texture_flow"`` (:func:`~meshinv_lite.inversion.regress` with ``encoder``, default the shipped one;
+            the encoder predicts the camera, so ``camera`` is not used, and ``config`` gives only the render size).
     Returns:
         the aggregate written to ``metrics.json`` (plus ``"newly_inverted"``: images inverted by this call).
     """
@@ -235,6 +259,9 @@ def evaluate_split(
     from ..inversion.config import UNKNOWN_CLASS
     from ..inversion.search import invert_batch
 
+    if method not in EVALUATION_METHODS:
+        raise ValueError(f"method must be one of {EVALUATION_METHODS}, got {method!r}")
+    views = _check_arguments(limit, batch_size, views, camera)  # before anything is read, inverted or written
     ctx = dist or SINGLE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +275,8 @@ def evaluate_split(
                  "seed": int(seed)}
     if choose_class:  # (absent otherwise: results made before the option existed stay valid)
         signature["choose_class"] = True
+    if method != "inversion":
+        signature["method"] = method
     sig_path, csv_path = out / SIGNATURE_NAME, out / CSV_NAME
     signature = json.loads(json.dumps(_jsonable(signature)))  # as it reads back from disk
     if sig_path.exists():
@@ -267,6 +296,10 @@ def evaluate_split(
         _merge_parts(out)  # rows an interrupted sharded run left in per-rank files
     ctx.barrier()
 
+    if method != "inversion" and encoder is None:
+        from ..encoder import load_shipped_encoder
+
+        encoder = load_shipped_encoder(device=device)[0]
     rows = read_rows(csv_path)
     done = {str(r["name"]) for r in rows}
     todo = [i for i, n in enumerate(names) if n not in done]
@@ -281,7 +314,14 @@ def evaluate_split(
     for idx in batches:
         batch = ds.batch(idx)
         given = {**batch, "class_id": torch.full_like(batch["class_id"], UNKNOWN_CLASS)} if choose_class else batch
-        rec = invert_batch(generator, given, config, camera=camera, template=template, extractor=extractor, seed=seed + idx[0])
+        if method == "inversion":
+            rec = invert_batch(generator, given, config, camera=camera, template=template, extractor=extractor,
+                               seed=seed + idx[0])
+        else:
+            from ..inversion.regression import regress_batch
+
+            rec = regress_batch(generator, given, EVALUATION_METHODS[method], config.render, encoder=encoder,
+                                template=template)
         bnames = [names[i] for i in idx]
         save_reconstructions(out / RECON_DIR / f"batch_{bnames[0]}.npz", bnames, rec)
         mine += _per_image_rows(rec, batch, bnames, template, config.render, ds)

@@ -183,7 +183,7 @@ def train_feature_net(recipe: FeatureNetRecipe, dataset_root: str | Path, work_d
     start, seconds = 0, 0.0
     if ckpt.exists():
         try:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)
             if saved.get("recipe") != json.loads(json.dumps(recipe.to_dict())):
                 raise ValueError("the checkpoint was made with another recipe")
             net.load_state_dict(saved["net"])

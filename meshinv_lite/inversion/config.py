@@ -24,6 +24,11 @@ AUTHORS_STAGES = (InversionStage(50, 0.1, 1e-2), InversionStage(50, 0.05, 5e-3),
                   InversionStage(50, 0.01, 1e-3), InversionStage(50, 0.005, 5e-4))
 
 
+#: The schedule of an inversion that starts from the encoder's latent (:meth:`InversionConfig.with_encoder_start`):
+#: close to the answer already, it skips the authors' first stage (learning rate 0.1) and stops sooner.
+ENCODER_START_STAGES = (InversionStage(20, 0.05, 5e-3), InversionStage(15, 0.01, 1e-3))
+
+
 @dataclass(frozen=True)
 class InversionConfig:
     """What to minimize and how (defaults: the authors' schedule and weights, DESIGN.md section 4).
@@ -69,8 +74,22 @@ class InversionConfig:
     # The second phase after the latent search (:mod:`meshinv_lite.inversion.adapt`): a silhouette-fitted residual
     # on the shape and the photo's visible texels over G's texture. None: pure latent inversion (the paper's method).
     adapt: Optional[AdaptConfig] = None
+    # Where the search starts. "random": the best of init_candidates draws of N(0, I) (the authors'). "encoder": the
+    # shipped encoder's latent (:mod:`meshinv_lite.encoder`) and init_candidates - 1 draws around it at init_spread,
+    # and, for an image whose class is unknown, only the encoder's encoder_classes most likely classes (instead of
+    # all). The encoder's latent is close to the prior's mean (its species tells more than its latent: see
+    # EncoderRecipe.z_steps), so the draws around it keep the prior's own spread by default.
+    init: str = "random"
+    init_spread: float = 1.0
+    encoder_classes: int = 2
 
     def __post_init__(self) -> None:
+        if self.init not in ("random", "encoder"):
+            raise ValueError(f"InversionConfig.init must be 'random' (best of N draws) or 'encoder' (start from the "
+                             f"shipped encoder's prediction), got {self.init!r}")
+        if self.encoder_classes < 1 or self.init_spread < 0:
+            raise ValueError(f"InversionConfig.encoder_classes must be >= 1 and init_spread >= 0, got "
+                             f"{self.encoder_classes} and {self.init_spread}")
         if self.adapt is not None and not isinstance(self.adapt, AdaptConfig):
             raise TypeError(f"InversionConfig.adapt must be an AdaptConfig or None, got {type(self.adapt).__name__}")
         if self.latent_shell is not None and not self.latent_shell > 0:
@@ -148,6 +167,11 @@ class InversionConfig:
             base = cls(render=prof.render)
         return replace(base, **overrides)
 
+    def with_encoder_start(self) -> "InversionConfig":
+        """A copy that starts from the shipped encoder's latent (and 3 draws around it) and runs the short schedule
+        :data:`ENCODER_START_STAGES` in full (no early stopping): the fast start of ``bench/encoder_methods.py``."""
+        return replace(self, init="encoder", init_candidates=4, init_batch=4, stages=ENCODER_START_STAGES, stop_tol=None)
+
     @property
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
@@ -167,4 +191,6 @@ class InversionConfig:
             d.pop("latent_shell")
         if self.adapt is None:
             d.pop("adapt")
+        if self.init == "random":
+            d.pop("init"), d.pop("init_spread"), d.pop("encoder_classes")
         return d

@@ -135,7 +135,8 @@ def _check_classes(class_id: torch.Tensor, num_classes: int) -> None:
 
 @torch.no_grad()
 def _initial_latents(objective: InversionObjective, cameras: WeakPerspectiveCamera, class_id: torch.Tensor,
-                     num_classes: int, cfg: InversionConfig, rng: torch.Generator, latent_dim: int):
+                     num_classes: int, cfg: InversionConfig, rng: torch.Generator, latent_dim: int,
+                     centre: Optional[torch.Tensor] = None, choices: Optional[list[list[int]]] = None):
     """Best of ``cfg.init_candidates`` random draws per image under the full loss (step 1 of :func:`invert`).
 
     The draws ``(B, N, D)`` come from ``rng``. An image with a given class scores them under that class; one
@@ -145,16 +146,24 @@ def _initial_latents(objective: InversionObjective, cameras: WeakPerspectiveCame
     batch that mixes given and unknown classes the Chamfer terms' point samples follow the longer sequence of
     calls, so its given-class rows match an all-given run only in distribution).
 
+    ``centre`` ``(B, D)`` (the encoder's latents): the first draw is the centre itself and the others lie around it
+    at ``cfg.init_spread``; ``choices``: per image, the classes an unknown class is chosen among (default: all).
+
     Returns ``(z0 (B, D), init_loss (B,), class_id (B,) with the chosen classes, class_scores (B, C) or None
     when every class was given)``.
     """
     device = class_id.device
     b, n = class_id.shape[0], max(1, cfg.init_candidates)
     cands = torch.randn(b, n, latent_dim, generator=rng).to(device)
+    if centre is not None:
+        cands = centre[:, None].to(device) + cfg.init_spread * cands
+        cands[:, 0] = centre.to(device)
     unknown = class_id == UNKNOWN_CLASS
     every = torch.arange(num_classes, device=device)
-    pair_cls = torch.cat([every if unknown[i] else class_id[i:i + 1] for i in range(b)])   # (P,) (image, class) pairs
-    pair_img = torch.repeat_interleave(torch.arange(b, device=device), torch.where(unknown, num_classes, 1))
+    options = [every if choices is None else torch.tensor(choices[i], device=device) for i in range(b)]
+    pair_cls = torch.cat([options[i] if unknown[i] else class_id[i:i + 1] for i in range(b)])   # (P,) (image, class)
+    pair_img = torch.repeat_interleave(torch.arange(b, device=device),
+                                       torch.tensor([len(options[i]) if unknown[i] else 1 for i in range(b)], device=device))
     flat_img, flat_cls = pair_img.repeat_interleave(n), pair_cls.repeat_interleave(n)
     flat_z = cands[flat_img, torch.arange(n, device=device).repeat(pair_img.shape[0])]
     scores = torch.empty(flat_img.shape[0], device=device)
@@ -175,6 +184,19 @@ def _initial_latents(objective: InversionObjective, cameras: WeakPerspectiveCame
     return z0, init_loss, chosen, class_scores
 
 
+@torch.no_grad()
+def _encoder_start(encoder, images: torch.Tensor, masks: torch.Tensor, class_id: torch.Tensor, cfg: InversionConfig
+                   ) -> tuple[torch.Tensor, list[list[int]]]:
+    """The encoder's latents ``(B, D)`` and, per image, its ``cfg.encoder_classes`` most likely classes."""
+    if encoder is None:
+        from ..encoder import load_shipped_encoder
+
+        encoder = load_shipped_encoder(device=images.device)[0]
+    out = encoder(images, masks)
+    top = out.class_logits.topk(min(cfg.encoder_classes, out.class_logits.shape[1]), dim=1).indices
+    return out.z, top.tolist()
+
+
 def _camera_params(camera: WeakPerspectiveCamera) -> list[torch.Tensor]:
     return [camera.scale.detach().clone().requires_grad_(), camera.translation.detach().clone().requires_grad_(),
             camera.rotation.detach().clone().requires_grad_()]
@@ -191,6 +213,7 @@ def invert(
     extractor=None,
     callback: Optional[Callable[..., None]] = None,
     seed: int = 0,
+    encoder=None,
 ) -> Reconstruction:
     """Invert a batch of images into the generator's latent space.
 
@@ -204,6 +227,8 @@ def invert(
         extractor: feature extractor for feature losses (loaded when needed and not given).
         callback: ``callback(step, terms, images=[render, target])`` after every optimisation step,
             ``terms`` holding the batch-mean of every loss term (e.g. :class:`~meshinv_lite.viz.LiveLoss`).
+        encoder: the :class:`~meshinv_lite.encoder.ImageEncoder` of ``config.init == "encoder"`` (the shipped one
+            is loaded when needed and not given).
     """
     images, masks = _check_targets(images, masks, cameras, class_id)
     cfg = config
@@ -221,10 +246,12 @@ def invert(
     with _frozen(generator):
         # unknown classes (-1) hold class 0 until the initialisation chooses theirs
         objective = InversionObjective(generator, template, images, masks, class_id.clamp_min(0), cfg, extractor, seed)
-        # 1. best of N random draws, per image (and per class where it is not known)
+        # 1. best of N random draws, per image (and per class where it is not known), or around the encoder's guess
+        centre, choices = _encoder_start(encoder, images, masks, class_id, cfg) if cfg.init == "encoder" else (None, None)
         with torch.no_grad():
             z0, init_loss, class_id, class_scores = _initial_latents(objective, cameras, class_id,
-                                                                     generator.config.num_classes, cfg, rng, latent_dim)
+                                                                     generator.config.num_classes, cfg, rng, latent_dim,
+                                                                     centre, choices)
             objective.class_id = class_id
             init_out = objective(z0, cameras, return_render=True)[2][3]
             init_iou = mask_iou(init_out.mask, masks)

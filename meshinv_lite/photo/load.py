@@ -243,7 +243,8 @@ def check_mask(mask: torch.Tensor, where: str = "the mask") -> None:
                       "reconstruction will guess the missing part", stacklevel=2)
 
 
-def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: int = MAX_SIDE) -> Photo:
+def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: int = MAX_SIDE,
+               estimate: bool = False, box=None) -> Photo:
     """Read a photo and its silhouette.
 
     Args:
@@ -253,6 +254,9 @@ def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: i
             with the photo, with a note). ``None``: the photo's alpha channel. Regions of the mask far from its
             largest region (a stray blob) are dropped, with a warning (:func:`keep_main_region`).
         max_side: longer side, in pixels, beyond which the photo is downscaled when read.
+        estimate: with no mask file and no transparency, estimate the mask with the shipped segmentation net
+            (:func:`~meshinv_lite.photo.segment.estimate_mask`) instead of refusing; ``box`` ``(x0, y0, x1, y1)``
+            pixels of the photo as read helps it (only without a mask).
     Raises:
         FileNotFoundError: a path that does not exist. PhotoError (a ValueError): not an image, no mask
             and no alpha channel, or a mask that is empty, full or touches all four borders.
@@ -267,6 +271,15 @@ def load_photo(image: str | Path, mask: Optional[str | Path] = None, max_side: i
     except OSError as e:  # truncated file: PIL reads lazily and fails here
         raise PhotoError(f"{path} could not be decoded ({e}); the file may be truncated") from None
     size = rgb.shape[:2]
+    if box is not None and (mask is not None or (alpha is not None and alpha.min() < 1.0)):
+        raise PhotoError("a box only guides the mask estimate of a photo without a mask: leave out --box, or the mask")
+    if estimate and mask is None and (alpha is None or alpha.min() >= 1.0):
+        from .segment import estimate_mask
+
+        image_t = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1).contiguous()
+        est = estimate_mask(image_t, box=box)
+        notes.extend(est.notes)
+        return Photo(image_t, est.mask, str(path), source_size, notes)
     if mask is not None:
         try:
             m = _read_mask(Path(mask), size, notes, source_size)

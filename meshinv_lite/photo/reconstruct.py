@@ -23,7 +23,7 @@ from ..inversion.search import Reconstruction, invert
 from ..render.camera import WeakPerspectiveCamera, azimuth_elevation
 from ..render.mesh import TemplateMesh, make_uv_sphere
 from .load import Crop, Photo, crop_to_square, load_photo
-from .viewpoint import ViewHypotheses, ViewSearchConfig, fit_box, search_views
+from .viewpoint import ViewHypotheses, ViewSearchConfig, encoder_hypotheses, fit_box, search_views
 
 
 @dataclass
@@ -72,7 +72,9 @@ class PhotoReconstruction:
             a, e = azimuth_elevation(self.hypothesis_cameras.rotation[i:i + 1])
             row = {"class_id": int(self.hypothesis_classes[i]), "azimuth": float(a[0]), "elevation": float(e[0]),
                    "final_loss": float(self.final_losses[i])}
-            if self.hypotheses is not None:
+            if self.hypotheses is not None and self.hypotheses.source == "encoder":
+                row.update(encoder_neg_log_prob=float(self.hypotheses.score[i]))
+            elif self.hypotheses is not None:
                 row.update(search_loss=float(self.hypotheses.score[i]), mask_score=float(self.hypotheses.mask_score[i]))
             hyp.append(row)
         out = {
@@ -99,7 +101,9 @@ class PhotoReconstruction:
             ok = torch.isfinite(scores)
             out["class"]["scores"] = {SPECIES_NAMES[c] if c < len(SPECIES_NAMES) else str(c): float(scores[c])
                                       for c in torch.nonzero(ok).squeeze(1).tolist()}
-            out["class"]["score_note"] = "best search loss per class (lower is better)"
+            out["class"]["score_note"] = ("-log p(class) of the encoder (lower is better)" if self.hypotheses.source == "encoder"
+                                          else "best search loss per class (lower is better)")
+            out["hypotheses_from"] = self.hypotheses.source
         return out
 
 
@@ -146,6 +150,8 @@ def reconstruct_photo(
     seed: int = 0,
     progress: bool = True,
     adapt: bool = True,
+    hypotheses: str = "encoder",
+    box=None,
 ) -> PhotoReconstruction:
     """Reconstruct the object of one photo.
 
@@ -161,6 +167,12 @@ def reconstruct_photo(
             (:func:`meshinv_lite.inversion.adapt_reconstruction`, with ``config.adapt`` or the default
             :class:`~meshinv_lite.inversion.AdaptConfig`); ``False``: pure latent inversion, the paper's method.
             A photo is almost never one of the prior's 12 species: see ``bench/results/adapt_phase_lite.txt``.
+        hypotheses: where camera and species hypotheses come from when not given: ``"encoder"`` (the shipped
+            encoder's forward pass, :func:`~meshinv_lite.photo.viewpoint.encoder_hypotheses`; inversion then starts
+            from its latent with the short schedule of :meth:`InversionConfig.with_encoder_start`) or ``"grid"``
+            (:func:`~meshinv_lite.photo.viewpoint.search_views` with ``search``, and ``config``'s own start).
+        box: ``(x0, y0, x1, y1)`` pixels around the bird, for a photo without mask or transparency: the mask is
+            then estimated (:func:`~meshinv_lite.photo.segment.estimate_mask`, also without a box).
     """
     from tqdm.auto import tqdm
 
@@ -174,7 +186,9 @@ def reconstruct_photo(
     prior_info: dict = {}
     _check_view(azimuth, elevation)  # bad input fails first
     cls = _class_index(class_id)
-    photo = image if isinstance(image, Photo) else load_photo(image, mask)
+    if hypotheses not in ("encoder", "grid"):
+        raise ValueError(f"hypotheses must be 'encoder' or 'grid', got {hypotheses!r}")
+    photo = image if isinstance(image, Photo) else load_photo(image, mask, estimate=True, box=box)
     if generator is None:
         from ..gan.prior import load_shipped_prior
 
@@ -187,6 +201,14 @@ def reconstruct_photo(
     if cls is not None and not 0 <= cls < generator.config.num_classes:
         raise ValueError(f"class {cls} is out of range: the prior knows classes 0..{generator.config.num_classes - 1}")
     cfg = config or InversionConfig.for_profile(profile)
+    searching = azimuth is None or cls is None
+    encoder = None
+    if searching and hypotheses == "encoder":
+        from ..encoder import load_shipped_encoder
+
+        encoder = load_shipped_encoder(device=device)[0]
+        if config is None:
+            cfg = cfg.with_encoder_start()
     adapt_cfg = (cfg.adapt or AdaptConfig()) if adapt else None
     cfg = replace(cfg, adapt=None)  # the candidates are compared as the latent search left them; the best is adapted
     search = search or ViewSearchConfig.for_profile(profile)
@@ -212,15 +234,20 @@ def reconstruct_photo(
         classes = torch.tensor([cls], device=device)
     else:
         view = None if azimuth is None else (float(azimuth), float(elevation))
-        hyp = search_views(generator, img, msk, template, cfg, search, classes=None if cls is None else [cls],
-                           extractor=extractor, seed=seed, view=view)
+        if encoder is not None:
+            hyp = encoder_hypotheses(encoder, generator, img, msk, template, classes=None if cls is None else [cls],
+                                     view=view)
+        else:
+            hyp = search_views(generator, img, msk, template, cfg, search, classes=None if cls is None else [cls],
+                               extractor=extractor, seed=seed, view=view)
         cams, classes = hyp.cameras, hyp.class_id
     timings["search"] = time.perf_counter() - t1
     bar.update(1)
     k = len(cams)
     t2 = time.perf_counter()
     rec = invert(generator, img.expand(k, -1, -1, -1), msk.expand(k, -1, -1, -1), cams, classes, cfg,
-                 template=template, extractor=extractor, seed=seed, callback=lambda *a, **kw: bar.update(1))
+                 template=template, extractor=extractor, seed=seed, callback=lambda *a, **kw: bar.update(1),
+                 encoder=encoder)
     bar.close()
     timings["inversion"] = time.perf_counter() - t2
     final = rec.terms["total"].detach().cpu()

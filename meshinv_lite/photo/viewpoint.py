@@ -72,6 +72,7 @@ class ViewHypotheses:
     score: torch.Tensor
     mask_score: torch.Tensor
     class_scores: torch.Tensor
+    source: str = "grid"   # "grid": :func:`search_views` (losses); "encoder": :func:`encoder_hypotheses` (-log p)
 
     @property
     def azimuth(self) -> torch.Tensor:
@@ -227,3 +228,66 @@ def search_views(
             class_scores[c] = min(float(class_scores[c]), float(total[i]))
     k = torch.tensor(keep, device=device)
     return ViewHypotheses(cams[k], cand_cls[k], total[k].cpu(), mask_score[k].cpu(), class_scores)
+
+
+@torch.no_grad()
+def encoder_hypotheses(
+    encoder,
+    generator,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    template: TemplateMesh,
+    classes: Optional[Sequence[int]] = None,
+    views: int = 2,
+    class_count: int = 2,
+    min_separation: float = 40.0,
+    view: Optional[tuple[float, float]] = None,
+) -> ViewHypotheses:
+    """Camera and class hypotheses for one image from the encoder's one forward pass (instead of the grid search).
+
+    The ``class_count`` most likely classes (among ``classes`` when given) times the ``views`` most likely azimuth
+    bins at least ``min_separation`` degrees apart, at the predicted elevation (``view`` fixes both angles); each
+    camera's scale and translation put the box of the encoder's shape for that class on the mask's box. Ranked by
+    ``-log p(class) - log p(azimuth bin)`` (``score``, lower is better); ``class_scores``: ``-log p(class)``.
+
+    Args:
+        image: ``(1, 3, S, S)`` in [0, 1] and mask ``(1, 1, S, S)`` in {0, 1}.
+    """
+    device = image.device
+    out = encoder(image, mask)
+    n_cls = out.class_logits.shape[1]
+    logp_cls = torch.log_softmax(out.class_logits[0].float(), 0).cpu()
+    allowed = list(range(n_cls)) if classes is None else [int(c) for c in classes]
+    order = sorted(allowed, key=lambda c: -float(logp_cls[c]))[:max(1, class_count)]
+    k = out.azimuth_logits.shape[1]
+    logp_az = torch.log_softmax(out.azimuth_logits[0].float(), 0).cpu()
+    if view is None:
+        bins = torch.argsort(logp_az, descending=True).tolist()
+        az_all = (torch.arange(k) * (360.0 / k) + out.azimuth_offset[0].cpu()) % 360
+        el_all = torch.full((k,), float(out.elevation[0]))
+        kept = _distinct(bins, _directions(az_all, el_all), torch.zeros(k), max(1, views), min_separation)
+        angles = [(float(az_all[b]), float(el_all[b]), float(logp_az[b])) for b in kept]
+    else:
+        angles = [(float(view[0]), float(view[1]), 0.0)]
+    cls_t = torch.tensor(order, device=device)
+    z = out.z.expand(len(order), -1)
+    verts = deform_vertices(template.to(device), generator(z, cls_t)[1])       # one shape per class
+    rows_c, rows_a, scores = [], [], []
+    for ci, c in enumerate(order):
+        for a, e, lp in angles:
+            rows_c.append(ci)
+            rows_a.append((a, e))
+            scores.append(-float(logp_cls[c]) - lp)
+    rots = view_rotation([a for a, _ in rows_a], [e for _, e in rows_a]).to(device)
+    n = len(rows_c)
+    unit = WeakPerspectiveCamera(torch.ones(n, device=device), torch.zeros(n, 2, device=device), rots)
+    s, t = fit_box(unit.project(verts[torch.tensor(rows_c, device=device)]), mask[0])
+    cams = WeakPerspectiveCamera(s, t, rots)
+    rank = torch.argsort(torch.tensor(scores)).tolist()
+    class_scores = torch.full((generator.config.num_classes,), float("inf"))
+    for c in order:
+        class_scores[c] = -float(logp_cls[c])
+    idx = torch.tensor(rank, device=device)
+    return ViewHypotheses(cams[idx], cls_t[torch.tensor(rows_c, device=device)][idx],
+                          torch.tensor(scores)[torch.tensor(rank)], torch.full((n,), float("nan")), class_scores,
+                          source="encoder")
