@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             photo = Photo(batch["image"][i], batch["mask"][i], source=f"test/{batch['name'][i]}", source_size=(size, size))
             t1 = time.perf_counter()
             r = reconstruct_photo(photo, generator=G, profile=a.profile, device=a.device, progress=False, seed=i,
-                                  config=cfg.with_encoder_start() if mode == "encoder" else cfg, hypotheses=mode,
+                                  config=cfg.with_encoder_start("guessed") if mode == "encoder" else cfg, hypotheses=mode,
                                   adapt=not a.no_adapt)
             t_est.append(time.perf_counter() - t1)
             cam = r.crop.to_photo_camera(r.reconstruction.camera)

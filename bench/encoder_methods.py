@@ -50,12 +50,16 @@ METRICS = (("iou", "IoU input view", 1), ("psnr_input_view", "PSNR input view", 
 
 def fast_config(cfg: InversionConfig, candidates: int, stages: str) -> InversionConfig:
     """Inversion from the encoder's start: ``candidates`` draws (the encoder's latent first) and the schedule
-    ``stages`` = ``"STEPSxLR,..."`` (camera learning rate a tenth of the latent's, as in the authors' schedule;
+    ``stages`` = ``"STEPSxLR[xCAMERA_LR],..."`` (camera learning rate by default a tenth of the latent's, as in the authors';
     ``"skipK"``: the profile's schedule without its first K stages), each stage run in full."""
     if stages.startswith("skip"):
         sched = cfg.stages[int(stages[4:]):]
         return replace(cfg, init="encoder", init_candidates=candidates, init_batch=max(candidates, 1), stages=sched)
-    sched = tuple(InversionStage(int(n), float(lr), float(lr) / 10) for n, lr in (p.split("x") for p in stages.split(",")))
+    def stage(text: str) -> InversionStage:   # STEPSxLR (camera LR / 10) or STEPSxLRxCAMERA_LR
+        n, lr, *cam = text.split("x")
+        return InversionStage(int(n), float(lr), float(cam[0]) if cam else float(lr) / 10)
+
+    sched = tuple(stage(p) for p in stages.split(","))
     return replace(cfg, init="encoder", init_candidates=candidates, init_batch=max(candidates, 1), stages=sched,
                    stop_tol=None)
 
@@ -146,7 +150,8 @@ def main() -> None:
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--fast", action="append", default=None,
                    help="NAME:CANDIDATES:STAGES[:KEY=VALUE;...], STAGES 'STEPSxLR,...' or 'skipK', the optional overrides "
-                        "InversionConfig fields (default enc4:4:20x0.05,15x0.01)")
+                        "InversionConfig fields (default encoder_start:4:20x0.1x0.01,15x0.02x0.002, what "
+                        "InversionConfig.with_encoder_start runs)")
     p.add_argument("--no-regression", action="store_true", help="leave out encoder_only and texture_flow")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
@@ -160,7 +165,7 @@ def main() -> None:
     template = make_uv_sphere()
     cfg = replace(InversionConfig.for_profile(a.profile), features="synthbirds_features")
     methods = {BASE: ("invert", cfg)}
-    for spec in a.fast or ["enc4:4:20x0.05,15x0.01"]:
+    for spec in a.fast or ["encoder_start:4:20x0.1x0.01,15x0.02x0.002"]:
         name, n, stages, *extra = spec.split(":")
         over = {k: ast.literal_eval(v) for k, v in (kv.split("=") for kv in extra[0].split(";"))} if extra else {}
         methods[name] = ("invert", replace(fast_config(cfg, int(n), stages), **over))

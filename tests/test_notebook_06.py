@@ -63,6 +63,7 @@ def test_notebook_06_evaluation(run_notebook, shared_data_dir, monkeypatch, tmp_
     for png in ("one_bird_around.png", "exercise_fd_set_size.png"):
         assert_picture(out / png)
     _reports_both_methods(out, m)
+    _reports_the_regression_baseline(out, m)
 
 
 def _reports_both_methods(out, m):
@@ -72,3 +73,15 @@ def _reports_both_methods(out, m):
         assert m[f"{split}_adapt_psnr_input_view"] > m[f"{split}_latent_psnr_input_view"] + 1, split   # +4.4 to +7.1 dB
         assert m[f"{split}_adapt_psnr_novel"] > m[f"{split}_latent_psnr_novel"] - 0.5, split          # +0.4 to +0.6 dB
     assert (out / "test_adapt" / "per_image.csv").exists()
+
+
+def _reports_the_regression_baseline(out, m):
+    """The paper's comparison (issue 32): the encoder's one forward pass beside inversion on every split."""
+    for split in ("test", "test_hard", "test_unseen"):
+        for method in ("encoder_only", "texture_flow"):
+            assert 0.3 < m[f"{split}_{method}_iou"] < m[f"{split}_latent_iou"], (split, method)   # search fits better
+            assert m[f"{split}_{method}_seconds_per_image"] < m[f"{split}_inversion_seconds_per_image"] / 5
+            assert (out / f"{split}_{method}" / "per_image.csv").exists()
+        # one shape and camera, two textures: the silhouettes are the same
+        assert abs(m[f"{split}_encoder_only_iou"] - m[f"{split}_texture_flow_iou"]) < 1e-6
+    assert_picture(out / "methods_turned.png")

@@ -169,7 +169,7 @@ def reconstruct_photo(
             A photo is almost never one of the prior's 12 species: see ``bench/results/adapt_phase_lite.txt``.
         hypotheses: where camera and species hypotheses come from when not given: ``"encoder"`` (the shipped
             encoder's forward pass, :func:`~meshinv_lite.photo.viewpoint.encoder_hypotheses`; inversion then starts
-            from its latent with the short schedule of :meth:`InversionConfig.with_encoder_start`) or ``"grid"``
+            from its latent with :meth:`InversionConfig.with_encoder_start` for a guessed camera) or ``"grid"``
             (:func:`~meshinv_lite.photo.viewpoint.search_views` with ``search``, and ``config``'s own start).
         box: ``(x0, y0, x1, y1)`` pixels around the bird, for a photo without mask or transparency: the mask is
             then estimated (:func:`~meshinv_lite.photo.segment.estimate_mask`, also without a box).
@@ -208,7 +208,7 @@ def reconstruct_photo(
 
         encoder = load_shipped_encoder(device=device)[0]
         if config is None:
-            cfg = cfg.with_encoder_start()
+            cfg = cfg.with_encoder_start(camera="guessed")
     adapt_cfg = (cfg.adapt or AdaptConfig()) if adapt else None
     cfg = replace(cfg, adapt=None)  # the candidates are compared as the latent search left them; the best is adapted
     search = search or ViewSearchConfig.for_profile(profile)
