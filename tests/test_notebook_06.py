@@ -84,4 +84,7 @@ def _reports_the_regression_baseline(out, m):
             assert (out / f"{split}_{method}" / "per_image.csv").exists()
         # one shape and camera, two textures: the silhouettes are the same
         assert abs(m[f"{split}_encoder_only_iou"] - m[f"{split}_texture_flow_iou"]) < 1e-6
+    # where regression wins: the held-out species' colours, which the texture flow copies and the prior cannot make
+    # (measured at quick: FD in-domain 10 0.093 against inversion's 0.205; lite 0.078 against 0.235)
+    assert "test_unseen" in m["texture_flow_more_realistic_on"]
     assert_picture(out / "methods_turned.png")
