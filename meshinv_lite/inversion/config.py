@@ -26,8 +26,9 @@ AUTHORS_STAGES = (InversionStage(50, 0.1, 1e-2), InversionStage(50, 0.05, 5e-3),
 
 #: The schedule of an inversion that starts from the encoder's guess (:meth:`InversionConfig.with_encoder_start`): the
 #: authors' first learning rates for 20 steps, then 15 at a fifth of them (35 steps, no early stopping). Chosen on 24
-#: test + 20 test_hard lite images among five short schedules (``bench/encoder_methods.py``, README "Regression
-#: against inversion"): at 2.4-2.7x the speed of lite's inversion it ties its novel views and gives up 0.010-0.013 IoU.
+#: test + 20 test_hard lite images among nine short schedules (``bench/encoder_methods.py``, README "Regression
+#: against inversion"): at 2.7x the speed of lite's inversion it ties its novel views and gives up 0.010-0.013 IoU;
+#: IoU parity took about 60 steps (1.85x).
 ENCODER_START_STAGES = (InversionStage(20, 0.1, 1e-2), InversionStage(15, 0.02, 2e-3))
 
 #: The same for a camera that is itself a guess (a photo's, from the encoder): half the learning rates, so the camera
