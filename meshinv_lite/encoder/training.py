@@ -19,14 +19,14 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from ..io import atomic_torch_save, write_json
+from ..io import atomic_torch_save, read_json, write_json
 from ..render.camera import WeakPerspectiveCamera, azimuth_elevation
 from .network import EncoderConfig, ImageEncoder, SegmentationNet, flow_targets
 
@@ -96,6 +96,10 @@ class EncoderPool:
         return {"image": self.images[idx].float() / 255, "mask": self.masks[idx].float() / 255, "z": self.z[idx],
                 "class_id": self.class_id[idx], "camera": self.camera[idx], "flow": self.flow[idx].float(),
                 "has_z": self.has_z[idx]}
+
+    def select(self, rows: torch.Tensor) -> "EncoderPool":
+        """The pool's ``rows`` (every field indexed alike)."""
+        return EncoderPool(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
@@ -189,8 +193,7 @@ def background_pool(n: int, size: int, seed: int, latent_dim: int, flow_size: in
 
 
 def concat_pools(*pools: EncoderPool) -> EncoderPool:
-    return EncoderPool(*(torch.cat([getattr(p, f) for p in pools]) for f in
-                         ("images", "masks", "z", "class_id", "camera", "flow", "has_z")))
+    return EncoderPool(*(torch.cat([getattr(p, f.name) for p in pools]) for f in fields(EncoderPool)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,9 +281,10 @@ def _lr(step: int, steps: int, base: float) -> float:
 
 
 def train_loop(model, pool: EncoderPool, steps: int, batch_size: int, lr: float, loss_fn, checkpoint: Path,
-               seed: int, checkpoint_every: int, progress: bool, desc: str) -> dict:
+               seed: int, checkpoint_every: int, progress: bool, desc: str) -> tuple[dict, float]:
     """Adam with warm-up and cosine decay; resumes from ``checkpoint`` (written atomically every
-    ``checkpoint_every`` steps and at the end). Returns the loss history ``{term: [per-step values]}``."""
+    ``checkpoint_every`` steps and at the end). Returns the loss history ``{term: [per-step values]}`` and the
+    training seconds summed over every run that wrote the checkpoint."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     start, history, seconds = 0, {}, 0.0
     if checkpoint.exists():
@@ -314,8 +318,7 @@ def train_loop(model, pool: EncoderPool, steps: int, batch_size: int, lr: float,
                                "history": history, "seconds": time.perf_counter() - t0}, checkpoint)
     bar.close()
     model.eval()
-    history["seconds"] = [time.perf_counter() - t0 if start < steps else seconds]
-    return history
+    return history, (time.perf_counter() - t0 if start < steps else seconds)
 
 
 @torch.no_grad()
@@ -368,7 +371,7 @@ def build_encoder(data_dir: str | Path = "data", recipe: EncoderRecipe = Encoder
     G, prior_info = load_shipped_prior()
     cfg = EncoderConfig(latent_dim=G.config.latent_dim, num_classes=G.config.num_classes)
     pool_file = work / "pool.pt"
-    size = int(__import__("json").loads((root / "meta.json").read_text())["config"]["image_size"])
+    size = int(read_json(root / "meta.json")["config"]["image_size"])
     if pool_file.exists():
         pool = EncoderPool(**torch.load(pool_file, map_location="cpu", weights_only=True))
     else:
@@ -384,9 +387,9 @@ def build_encoder(data_dir: str | Path = "data", recipe: EncoderRecipe = Encoder
     encoder, segmenter = ImageEncoder(cfg), SegmentationNet(cfg)
     steps = recipe.steps if steps is None else steps
     seg_steps = recipe.seg_steps if seg_steps is None else seg_steps
-    enc_hist = train_loop(encoder, pool, steps, recipe.batch_size, recipe.lr,
-                          lambda m, b: encoder_losses(m(b["image"], b["mask"]), b, recipe),
-                          work / "encoder_ckpt.pt", recipe.seed, recipe.checkpoint_every, progress, "encoder")
+    enc_hist, t_enc = train_loop(encoder, pool, steps, recipe.batch_size, recipe.lr,
+                                 lambda m, b: encoder_losses(m(b["image"], b["mask"]), b, recipe),
+                                 work / "encoder_ckpt.pt", recipe.seed, recipe.checkpoint_every, progress, "encoder")
     flow_steps = recipe.flow_steps if steps >= recipe.steps else 0
     if flow_steps:
         from ..gan.prior import SHIPPED
@@ -395,32 +398,29 @@ def build_encoder(data_dir: str | Path = "data", recipe: EncoderRecipe = Encoder
         build_pseudo_gt(root, "train", SHIPPED.pseudo_gt_config(), limit=recipe.flow_pseudo_gt_images,
                         seed=recipe.seed, progress=progress)
         idx, flows = pseudo_gt_flows(root, "train", cfg.flow_size, limit=recipe.flow_pseudo_gt_images)
-        data_rows = torch.nonzero(~pool.has_z).squeeze(1)          # the training images, in split order
-        flow_pool = EncoderPool(pool.images, pool.masks, pool.z, pool.class_id, pool.camera, pool.flow.clone(),
-                                pool.has_z.clone())
-        flow_pool.flow[data_rows[idx]] = flows
-        flow_pool.has_z[data_rows[idx]] = True                     # (has_z marks the rows with a flow label here)
-        keep = torch.nonzero(flow_pool.has_z).squeeze(1)
-        flow_pool = EncoderPool(*(getattr(flow_pool, f)[keep] for f in
-                                  ("images", "masks", "z", "class_id", "camera", "flow", "has_z")))
+        labelled_rows = torch.nonzero(~pool.has_z).squeeze(1)[idx]   # the training images, in split order
+        flow = pool.flow.clone()
+        flow[labelled_rows] = flows
+        labelled = pool.has_z.clone()                                 # the prior's renders and those images
+        labelled[labelled_rows] = True
+        flow_pool = replace(pool, flow=flow).select(torch.nonzero(labelled).squeeze(1))
         for name, p in encoder.named_parameters():
             p.requires_grad_(name.startswith(("head_flow", "flow_decoder")))
 
         def flow_only(m, b):
-            out = m(b["image"], b["mask"])
-            return {"flow": (out.flow - b["flow"]).abs().mean(), "total": (out.flow - b["flow"]).abs().mean()}
+            err = (m(b["image"], b["mask"]).flow - b["flow"]).abs().mean()
+            return {"flow": err, "total": err}
 
-        f_hist = train_loop(encoder, flow_pool, flow_steps, recipe.batch_size, recipe.lr, flow_only,
-                            work / "encoder_flow_ckpt.pt", recipe.seed + 3, recipe.checkpoint_every, progress,
-                            "encoder (flow head on pseudo-GT)")
+        f_hist, f_seconds = train_loop(encoder, flow_pool, flow_steps, recipe.batch_size, recipe.lr, flow_only,
+                                       work / "encoder_flow_ckpt.pt", recipe.seed + 3, recipe.checkpoint_every,
+                                       progress, "encoder (flow head on pseudo-GT)")
         encoder.requires_grad_(True)
         enc_hist = {**enc_hist, **{f"flow_phase_{k}": v for k, v in f_hist.items()}}
+        t_enc += f_seconds
     z_steps = recipe.z_steps if steps >= recipe.steps else 0
     if z_steps:
         G.requires_grad_(False)
-        prior_rows = torch.nonzero(pool.has_z).squeeze(1)
-        z_pool = EncoderPool(*(getattr(pool, f)[prior_rows] for f in
-                               ("images", "masks", "z", "class_id", "camera", "flow", "has_z")))
+        z_pool = pool.select(torch.nonzero(pool.has_z).squeeze(1))
 
         def with_maps(m, b):
             out = m(b["image"], b["mask"])
@@ -429,18 +429,17 @@ def build_encoder(data_dir: str | Path = "data", recipe: EncoderRecipe = Encoder
             terms["total"] = terms["total"] + recipe.w_maps * terms["maps"]
             return terms
 
-        z_hist = train_loop(encoder, z_pool, z_steps, recipe.z_batch_size, recipe.z_lr, with_maps,
-                            work / "encoder_maps_ckpt.pt", recipe.seed + 2, recipe.checkpoint_every, progress,
-                            "encoder (latent by maps)")
+        z_hist, z_seconds = train_loop(encoder, z_pool, z_steps, recipe.z_batch_size, recipe.z_lr, with_maps,
+                                       work / "encoder_maps_ckpt.pt", recipe.seed + 2, recipe.checkpoint_every,
+                                       progress, "encoder (latent by maps)")
         enc_hist = {**enc_hist, **{f"maps_phase_{k}": v for k, v in z_hist.items()}}
-    t_enc = sum(v[0] for k, v in enc_hist.items() if k.endswith("seconds"))
+        t_enc += z_seconds
     seg_pool = concat_pools(pool, background_pool(recipe.seg_negatives, size, recipe.seed + 4, cfg.latent_dim,
                                                   cfg.flow_size)) if recipe.seg_negatives else pool
-    seg_hist = train_loop(segmenter, seg_pool, seg_steps, recipe.seg_batch_size, recipe.lr,
-                          lambda m, b: {"total": segmentation_loss(m(b["image"]), b["mask"])},
-                          work / "segmenter_ckpt.pt", recipe.seed + 1, recipe.checkpoint_every, progress, "segmenter")
-    t_seg = seg_hist.pop("seconds")[0]
-    enc_hist = {k: v for k, v in enc_hist.items() if not k.endswith("seconds")}
+    seg_hist, t_seg = train_loop(segmenter, seg_pool, seg_steps, recipe.seg_batch_size, recipe.lr,
+                                 lambda m, b: {"total": segmentation_loss(m(b["image"]), b["mask"])},
+                                 work / "segmenter_ckpt.pt", recipe.seed + 1, recipe.checkpoint_every, progress,
+                                 "segmenter")
     val = validation_figures(encoder, segmenter, root, "val")
     pt, js = shipped_paths(recipe, out_dir)
     save_encoder(pt, encoder, segmenter, recipe)
