@@ -250,6 +250,7 @@ def evaluate_split(
         method: ``"inversion"`` (``config``'s search), or a regression baseline: ``"encoder_only"`` or
             ``"texture_flow"`` (:func:`~meshinv_lite.inversion.regress` with ``encoder``, default the shipped one;
             the encoder predicts the camera, so ``camera`` is not used, and ``config`` gives only the render size).
+            ``encoder`` is also the start of a ``config`` with ``init="encoder"``.
     Returns:
         the aggregate written to ``metrics.json`` (plus ``"newly_inverted"``: images inverted by this call).
     """
@@ -296,7 +297,7 @@ def evaluate_split(
         _merge_parts(out)  # rows an interrupted sharded run left in per-rank files
     ctx.barrier()
 
-    if method != "inversion" and encoder is None:
+    if encoder is None and (method != "inversion" or config.init == "encoder"):   # once, not per batch
         from ..encoder import load_shipped_encoder
 
         encoder = load_shipped_encoder(device=device)[0]
@@ -316,7 +317,7 @@ def evaluate_split(
         given = {**batch, "class_id": torch.full_like(batch["class_id"], UNKNOWN_CLASS)} if choose_class else batch
         if method == "inversion":
             rec = invert_batch(generator, given, config, camera=camera, template=template, extractor=extractor,
-                               seed=seed + idx[0])
+                               seed=seed + idx[0], encoder=encoder)
         else:
             from ..inversion.regression import regress_batch
 

@@ -22,7 +22,6 @@ import torch
 from ..config import RenderConfig
 from ..encoder.network import sample_flow
 from ..metrics import mask_iou
-from ..render.camera import WeakPerspectiveCamera
 from ..render.dibr import render_mesh
 from ..render.mesh import TemplateMesh, deform_vertices, make_uv_sphere
 from .search import Reconstruction, resize_targets
@@ -79,9 +78,3 @@ def regress_batch(generator, batch: dict, texture: str = "generator", render: Re
     return regress(generator, batch["image"].to(device), batch["mask"].to(device), encoder, texture, render,
                    class_id=cls, **kwargs)
 
-
-def camera_error(predicted: WeakPerspectiveCamera, true: WeakPerspectiveCamera) -> dict:
-    """``{"azimuth", "elevation"}`` absolute errors in degrees ``(B,)`` between two camera batches."""
-    pa, pe = predicted.view_angles()
-    ta, te = true.view_angles()
-    return {"azimuth": ((pa - ta + 180) % 360 - 180).abs(), "elevation": (pe - te).abs()}
