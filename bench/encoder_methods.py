@@ -7,7 +7,8 @@ best-of-N random start):
 * ``encoder_only``: the encoder's latent, species and camera through the prior (a regression method);
 * ``texture_flow``: the same shape and camera, the texture sampled from the photo by the predicted flow;
 * ``--fast NAME:N:STAGES``: inversion started from the encoder's latent and ``N - 1`` draws around it, with a
-  shorter schedule (``20x0.05,15x0.01``: 20 steps at learning rate 0.05, then 15 at 0.01).
+  shorter schedule (``20x0.05,15x0.01``: 20 steps at learning rate 0.05, then 15 at 0.01; ``15x0.1x0.01xshape``:
+  a shape-only stage, silhouette and regularizers without the texture losses).
 
 Per image: IoU, input-view and novel-view PSNR, SSIM, perceptual distance (metric network), 3D Chamfer, F-score, per
 view around the circle; per method FD in-domain 1/10/12 and seconds per image (timed in this one process, one
@@ -55,9 +56,11 @@ def fast_config(cfg: InversionConfig, candidates: int, stages: str) -> Inversion
     if stages.startswith("skip"):
         sched = cfg.stages[int(stages[4:]):]
         return replace(cfg, init="encoder", init_candidates=candidates, init_batch=max(candidates, 1), stages=sched)
-    def stage(text: str) -> InversionStage:   # STEPSxLR (camera LR / 10) or STEPSxLRxCAMERA_LR
+    def stage(text: str) -> InversionStage:   # STEPSxLR (camera LR / 10) or STEPSxLRxCAMERA_LR, "xshape": shape only
         n, lr, *cam = text.split("x")
-        return InversionStage(int(n), float(lr), float(cam[0]) if cam else float(lr) / 10)
+        shape = bool(cam) and cam[-1] == "shape"
+        cam = cam[:-1] if shape else cam
+        return InversionStage(int(n), float(lr), float(cam[0]) if cam else float(lr) / 10, shape_only=shape)
 
     sched = tuple(stage(p) for p in stages.split(","))
     return replace(cfg, init="encoder", init_candidates=candidates, init_batch=max(candidates, 1), stages=sched,

@@ -23,6 +23,9 @@ The notebooks call the same functions one process at a time; these commands are 
     # rebuild the image encoder and mask segmenter that ship beside it (about 30 min; needs the shipped prior)
     python -m meshinv_lite.cli build-encoder --data-dir data
 
+    # convert the authors' pretrained GAN once (MeshInversion's CUB model, or ConvMesh's CUB / PASCAL3D+ ones)
+    python -m meshinv_lite.cli import-weights checkpoints_gan/pretrained/checkpoint_latest.pth --from meshinversion
+
 Without ``torchrun`` (``python -m meshinv_lite.cli ...``) they run as one process. Rank 0 alone builds
 the dataset and writes shared files; pseudo ground truth, training batches and evaluation batches are
 split over the ranks. Each command ends with one ``[rank r/N] ...`` line per process and writes a JSON
@@ -108,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
     en.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     en.add_argument("--quiet", action="store_true", help="no progress bars")
+    iw = sub.add_parser("import-weights", help="convert the authors' pretrained GAN (MeshInversion or ConvMesh) into "
+                                                "this package's format, once")
+    iw.add_argument("checkpoint", help="the authors' checkpoint_latest.pth")
+    iw.add_argument("--from", dest="source", required=True, choices=["meshinversion", "convmesh"],
+                    help="whose checkpoint it is (MeshInversion's CUB GAN or one of ConvMesh's CUB / PASCAL3D+ GANs)")
+    iw.add_argument("--out", default=None, help="the converted file (.pt; default: imported/<source>_<checkpoint "
+                                                "folder>.pt), with a provenance .json beside it")
+    iw.add_argument("--rings", type=int, default=None, choices=[16, 31],
+                    help="the template, when the checkpoint does not name it (16: CUB, 31: PASCAL3D+)")
+    iw.add_argument("--device", default="cpu")
+    iw.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
     r = sub.add_parser("reconstruct", help="one photo (+ mask) in; camera and species estimated; textured mesh out")
     r.add_argument("image", help="the photo: PNG/JPEG of any size; a PNG with transparency needs no mask")
     r.add_argument("--mask", default=None, help="the silhouette: white bird on black (default: the photo's alpha; "
@@ -238,6 +252,20 @@ def build_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_weights(args: argparse.Namespace) -> int:
+    from .gan.imported import import_authors_weights
+
+    src = Path(args.checkpoint)
+    out = Path(args.out) if args.out else Path("imported", f"{args.source}_{src.resolve().parent.name or 'generator'}.pt")
+    info = import_authors_weights(src, args.source, out, rings=args.rings)
+    c = info["config"]
+    cond = (f"{c['shape_classes']} classes" + (f" x {c['color_classes']} colours" if c["color_classes"] else "")
+            if c["shape_classes"] else "unconditional")
+    print(f"{out}: the authors' generator ({info['source']['entry']}), {info['parameters'] / 1e6:.2f} M parameters, "
+          f"{cond}, {c['texture_size']} px textures, {c['rings']}-ring template; provenance in {out.with_suffix('.json')}")
+    return 0
+
+
 def reconstruct(args: argparse.Namespace) -> int:
     """Check ``--out`` (and make its temporary sibling: the writability check), invert, write the folder whole."""
     from .io import StagedDir
@@ -276,9 +304,10 @@ def _user_errors() -> tuple[type, ...]:
     from .gan.prior import PriorError
 
     from .encoder.shipped import EncoderError
+    from .gan.imported import ImportedWeightsError
 
     return (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ValueError,
-            CheckpointError, PriorError, EncoderError)
+            CheckpointError, PriorError, EncoderError, ImportedWeightsError)
 
 
 def _interrupted_line(args: argparse.Namespace) -> str:
@@ -325,6 +354,8 @@ def _run(args: argparse.Namespace) -> int:
         return build_features(args)
     if args.command == "build-encoder":
         return build_encoder(args)
+    if args.command == "import-weights":
+        return import_weights(args)
     if args.command == "reconstruct":
         import warnings
 

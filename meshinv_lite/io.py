@@ -126,7 +126,7 @@ def safe_torch_load(path: Path) -> Any:
         raise pickle.UnpicklingError(detail.group(1).strip() if detail else text.splitlines()[0]) from None
 
 
-def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, config_key: str, want_config: dict,
+def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, config_key: str, want_config: dict | None,
                           config_noun: str, error: type, hint: str, weights_only: bool = True,
                           name: str | None = None) -> dict:
     """A shipped artifact's dict (a prior, a feature network), checked before anything is built from it.
@@ -134,7 +134,8 @@ def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, conf
     Raises ``error`` ending in ``hint`` (how to rebuild) when ``path`` is missing or unreadable, holds Python
     objects other than tensors and plain values (it is read with ``weights_only=True``: nothing in it runs),
     holds another format or format version, was made with a config (``state[config_key]``) other than
-    ``want_config`` (the message names the differing keys and ``config_noun``), or its ``state_dict`` fails its
+    ``want_config`` (the message names the differing keys and ``config_noun``; ``None``: any, the caller checks it),
+    or its ``state_dict`` fails its
     stored checksum. ``name``: what a missing file is called (default ``kind``). ``weights_only`` must stay
     ``True`` (kept for callers that pass it).
     """
@@ -153,9 +154,9 @@ def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, conf
         raise error(f"{path} is not a meshinv-lite {kind} file; {hint}")
     if state.get("version") != version:
         raise error(f"{path} has {kind} format version {state.get('version')}, this code reads {version}; {hint}")
-    want = json.loads(json.dumps(want_config))
+    want = json.loads(json.dumps(want_config)) if want_config is not None else None
     have = json.loads(json.dumps(state.get(config_key, {})))
-    if want != have:
+    if want is not None and want != have:
         diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
         raise error(f"{path} was made for another {config_noun} (differs in: {', '.join(diff)}): the code changed "
                     f"since it was built; {hint}")

@@ -391,3 +391,56 @@ def test_latent_shell_bounds_z_and_changes_nothing_inside_it(setup):
     assert "latent_shell" not in cfg.to_dict() and replace(cfg, latent_shell=1.27).to_dict()["latent_shell"] == 1.27
     with pytest.raises(ValueError, match="latent_shell must be a positive"):
         replace(cfg, latent_shell=0.0)
+
+
+def test_a_shape_only_stage_follows_the_silhouette_and_regularizers_alone(setup):
+    """``InversionStage(shape_only=True)`` leaves the texture losses out: the step's gradient is exactly that of the
+    same objective without texture losses, the history keeps its rows aligned (NaN for the missing terms), and the
+    next full stage scores the texture again."""
+    from dataclasses import replace
+
+    from meshinv_lite.inversion import InversionObjective
+    from meshinv_lite.inversion.objective import _frozen
+
+    G, t, cfg, images, masks, cams, cls = setup
+    c = replace(cfg, mask_loss="iou", w_mask=1.0, w_smooth=0.01, texture_losses=(("chamfer", 1.0), ("l1", 0.5)))
+    z = torch.randn(2, G.config.latent_dim, generator=torch.Generator().manual_seed(2))
+
+    def grad(config, **kw):
+        zz = z.clone().requires_grad_()
+        total, terms = InversionObjective(G, t, images, masks, cls, config, None, seed=3)(zz, cams, **kw)
+        total.sum().backward()
+        return terms, zz.grad
+
+    with _frozen(G):
+        full_terms, full_grad = grad(c)
+        shape_terms, shape_grad = grad(c, texture_terms=False)
+        _, bare_grad = grad(replace(c, texture_losses=()))
+    assert "chamfer" in full_terms and "chamfer" not in shape_terms and "l1" not in shape_terms
+    assert torch.allclose(shape_grad, bare_grad, atol=1e-7)
+    assert not torch.allclose(shape_grad, full_grad, atol=1e-4)  # the texture terms do pull on z
+
+    staged = replace(c, stages=(InversionStage(3, 0.1, 1e-2, shape_only=True), InversionStage(2, 0.05, 5e-3)))
+    rec = invert(G, images, masks, cams, cls, staged, template=t, seed=1)
+    h = rec.history
+    assert len(h["chamfer"]) == len(h["total"]) == 5
+    assert all(v != v for v in h["chamfer"][:3]) and all(v == v for v in h["chamfer"][3:])  # NaN, then scored
+    assert staged.to_dict()["stages"][0]["shape_only"] is True and "shape_only" not in c.to_dict()["stages"][0]
+
+
+def test_the_deformation_alone_and_the_silhouette_alone_equal_the_full_forward_and_render(setup):
+    """``Generator.deformation`` and ``render_silhouette`` (the cheap path of a shape-only stage) give exactly what
+    the full generator and renderer give for the shape."""
+    from meshinv_lite.render import render_silhouette
+
+    G, t, cfg, images, masks, cams, cls = setup
+    z = torch.randn(2, G.config.latent_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        tex, d = G(z, cls)
+        d_only = G.deformation(z, cls)
+        v = deform_vertices(t, d)
+        full = render_mesh(t, v, cams, tex, cfg.render, soft=True)
+        sil = render_silhouette(t, v, cams, cfg.render, soft=True)
+    assert torch.equal(d_only, d)
+    assert torch.equal(sil.mask, full.mask) and torch.equal(sil.soft_mask, full.soft_mask)
+    assert sil.image.shape == full.image.shape and torch.equal(sil.image[:, :1], full.mask) and sil.uv is None

@@ -7,7 +7,9 @@
 * :mod:`.trainer`: :class:`GANTrainer`, the alternating D and G steps, EMA, resumable checkpoints;
 * :mod:`.checkpoint`: reading and checking checkpoints, loading a generator;
 * :mod:`.quality`: sample statistics and shape plausibility of a generator;
-* :mod:`.prior`: the shipped prior (load it, or train the profile's own) for notebooks 04-07.
+* :mod:`.prior`: the shipped prior (load it, or train the profile's own) for notebooks 04-07;
+* :mod:`.convmesh`: the authors' generator architecture (ConvMesh, MeshInversion), so their weights run here;
+* :mod:`.imported`: converting the authors' checkpoints (``cli import-weights``) and loading the result.
 """
 from .checkpoint import (
     CHECKPOINT_FORMAT,
@@ -21,6 +23,17 @@ from .checkpoint import (
     read_checkpoint,
 )
 from .config import PretrainConfig
+from .convmesh import ConvMeshConfig, ConvMeshGenerator
+from .imported import (
+    IMPORTED_FORMAT,
+    ImportedWeightsError,
+    build_from_authors,
+    config_from_authors,
+    from_authors_state_dict,
+    import_authors_weights,
+    load_imported_generator,
+    read_authors_checkpoint,
+)
 from .inputs import TrainingData, build_training_inputs, gan_dir
 from .losses import discriminator_loss, generator_loss
 from .networks import (

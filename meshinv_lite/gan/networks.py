@@ -309,6 +309,20 @@ class Generator(nn.Module):
             self.deform_head.conv.bias.zero_()
 
     def forward(self, z: torch.Tensor, class_id: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._maps(z, class_id, texture=True)
+
+    def template(self, device=None):
+        """The template this generator's maps belong to: the package's UV sphere (31 x 32)."""
+        from ..render.mesh import make_uv_sphere
+
+        return make_uv_sphere(device=device)
+
+    def deformation(self, z: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+        """The deformation map ``(B, 3, Hd, Wd)`` alone, equal to ``forward(z, class_id)[1]``: the blocks above the
+        deformation map's resolution, which only feed the texture, are not run (a shape-only inversion stage)."""
+        return self._maps(z, class_id, texture=False)[1]
+
+    def _maps(self, z: torch.Tensor, class_id: torch.Tensor, texture: bool) -> tuple[Optional[torch.Tensor], torch.Tensor]:
         cfg = self.config
         check_shape("z", z, (None, cfg.latent_dim), f"(B, {cfg.latent_dim}) latent codes")
         check_nonempty_batch("z", z)
@@ -317,16 +331,20 @@ class Generator(nn.Module):
         cond = torch.cat([z, self.embed(class_id.long())], dim=1)
         x = self.fc(cond).view(b, -1, self.base_h, self.base_w)
         deform = None
-        for level in range(cfg.num_blocks + 1):
+        last = cfg.num_blocks if texture else cfg.deform_level
+        for level in range(last + 1):
             if level == cfg.deform_level:
                 deform = torch.tanh(self.deform_head(F.relu(self.deform_bn(x)))) * cfg.max_offset
-            if level < cfg.num_blocks:
+            if level < last:
                 x = self.blocks[level](x, cond)
-        texture = torch.tanh(self.texture_head(F.relu(self.texture_bn(x))))
         if cfg.symmetric:
-            texture = mirror_uv_map(texture, negate_x=False)
             deform = mirror_uv_map(deform, negate_x=True)
-        return (texture + 1) * 0.5, deform
+        if not texture:
+            return None, deform
+        tex = torch.tanh(self.texture_head(F.relu(self.texture_bn(x))))
+        if cfg.symmetric:
+            tex = mirror_uv_map(tex, negate_x=False)
+        return (tex + 1) * 0.5, deform
 
     def sample(self, class_id: torch.Tensor, generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Maps for random ``z ~ N(0, I)`` (drawn on the CPU with ``generator``, then moved to the module's device)."""

@@ -12,7 +12,7 @@ from ..losses.nearest import chamfer_on_maps
 from ..losses.registry import get_mask_loss, get_texture_loss
 from ..losses.regularizers import crease_loss, latent_loss, smoothness_loss
 from ..render.camera import WeakPerspectiveCamera
-from ..render.dibr import project, render_mesh
+from ..render.dibr import project, render_mesh, render_silhouette
 from ..render.mesh import TemplateMesh, deform_vertices, face_adjacency
 from .config import InversionConfig
 
@@ -87,22 +87,29 @@ class InversionObjective:
                                       generator=self.rng, **options)
 
     def __call__(self, z: torch.Tensor, camera: WeakPerspectiveCamera, index: Optional[torch.Tensor] = None,
-                 return_render: bool = False, class_id: Optional[torch.Tensor] = None):
+                 return_render: bool = False, class_id: Optional[torch.Tensor] = None, texture_terms: bool = True):
         """Loss of latents ``z`` ``(B', D)`` seen through ``camera`` against targets ``index`` (default: all),
-        generated with ``class_id`` ``(B',)`` (default: the targets' own classes)."""
+        generated with ``class_id`` ``(B',)`` (default: the targets' own classes); ``texture_terms=False`` leaves
+        the texture losses out (a shape-only stage: the generator's texture blocks and the texture lookup are skipped,
+        and the returned render's ``image`` is the silhouette)."""
         cfg = self.config
         idx = torch.arange(z.shape[0], device=z.device) if index is None else index
         images, masks = self.images[idx], self.masks[idx]
         cls = self.class_id[idx] if class_id is None else class_id
-        texture, deform = self.G(z, cls)
-        verts = deform_vertices(self.template, deform)
-        out = render_mesh(self.template, verts, camera, texture, cfg.render, soft=self.needs_soft)
+        if texture_terms:
+            texture, deform = self.G(z, cls)
+            verts = deform_vertices(self.template, deform)
+            out = render_mesh(self.template, verts, camera, texture, cfg.render, soft=self.needs_soft)
+        else:  # the shape alone: no texture map, no texture lookup (out.image is the silhouette)
+            texture, deform = None, self.G.deformation(z, cls)
+            verts = deform_vertices(self.template, deform)
+            out = render_silhouette(self.template, verts, camera, cfg.render, soft=self.needs_soft)
         terms: dict[str, torch.Tensor] = {}
         total = torch.zeros(z.shape[0], device=z.device)
         # A render may miss the frame entirely (a wild initial draw): such items get a large constant
         # texture loss instead of an error, and no texture gradient.
         visible = out.mask.flatten(1).amax(1) > 0.5
-        for name, weight in cfg.texture_losses:
+        for name, weight in (cfg.texture_losses if texture_terms else ()):
             value = torch.full((z.shape[0],), 1e3, device=z.device)
             if visible.any():
                 v = torch.nonzero(visible).squeeze(1)

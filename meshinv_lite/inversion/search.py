@@ -33,7 +33,7 @@ from ..features.registry import load_feature_extractor
 from ..losses.registry import NEEDS_EXTRACTOR
 from ..metrics import mask_iou
 from ..render.camera import WeakPerspectiveCamera, check_camera
-from ..render.mesh import TemplateMesh, make_uv_sphere
+from ..render.mesh import TemplateMesh
 from .adapt import adapt_reconstruction
 from .config import UNKNOWN_CLASS, InversionConfig
 from .objective import InversionObjective, _frozen
@@ -218,7 +218,9 @@ def invert(
     """Invert a batch of images into the generator's latent space.
 
     Args:
-        generator: a (pretrained, EMA) :class:`~meshinv_lite.gan.Generator`; left unchanged.
+        generator: a (pretrained, EMA) :class:`~meshinv_lite.gan.Generator`, or the authors' imported one
+            (:class:`~meshinv_lite.gan.ConvMeshGenerator`); left unchanged. ``template`` defaults to its
+            ``generator.template()``.
         images: ``(B, 3, H, W)`` in ``[0, 1]``; masks ``(B, 1, H, W)`` in ``[0, 1]`` (none empty);
             resized to ``config.render.image_size`` when they differ.
         cameras: ``B`` cameras (e.g. the noisy SfM-like ones); class_id ``(B,)`` long, one of the prior's
@@ -234,7 +236,7 @@ def invert(
     cfg = config
     device = images.device
     images, masks = resize_targets(images, masks, cfg.render.image_size)
-    template = (template or make_uv_sphere()).to(device)
+    template = (template or generator.template()).to(device)  # the generator's own (the authors' differ)
     needs_features = any(name in NEEDS_EXTRACTOR for name, _ in cfg.texture_losses)
     if needs_features and extractor is None:
         extractor = load_feature_extractor(cfg.features, device=device)
@@ -274,7 +276,7 @@ def invert(
                 if _converged(stage_losses, cfg.stop_tol, cfg.stop_window):
                     break
                 cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2])
-                total, terms, (_, _, _, out) = objective(z, cam, return_render=True)
+                total, terms, (_, _, _, out) = objective(z, cam, return_render=True, texture_terms=not stage.shape_only)
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
                 opt.step()
@@ -282,6 +284,8 @@ def invert(
                     with torch.no_grad():
                         z.copy_(project_to_shell(z, cfg.latent_shell))
                 means = {k: float(v.detach().mean()) for k, v in terms.items()}
+                for name, _ in cfg.texture_losses:  # a shape-only stage has no texture terms: NaN keeps the rows aligned
+                    means.setdefault(name, float("nan"))
                 means["z_norm"] = float(z.detach().norm(dim=1).mean()) / latent_dim ** 0.5
                 stage_losses.append(means["total"])
                 for k, v in means.items():

@@ -3,7 +3,8 @@
 * :mod:`.mesh`: the UV-sphere template, its UV layout, meshes from deformation maps, normals;
 * :mod:`.camera`: weak-perspective cameras, quaternions, image coordinates, view sampling;
 * :mod:`.dibr`: the DIB-R renderer in four primitives (``rasterize``, ``interpolate``/``texture``,
-  ``soft_mask``, ``project``) and :func:`render_mesh`, which composes them;
+  ``soft_mask``, ``project``), :func:`render_mesh`, which composes them, and :func:`render_silhouette` (no texture);
+* :mod:`.convmesh_template`: the authors' template (ConvMesh, MeshInversion) in this package's frame and conventions;
 * :mod:`.views`: meshes turned about their vertical axis (:func:`render_turned`), and the authors' multi-view protocol.
 """
 from .camera import (
@@ -24,7 +25,18 @@ from .camera import (
     scale_camera_error,
     view_rotation,
 )
-from .dibr import Fragments, RenderOutput, interpolate, project, rasterize, render_mesh, soft_mask, texture
+from .dibr import (
+    Fragments,
+    RenderOutput,
+    interpolate,
+    project,
+    rasterize,
+    render_mesh,
+    render_silhouette,
+    soft_mask,
+    texture,
+)
+from .convmesh_template import AUTHORS_TO_OBJECT, ConvMeshVertexSampling, camera_from_authors, convmesh_template
 from .mesh import (
     TemplateMesh,
     deform_vertices,

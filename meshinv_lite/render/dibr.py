@@ -519,3 +519,28 @@ def render_mesh(
         image = color * mask + bg * (1 - mask)
     sm = soft_mask(verts_cam, faces, frags, config.sigma_inv, config.box_len) if soft else None
     return RenderOutput(image=image, mask=mask, soft_mask=sm, uv=uv, fragments=frags, verts_cam=verts_cam)
+
+
+def render_silhouette(
+    template: TemplateMesh,
+    verts: torch.Tensor,
+    camera: WeakPerspectiveCamera,
+    config: RenderConfig = RenderConfig(),
+    soft: bool = True,
+) -> RenderOutput:
+    """The silhouette alone: :func:`render_mesh` without the texture (no UV interpolation, no texture lookup).
+
+    ``verts`` ``(B, N, 3)`` and ``camera`` as for :func:`render_mesh`. Returns a :class:`RenderOutput` whose
+    ``mask`` and ``soft_mask`` equal :func:`render_mesh`'s, whose ``image`` is that mask in white on black
+    ``(B, 3, H, W)`` (something to look at), and whose ``uv`` is ``None``."""
+    check_camera("camera", camera)
+    check_shape("verts", verts, (None, template.num_vertices, 3), f"(B, {template.num_vertices}, 3)")
+    check_nonempty_batch("verts", verts)
+    h, w = image_hw(config.image_size)
+    verts_cam = camera.apply(verts)
+    faces = template.faces.to(verts.device)
+    frags = rasterize(verts_cam, faces, (h, w))
+    mask = frags.mask.to(verts.dtype)
+    sm = soft_mask(verts_cam, faces, frags, config.sigma_inv, config.box_len) if soft else None
+    return RenderOutput(image=mask.expand(-1, 3, -1, -1), mask=mask, soft_mask=sm, uv=None, fragments=frags,
+                        verts_cam=verts_cam)

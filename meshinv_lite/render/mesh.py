@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,10 @@ class TemplateMesh:
         faces_uv: ``(F, 3)`` int64 indices into ``uvs`` for each face corner (no face spans the seam).
         uv_to_vertex: ``(T,)`` int64, the vertex each UV point belongs to.
         rings: latitude bands between the poles (31 by default); segments: longitude slices (32).
+        offset_sampler: ``None`` for this package's templates (offsets are ``xyz`` values sampled at the UV points,
+            :func:`sample_vertex_offsets`); a template whose deformation maps mean something else carries the
+            callable ``(B, 3, Hd, Wd) -> (B, N, 3)`` that reads them (the authors' generators:
+            :mod:`meshinv_lite.render.convmesh_template`).
     """
 
     vertices: torch.Tensor
@@ -46,6 +51,7 @@ class TemplateMesh:
     uv_to_vertex: torch.Tensor
     rings: int
     segments: int
+    offset_sampler: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
 
     @property
     def num_vertices(self) -> int:
@@ -72,6 +78,7 @@ class TemplateMesh:
             self.uv_to_vertex.to(device),
             self.rings,
             self.segments,
+            self.offset_sampler.to(device) if self.offset_sampler is not None else None,
         )
 
     def face_pairs(self) -> torch.Tensor:
@@ -194,6 +201,8 @@ def sample_vertex_offsets(deform_map: torch.Tensor, template: TemplateMesh) -> t
     pole the whole first/last row, so the mesh stays closed and continuous.
     """
     check_shape("deformation map", deform_map, (None, 3, None, None), "(B, 3, Hd, Wd)")
+    if template.offset_sampler is not None:
+        return template.offset_sampler(deform_map)
     samples = sample_uv_map(deform_map, template.uvs.to(deform_map.device))  # (B, 3, T)
     b = samples.shape[0]
     idx = template.uv_to_vertex.to(deform_map.device)
