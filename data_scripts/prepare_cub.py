@@ -4,11 +4,15 @@
     python data_scripts/prepare_cub.py --cub-dir /data/CUB_200_2011 --out data/cub_lite --profile lite
     python data_scripts/prepare_cub.py --cub-dir /data/CUB_200_2011 --cache-dir /data/cmr/cachedir/cub \\
         --out data/cub_quick --image-size 64 --limit 200
+    # MeshInversion's datasets/cub as downloaded (predicted masks and cameras, test split, 256 px as the authors)
+    python data_scripts/prepare_cub.py --cub-dir datasets/cub --out data/cub_paper --profile paper
 
 Needs ``<cub-dir>/images``, ``classes.txt``, ``images.txt``, ``image_class_labels.txt`` and CMR's
 ``data/<split>_cub_cleaned.mat`` + ``sfm/anno_<split>.mat`` (default ``<cub-dir>/cachedir/cub``).
 Each image is cropped to a padded square around its bbox and resized; the SfM camera is converted
-to the package convention (see ``meshinv_lite.data.cub``). Nothing is downloaded.
+to the package convention (see ``meshinv_lite.data.cub``). MeshInversion's ``datasets/cub`` layout is recognised
+(``--layout auto``): its PointRend masks and CMR-predicted starting cameras are used as the authors use them
+(``meshinv_lite.data.cub_meshinversion``). Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -22,12 +26,20 @@ from meshinv_lite.data.cub import CUB_SPLITS, CubFormatError, build_cub
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cub-dir", required=True, help="the CUB_200_2011 folder")
+    parser.add_argument("--cub-dir", required=True, help="the CUB_200_2011 folder, or MeshInversion's datasets/cub")
     parser.add_argument("--cache-dir", default=None, help="CMR's cachedir/cub (default: <cub-dir>/cachedir/cub)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"], help="sets --image-size")
     parser.add_argument("--image-size", type=int_at_least(8), default=None, help="crop size in pixels (default: the profile's)")
-    parser.add_argument("--splits", nargs="+", default=list(CUB_SPLITS), choices=list(CUB_SPLITS))
+    parser.add_argument("--splits", nargs="+", default=None, choices=list(CUB_SPLITS),
+                        help="default: train val test (CMR layout), test (MeshInversion's)")
+    parser.add_argument("--layout", default="auto", choices=["auto", "cmr", "meshinversion"])
+    parser.add_argument("--mask-source", default=None, choices=["predicted", "cmr_mat"],
+                        help="MeshInversion layout: its PointRend masks (default, as the authors) or the .mat masks")
+    parser.add_argument("--no-pred-pose", action="store_true",
+                        help="MeshInversion layout: start from the SfM cameras, not CMR's predicted ones")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow files that need general unpickling (it can run code from the file)")
     parser.add_argument("--padding", type=float, default=0.05, help="bbox padding, fraction of its size per side")
     parser.add_argument("--limit", type=int_at_least(1), default=None, help="only the first N images of each split")
     parser.add_argument("--force", action="store_true")
@@ -36,7 +48,9 @@ def main(argv=None) -> int:
     size = args.image_size or get_profile(args.profile).render_size
     try:
         report = build_cub(args.cub_dir, args.out, size, args.cache_dir, args.splits, args.padding,
-                           args.limit, args.force, progress=not args.quiet)
+                           args.limit, args.force, progress=not args.quiet, layout=args.layout,
+                           mask_source=args.mask_source, use_pred_pose=False if args.no_pred_pose else None,
+                           trust_pickle=args.trust_pickle)
     except (FileNotFoundError, FileExistsError, CubFormatError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ Expected layout (the original dataset plus the cache of Kanazawa et al.'s CMR, a
                                                 (an ``sfm_anno`` field inside ``images`` works too)
 
 ``cache_dir`` defaults to ``<cub_dir>/cachedir/cub``; splits are CMR's ``train``, ``val``, ``test``.
+MeshInversion's ``datasets/cub`` layout (the same files plus predicted masks and CMR-predicted cameras) is
+read by :mod:`meshinv_lite.data.cub_meshinversion`; :func:`build_cub` detects it (:func:`detect_cub_layout`).
 
 Camera conventions (converted once, in :func:`cmr_to_camera`)
 -------------------------------------------------------------
@@ -39,6 +41,25 @@ object, so the object frame change includes the left-right mirror (harmless for 
 so that ``s_ours * (R_ours @ X_ours)[:2] + t_ours`` is the normalized position, in the crop, of the pixel
 CMR's camera projects ``X_cmr`` to, and ``z`` grows with depth in the photo. Meshes in the CUB object
 frame are brought into ours with :func:`cmr_points_to_object`.
+
+CMR-normalized cameras (MeshInversion's ``sfm_pose`` and CMR's predicted ``pred_cam``)
+--------------------------------------------------------------------------------------
+CMR's data loader (copied by MeshInversion) turns the SfM camera into ``[s, tx, ty, qw, qx, qy, qz]`` in the
+normalized square crop (x right, y **down**): ``s_n = 2 * scale / side`` (same as ``s_ours``),
+``t_n = 2 * (trans - (x0, y0)) / side - 1`` and ``q`` = the quaternion of ``rot``. That is the *corner*
+convention ``2 p / size - 1`` applied to ``trans`` without removing MATLAB's 1-pixel offset; in our
+pixel-centre convention the same pixel is at ``2 (trans - 1 - x0 + 0.5) / side - 1 = t_n - 1 / side``.
+So a CMR-normalized camera is ``1 / side`` (half an original pixel) right of and below the SfM fit;
+CMR's pose predictor, trained on these targets, inherits the offset. :func:`cmr_normalized_to_camera`
+converts such a camera with ``s_ours = s``, ``R_ours = D R(q) M.T`` and::
+
+    t_ours = (tx - d, -(ty - d)),   d = 1 / side  (corner_offset=True, default)  or  0  (corner_offset=False)
+
+With ``corner_offset=True`` the CMR normalization of an SfM camera converts to exactly
+:func:`cmr_to_camera`'s camera (the two conversions agree); with ``corner_offset=False`` our renders equal
+MeshInversion's DIB-R renders pixel for pixel (DIB-R also samples pixel centres: the offset is in the
+normalization, not the renderer). The difference is ``0.5 * S / side`` output pixels for an ``S``-pixel
+crop (0.25 px at S = 256 for a 512-px crop), well below a pixel.
 """
 from __future__ import annotations
 
@@ -52,7 +73,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..render.camera import WeakPerspectiveCamera, matrix_to_quaternion, pixel_to_ndc
+from ..render.camera import WeakPerspectiveCamera, matrix_to_quaternion, pixel_to_ndc, quaternion_to_matrix
 
 CMR_TO_OBJECT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 """``M``: CMR's CUB object frame (x left, y tail, z up) -> ours (y up, beak +z), mirror included."""
@@ -140,6 +161,62 @@ def cmr_to_camera(scale: float, trans: Sequence[float], rot: np.ndarray, crop_bo
     return WeakPerspectiveCamera(s, t, q)
 
 
+def cmr_normalized_to_camera(
+    cam: Sequence[float] | np.ndarray | torch.Tensor,
+    crop_side: Optional[float] = None,
+    corner_offset: bool = True,
+) -> WeakPerspectiveCamera:
+    """A camera in CMR's normalized crop (MeshInversion ``sfm_pose``, CMR ``pred_cam``) -> ours.
+
+    Args:
+        cam: ``(7,)`` ``[s, tx, ty, qw, qx, qy, qz]``: ``s > 0`` in normalized units per object unit,
+            ``t`` in ``[-1, 1]``-ish crop units (x right, y down), ``q`` acting on CMR object points
+            (renormalized here; a norm off by more than 10 % is refused as not a rotation).
+        crop_side: side of the square crop in original pixels; needed when ``corner_offset``.
+        corner_offset: remove CMR's corner-convention offset ``1 / crop_side`` (see the module docstring),
+            so the result agrees with :func:`cmr_to_camera`; ``False`` reproduces MeshInversion's renders.
+    Returns:
+        A batch of one :class:`WeakPerspectiveCamera` (float32).
+    """
+    c = np.asarray(cam.detach().cpu().numpy() if isinstance(cam, torch.Tensor) else cam, dtype=np.float64).reshape(-1)
+    if c.shape != (7,) or not np.isfinite(c).all():
+        raise CubFormatError(f"a CMR camera needs 7 finite numbers [s, tx, ty, qw, qx, qy, qz], got {c.tolist()}")
+    s, tx, ty, q = c[0], c[1], c[2], c[3:]
+    if s <= 0:
+        raise CubFormatError(f"a CMR camera needs a positive scale, got {s}")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1) > 0.1:
+        raise CubFormatError(f"the quaternion {q.tolist()} of a CMR camera has norm {norm:.4f}, not a rotation")
+    if corner_offset:
+        if crop_side is None or not crop_side > 0:
+            raise ValueError("corner_offset=True needs the crop side in original pixels (crop_side)")
+        d = 1.0 / float(crop_side)
+    else:
+        d = 0.0
+    rot = quaternion_to_matrix(torch.tensor(q / norm, dtype=torch.float64)).numpy()
+    r_ours = _FLIP_Y @ rot @ CMR_TO_OBJECT.T
+    qo = matrix_to_quaternion(torch.tensor(r_ours, dtype=torch.float64)[None]).float()
+    t = torch.tensor([[tx - d, -(ty - d)]], dtype=torch.float32)
+    return WeakPerspectiveCamera(torch.tensor([s], dtype=torch.float32), t, qo)
+
+
+def camera_to_cmr_normalized(camera: WeakPerspectiveCamera, crop_side: Optional[float] = None,
+                             corner_offset: bool = True) -> np.ndarray:
+    """The inverse of :func:`cmr_normalized_to_camera`: our cameras -> ``(B, 7)`` float64
+    ``[s, tx, ty, qw, qx, qy, qz]`` in CMR's normalized crop (e.g. to start MeshInversion from them)."""
+    d = 0.0
+    if corner_offset:
+        if crop_side is None or not crop_side > 0:
+            raise ValueError("corner_offset=True needs the crop side in original pixels (crop_side)")
+        d = 1.0 / float(crop_side)
+    r_ours = quaternion_to_matrix(camera.rotation.detach().double().cpu()).numpy()
+    rot = _FLIP_Y @ r_ours @ CMR_TO_OBJECT  # D^-1 = D, (M.T)^-1 = M
+    q = matrix_to_quaternion(torch.from_numpy(rot)).numpy()
+    t = camera.translation.detach().double().cpu().numpy()
+    s = camera.scale.detach().double().cpu().numpy()
+    return np.concatenate([s[:, None], t[:, :1] + d, -t[:, 1:2] + d, q], axis=1)
+
+
 def square_crop_box(bbox: Sequence[float], padding: float = 0.05) -> np.ndarray:
     """A square crop ``(x0, y0, side, side)`` (0-indexed integer pixels) around a 1-indexed
     ``(x1, y1, x2, y2)`` box grown by ``padding`` of its size on each side (CMR's test-time crop)."""
@@ -210,6 +287,9 @@ def read_cub(cub_dir: str | Path, split: str = "train", cache_dir: Optional[str 
     cub_dir = Path(cub_dir)
     if not cub_dir.is_dir():
         raise FileNotFoundError(f"CUB folder {cub_dir} does not exist")
+    if detect_cub_layout(cub_dir) == "meshinversion" and not (cub_dir / "images.txt").exists():
+        raise CubFormatError(f"{cub_dir} has MeshInversion's datasets/cub layout: read it with "
+                             "meshinv_lite.data.cub_meshinversion.read_meshinversion_cub (or build_cub(layout='meshinversion'))")
     if split not in CUB_SPLITS:
         raise ValueError(f"unknown CUB split {split!r}; choose one of {CUB_SPLITS}")
     cache = Path(cache_dir) if cache_dir is not None else cub_dir / "cachedir" / "cub"
@@ -252,6 +332,21 @@ def read_cub(cub_dir: str | Path, split: str = "train", cache_dir: Optional[str 
             )
         )
     return records
+
+
+CUB_LAYOUTS = ("cmr", "meshinversion")
+
+
+def detect_cub_layout(path: str | Path) -> Optional[str]:
+    """``"meshinversion"`` if ``path`` is MeshInversion's ``datasets/cub`` (``CUB_200_2011/`` and ``cache/``
+    inside, see :mod:`meshinv_lite.data.cub_meshinversion`), ``"cmr"`` if it is the ``CUB_200_2011`` folder
+    itself (``images.txt`` inside; CMR annotations in ``cachedir/cub`` or ``--cache-dir``), else ``None``."""
+    path = Path(path)
+    if (path / "CUB_200_2011").is_dir() and (path / "cache").is_dir():
+        return "meshinversion"
+    if (path / "images.txt").is_file():
+        return "cmr"
+    return None
 
 
 def cub_class_names(cub_dir: str | Path) -> list[str]:
@@ -326,23 +421,48 @@ def build_cub(
     out_dir: str | Path,
     image_size: int = 128,
     cache_dir: Optional[str | Path] = None,
-    splits: Sequence[str] = CUB_SPLITS,
+    splits: Optional[Sequence[str]] = None,
     padding: float = 0.05,
     limit: Optional[int] = None,
     force: bool = False,
     chunk: int = 64,
     progress: bool = True,
+    *,
+    layout: str = "auto",
+    mask_source: Optional[str] = None,
+    use_pred_pose: Optional[bool] = None,
+    trust_pickle: bool = False,
 ) -> dict:
     """Convert CUB + CMR annotations into :data:`meshinv_lite.data.dataset.FORMAT` under ``out_dir``.
 
     The SfM camera is stored as both ``camera`` and ``noisy_camera`` (it is what a method is given);
-    there is no ground truth. ``limit`` keeps the first images of each split. Returns
-    ``{split: {"num_images", "seconds", "status"}}``.
+    there is no ground truth. ``limit`` keeps the first images of each split; ``splits`` defaults to
+    ``train, val, test``. Returns ``{split: {"num_images", "seconds", "status"}}``.
+
+    ``layout``: ``"cmr"`` (``cub_dir`` is ``CUB_200_2011``), ``"meshinversion"`` (``cub_dir`` is
+    MeshInversion's ``datasets/cub``: see :func:`meshinv_lite.data.cub_meshinversion.build_meshinversion_cub`,
+    which also takes ``mask_source``, ``use_pred_pose`` and ``trust_pickle``; its ``splits`` default to
+    ``test``), or ``"auto"`` (:func:`detect_cub_layout`, ``"cmr"`` when undecided).
     """
     from tqdm.auto import tqdm
 
     from .dataset import SplitWriter, dataset_lock, update_root_meta
 
+    if layout not in CUB_LAYOUTS + ("auto",):
+        raise ValueError(f"unknown CUB layout {layout!r}; choose one of {CUB_LAYOUTS + ('auto',)}")
+    if layout == "auto":
+        layout = detect_cub_layout(cub_dir) or "cmr"
+    if layout == "meshinversion":
+        from .cub_meshinversion import build_meshinversion_cub
+
+        return build_meshinversion_cub(
+            cub_dir, out_dir, image_size, splits=splits if splits is not None else ("test",), cache_dir=cache_dir,
+            padding=padding, limit=limit, force=force, chunk=chunk, progress=progress, mask_source=mask_source,
+            use_pred_pose=use_pred_pose, trust_pickle=trust_pickle)
+    if mask_source not in (None, "cmr_mat") or use_pred_pose or trust_pickle:
+        raise ValueError(f"{cub_dir} has the CMR layout: mask_source='predicted', use_pred_pose and trust_pickle "
+                         "apply to MeshInversion's datasets/cub layout only (layout='meshinversion')")
+    splits = CUB_SPLITS if splits is None else splits
     out = Path(out_dir)
     if not Path(cub_dir).is_dir():
         raise FileNotFoundError(f"CUB folder {cub_dir} does not exist")

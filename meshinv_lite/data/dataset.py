@@ -48,7 +48,9 @@ meshinv-lite reconstruction dataset format, version 1
                                               (meshinv_lite.render.camera: V_cam = qrot(q, s V) + (tx, ty, 0),
                                               x right, y up in [-1, 1], larger z farther)
       noisy_camera    (N, 7)          float32 the camera a reconstruction method is given (SynthBirds:
-                                              exact camera + simulated SfM error; CUB: the SfM camera)
+                                              exact camera + simulated SfM error; CUB: the SfM camera, or in
+                                              MeshInversion's layout the authors' starting camera: CMR's
+                                              predicted one where its overlay IoU > 0.7, else the SfM one)
       class_id        (N,)            int64   index into meta.json "class_names"; -1: a species with no
                                               class there (every row of test_unseen)
       occluded        (N,)            bool    an occluder hides part of the object (not in the mask)
@@ -66,6 +68,12 @@ meshinv-lite reconstruction dataset format, version 1
      real data (CUB) only:
       source          (N,)            str     image path relative to the CUB images/ folder
       crop_box        (N, 4)          float32 square crop (x0, y0, side, side) in original 0-indexed pixels
+     CUB in MeshInversion's layout only (meshinv_lite.data.cub_meshinversion):
+      mask_source     (N,)            str     the mask stored (and scored by IoU): "predicted_mask (PointRend)"
+                                              or "cmr_mat"
+      noisy_camera_source (N,)        str     "cmr_pred_cam" or "sfm"
+      pred_pose_overlay_iou (N,)      float32 CMR's overlay IoU of its predicted camera (NaN: not read)
+      mat_index       (N,)            int64   position in <split>_cub_cleaned.mat (the authors' image index)
     meta.json               written last: marks the split complete (split, num_images, image_size,
                             has_ground_truth, class_names, generator, seed, profile, config;
                             test_unseen also unseen_species)
