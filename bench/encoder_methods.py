@@ -153,8 +153,7 @@ def main() -> None:
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--fast", action="append", default=None,
                    help="NAME:CANDIDATES:STAGES[:KEY=VALUE;...], STAGES 'STEPSxLR,...' or 'skipK', the optional overrides "
-                        "InversionConfig fields (default encoder_start:4:20x0.1x0.01,15x0.02x0.002, what "
-                        "InversionConfig.with_encoder_start runs)")
+                        "InversionConfig fields (default: encoder_start, what InversionConfig.with_encoder_start runs)")
     p.add_argument("--no-regression", action="store_true", help="leave out encoder_only and texture_flow")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
@@ -168,7 +167,9 @@ def main() -> None:
     template = make_uv_sphere()
     cfg = replace(InversionConfig.for_profile(a.profile), features="synthbirds_features")
     methods = {BASE: ("invert", cfg)}
-    for spec in a.fast or ["encoder_start:4:20x0.1x0.01,15x0.02x0.002"]:
+    if not a.fast:  # what the package runs
+        methods["encoder_start"] = ("invert", cfg.with_encoder_start())
+    for spec in a.fast or []:
         name, n, stages, *extra = spec.split(":")
         over = {k: ast.literal_eval(v) for k, v in (kv.split("=") for kv in extra[0].split(";"))} if extra else {}
         methods[name] = ("invert", replace(fast_config(cfg, int(n), stages), **over))
