@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int_at_least(1), default=8)
     e.add_argument("--out-dir", default=None, help="default: outputs/<profile>/eval_<split>")
     e.add_argument("--checkpoint", default=None, help="GAN checkpoint (default: the profile's latest.pt)")
+    e.add_argument("--weights", default=None,
+                   help="an imported authors' generator (the .pt of import-weights) instead of --checkpoint")
+    e.add_argument("--dataset", default=None,
+                   help="a converted dataset folder (e.g. CUB from data_scripts/prepare_cub.py) instead of SynthBirds")
+    e.add_argument("--fid-stats", default=None,
+                   help="precomputed Inception statistics of the real images for FID_10/12 (MeshInversion's "
+                        "cache/precomputed_fid_299x299_testval.npz); used when the Inception weights are found")
     e.add_argument("--views", type=fid_views, default="1,10,12",
                    help="FID_k to compute, from 1, 10, 12, e.g. '1,10,12' or '' for none")
     e.add_argument("--force", action="store_true", help="discard earlier results made with other settings")
@@ -196,17 +203,29 @@ def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
     from .gan.inputs import gan_dir
     from .inversion.config import InversionConfig
 
-    root = synthbirds_dir(args.data_dir, args.profile)
+    if args.weights and args.checkpoint:
+        raise UserError("give --weights (an imported authors' generator) or --checkpoint (a GAN of this package), not both")
+    root = Path(args.dataset) if args.dataset else synthbirds_dir(args.data_dir, args.profile)
     read_split(root, args.split, check_files=False)  # a split that is not there: refused before anything loads
-    ckpt = Path(args.checkpoint) if args.checkpoint else gan_dir(root, args.camera) / "latest.pt"
-    if not ckpt.exists():
-        raise FileNotFoundError(f"no GAN checkpoint at {ckpt}: train one first (python -m meshinv_lite.cli pretrain "
-                                f"--profile {args.profile} --data-dir {args.data_dir}) or pass --checkpoint")
-    G, _ = load_generator(ckpt, device=ctx.device)
+    stats = None
+    if args.fid_stats:
+        from .data.cub_meshinversion import read_fid_stats
+
+        stats = read_fid_stats(args.fid_stats)
+    if args.weights:
+        from .gan.imported import load_imported_generator
+
+        G, _ = load_imported_generator(args.weights, device=ctx.device)
+    else:
+        ckpt = Path(args.checkpoint) if args.checkpoint else gan_dir(root, args.camera) / "latest.pt"
+        if not ckpt.exists():
+            raise FileNotFoundError(f"no GAN checkpoint at {ckpt}: train one first (python -m meshinv_lite.cli pretrain "
+                                    f"--profile {args.profile} --data-dir {args.data_dir}) or pass --checkpoint")
+        G, _ = load_generator(ckpt, device=ctx.device)
     out_dir = Path(args.out_dir) if args.out_dir else Path("outputs", args.profile, f"eval_{args.split}")
     m = evaluate_split(G, root, args.split, InversionConfig.for_profile(args.profile), out_dir, camera=args.camera,
                        limit=args.limit, batch_size=args.batch_size, progress=not args.quiet, seed=args.seed,
-                       views=args.views, force=args.force, dist=ctx)
+                       views=args.views, force=args.force, dist=ctx, fid_reference_stats=stats)
     _say(ctx, f"images={m['num_images']} newly_inverted={m['newly_inverted']} iou={m['iou']:.4f}")
     if ctx.is_main:
         print(f"results: {out_dir} (per_image.csv, metrics.json)")

@@ -47,7 +47,7 @@ from ..distributed import SINGLE, DistContext
 from ..io import _jsonable, read_json, write_json
 from ..render.camera import WeakPerspectiveCamera
 from ..render.dibr import render_mesh
-from ..render.mesh import TemplateMesh, deform_vertices, make_uv_sphere
+from ..render.mesh import TemplateMesh, deform_vertices
 from .fid import _resize, fid_figures, reference_images
 from .ground_truth import texture_error_by_visibility
 from .store import (
@@ -225,6 +225,7 @@ def evaluate_split(
     eval_net=None,
     method: str = "inversion",
     encoder=None,
+    fid_reference_stats=None,
 ) -> dict:
     """Invert ``split`` (first ``limit`` images) in batches, score every image, then the split as a whole.
 
@@ -239,6 +240,9 @@ def evaluate_split(
         fid_extractor: the FID network (default: :func:`meshinv_lite.features.load_fid_extractor` with
             ``fid_weights``: Inception-v3 when the weights are found, else the labelled fallback).
         views: which of FID_1/10/12 to compute (empty: none).
+        fid_reference_stats: ``(mu, sigma)`` of the real images for FID_10/12 (MeshInversion's precomputed CUB
+            statistics, :func:`meshinv_lite.data.cub_meshinversion.read_fid_stats`); used with Inception-v3 only,
+            else the images of ``reference_splits`` are the reference.
         force: discard earlier results in ``out_dir`` made with other settings instead of refusing.
         choose_class: invert every image as if its class were unknown (chosen in the initialisation, as
             ``test_unseen``'s class -1 always is). On a split with classes this measures what not knowing the
@@ -267,7 +271,7 @@ def evaluate_split(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = next(generator.parameters()).device
-    template = (template or make_uv_sphere()).to(device)
+    template = (template or generator.template()).to(device)  # the generator's own (the authors' differ)
     ds = ReconstructionDataset(dataset_root, split, limit=limit)
     names = [str(n) for n in ds.data.names[: len(ds)]]
 
@@ -347,6 +351,9 @@ def evaluate_split(
     metrics = {"split": split, "camera": camera, "limit": limit, **summarize_rows(keep),
                "newly_inverted": len(todo), "seconds_inverting": seconds,
                "seconds_per_image": seconds / len(todo) if todo else None}
+    sources = ds.data.annotations.get("mask_source") if hasattr(ds.data.annotations, "get") else None
+    if sources is not None:  # real data: say which mask the IoU was measured against (MeshInversion: PointRend's)
+        metrics["iou_mask_source"] = sorted({str(x) for x in np.asarray(sources)[: len(names)]})
     if choose_class:
         known = [r for r in keep if r["class_id"] >= 0]
         metrics["choose_class"] = True
@@ -367,10 +374,11 @@ def evaluate_split(
         size = config.render.image_size
         items = ds.batch([int(r["index"]) for r in keep])
         inputs, masks = _resize(items["image"], items["mask"], size)
-        reference = reference_images(dataset_root, reference_splits, size)
+        stats = fid_reference_stats if not fid_extractor.is_fallback else None
+        reference = reference_images(dataset_root, reference_splits, size) if stats is None else None
         t1 = time.perf_counter()
         metrics.update(fid_figures(template, recs, inputs.to(device), masks.to(device), reference, config.render,
-                                   fid_extractor, views))
+                                   fid_extractor, views, reference_stats=stats))
         metrics["seconds_fid"] = time.perf_counter() - t1
     if keep and ds.has_gt and realism:
         t2 = time.perf_counter()

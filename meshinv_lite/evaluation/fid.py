@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..metrics import frechet_distance_features
+from ..metrics import feature_statistics, frechet_distance, frechet_distance_features
 from ..render.camera import WeakPerspectiveCamera
 from ..render.dibr import render_mesh
 from ..render.mesh import TemplateMesh, deform_vertices
@@ -73,13 +73,16 @@ def reference_images(dataset_root, splits: Sequence[str], size: int, background=
 
 @torch.no_grad()
 def fid_figures(template: TemplateMesh, recs: dict, inputs: torch.Tensor, input_masks: torch.Tensor,
-                reference: torch.Tensor, render_config, extractor, views: Sequence[int] = (1, 10, 12),
-                batch_size: int = 16) -> dict:
+                reference: torch.Tensor | None, render_config, extractor, views: Sequence[int] = (1, 10, 12),
+                batch_size: int = 16, reference_stats: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """FID_k (or the labelled fallback) of saved reconstructions (see :func:`load_reconstructions`).
 
     ``inputs``/``input_masks``: the input images at the render size (FID_1's real set, masked on black);
-    ``reference``: real images masked on white (FID_10/12's real set). Returns the figures under
-    :func:`fid_key` names plus ``fd_feature_extractor``, ``fd_is_fallback`` and the set sizes (no other key starts with ``fid``).
+    ``reference``: real images masked on white (FID_10/12's real set). ``reference_stats``: precomputed Inception
+    statistics ``(mu (2048,), sigma (2048, 2048))`` of the real set instead (MeshInversion's
+    ``precomputed_fid_299x299_testval.npz``); used only when ``extractor`` is Inception-v3 (they mean nothing to a
+    fallback network, which then uses ``reference``). Returns the figures under :func:`fid_key` names plus
+    ``fd_feature_extractor``, ``fd_is_fallback``, ``fd_reference`` and the set sizes (no other key starts with ``fid``).
     """
     device = next(extractor.parameters()).device
     template = template.to(device)
@@ -107,11 +110,20 @@ def fid_figures(template: TemplateMesh, recs: dict, inputs: torch.Tensor, input_
         out["fd_1_num_images"] = n
     if multi:
         fv = np.concatenate(feats_views)  # (N, 12, D)
-        ref = extract_features(extractor, reference)
-        out["fd_reference_images"] = int(reference.shape[0])
+        use_stats = reference_stats is not None and not fb
+        if use_stats:
+            out["fd_reference"] = "precomputed statistics"
+        else:
+            if reference is None:
+                raise ValueError("FID_10/12 need reference images (or, with Inception-v3, precomputed statistics)")
+            ref = extract_features(extractor, reference)
+            out["fd_reference"] = "images"
+            out["fd_reference_images"] = int(reference.shape[0])
         for k in multi:
             keep = [azimuths.index(a) for a in protocol_azimuths(k)]
-            out[fid_key(k, fb)] = frechet_distance_features(fv[:, keep].reshape(-1, fv.shape[-1]), ref)
+            renders = fv[:, keep].reshape(-1, fv.shape[-1])
+            out[fid_key(k, fb)] = (frechet_distance(*feature_statistics(renders), *reference_stats) if use_stats
+                                   else frechet_distance_features(renders, ref))
             out[f"fd_{k}_num_renders"] = n * len(keep)
     return out
 
