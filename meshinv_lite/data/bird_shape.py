@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from ._sampling import class_draws
 from .bird_geometry import (
     BirdParams,
     angle_between,
@@ -73,17 +74,8 @@ def sample_bird_params(
     Returns:
         :class:`BirdParams` (float32 tensors); ``class_id`` holds the indices into ``species``.
     """
-    class_ids = torch.as_tensor(class_ids, dtype=torch.long).reshape(-1)
-    if class_ids.numel() and (class_ids.min() < 0 or class_ids.max() >= len(species)):
-        raise ValueError(f"class ids must lie in [0, {len(species)}), got {class_ids.tolist()}")
+    class_ids, rn, ru = class_draws(class_ids, len(species), generator)
     b = class_ids.shape[0]
-    g = generator
-
-    def rn(*shape):
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
-
-    def ru(*shape):
-        return torch.rand(*shape, generator=g, dtype=torch.float64)
 
     def pick(key, plumage=False):
         return _species_table(key, plumage, species)[class_ids]
