@@ -17,6 +17,7 @@ import torch
 from test_cub_meshinversion_layout import fabricate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "authors" / "cub_class" / "checkpoint_fixture.pth"
+pytestmark = pytest.mark.slow  # about 6 minutes on 2 cores: the paper's 500 draws and 200 steps at 256 px
 
 
 @pytest.fixture(scope="module")
