@@ -10,6 +10,11 @@ Shapes come from :mod:`meshinv_lite.data.bird_shape`, textures from :mod:`meshin
 species from :mod:`meshinv_lite.data.species`. This module adds the cameras, backgrounds and occluders,
 renders batches, and builds the splits on disk.
 
+The same machinery builds **SynthCars** (:func:`build_synthcars`): what differs between categories (class tables,
+shape / texture functions, camera ranges, sizes, backgrounds, the meaning of ``test_hard``) is a
+:class:`~meshinv_lite.data.category.Category`, passed as ``category`` (default birds, which give exactly the
+SynthBirds they always gave) to :func:`generate_batch`, :func:`make_chunk` and :func:`build_dataset`.
+
 Entry points: :func:`sample_bird_params`, :func:`deformation_map`, :func:`texture_map`,
 :func:`fit_cameras`, :func:`perturb_cameras`, :func:`backgrounds`, :func:`generate_batch`,
 :func:`render_ground_truth`; :func:`build_synthbirds` writes the splits to disk
