@@ -34,10 +34,13 @@ meshinv-lite reconstruction dataset format, version 1
 ======================================================
 
 <root>/
-  meta.json                 dataset summary: format, generator (+ version), seed, profile, config,
-                            class_names, unseen_species (SynthBirds: the held-out species of test_unseen,
-                            never among class_names), and the size of every finished split
-  <split>/                  train, val, test, test_hard, test_unseen (SynthBirds); train, val, test (CUB).
+  meta.json                 dataset summary: format, generator (+ version), category (procedural data:
+                            "birds" = SynthBirds, "cars" = SynthCars), seed, profile, config,
+                            class_names, unseen_species (procedural data: the held-out species, for
+                            SynthCars the held-out body types, of test_unseen, never among class_names),
+                            and the size of every finished split
+  <split>/                  train, val, test, test_hard, test_unseen (SynthBirds, SynthCars); train, val,
+                            test (CUB).
                             test_unseen holds only species no other split, pseudo-GT, GAN or feature
                             network saw (ordinary articulation, the cameras and backgrounds of test)
     images/<name>.png       RGB, 8 bit, S x S (S = image_size)
@@ -55,15 +58,17 @@ meshinv-lite reconstruction dataset format, version 1
                                               class there (every row of test_unseen)
       occluded        (N,)            bool    an occluder hides part of the object (not in the mask)
       species         (N,)            str     test_unseen only: the held-out species' name (one of
-                                              meta.json "unseen_species")
-     ground truth, SynthBirds only (absent for real data):
+                                              meta.json "unseen_species"; SynthCars: the body type)
+     ground truth, procedural data only (absent for real data):
       deform_map      (N, 3, Hd, Wd)  float32 offsets of the 31 x 32 UV-sphere template
                                               (meshinv_lite.render.deform_vertices gives the vertices)
       texture_map     (N, 3, Ht, Wt)  uint8   texture, value / 255 in [0, 1] (what was rendered)
       occluder        (N, 5)          float32 twig bar (x0, y0, x1, y1, half_width), NaN if none
-      extreme         (N,)            bool    articulation drawn from the held-out extremes
-      wing_open       (N, 2)          float32 articulation of the +x / -x wing, 0 folded .. 1 open
-      tail_scale      (N,)            float32 tail length factor
+      extreme         (N,)            bool    articulation (SynthCars: proportions, lifted or lowered)
+                                              drawn from the held-out extremes
+      wing_open       (N, 2)          float32 SynthBirds: articulation of the +x / -x wing, 0 folded .. 1 open
+      tail_scale      (N,)            float32 SynthBirds: tail length factor
+      body            (N, 4)          float32 SynthCars: length, width, height (ground to roof), clearance
       azimuth, elevation (N,)         float32 view angles of the camera, degrees
      real data (CUB) only:
       source          (N,)            str     image path relative to the CUB images/ folder

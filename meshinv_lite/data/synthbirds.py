@@ -10,6 +10,11 @@ Shapes come from :mod:`meshinv_lite.data.bird_shape`, textures from :mod:`meshin
 species from :mod:`meshinv_lite.data.species`. This module adds the cameras, backgrounds and occluders,
 renders batches, and builds the splits on disk.
 
+The same machinery builds **SynthCars** (:func:`build_synthcars`): what differs between categories (class tables,
+shape / texture functions, camera ranges, sizes, backgrounds, the meaning of ``test_hard``) is a
+:class:`~meshinv_lite.data.category.Category`, passed as ``category`` (default birds, which give exactly the
+SynthBirds they always gave) to :func:`generate_batch`, :func:`make_chunk` and :func:`build_dataset`.
+
 Entry points: :func:`sample_bird_params`, :func:`deformation_map`, :func:`texture_map`,
 :func:`fit_cameras`, :func:`perturb_cameras`, :func:`backgrounds`, :func:`generate_batch`,
 :func:`render_ground_truth`; :func:`build_synthbirds` writes the splits to disk
@@ -46,10 +51,11 @@ from ..render.mesh import TemplateMesh, deform_vertices, make_uv_sphere
 from .bird_geometry import BirdParams, normalize, uv_directions
 from .bird_shape import bird_surface, deformation_map, sample_bird_params
 from .bird_texture import shading_map, texture_map
+from .category import BIRD_BACKGROUNDS, BIRDS, CARS, Category, get_category
 from .config import UNSEEN_SPLIT, SynthBirdsConfig
-from .species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES, Species
+from .species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES, Species  # noqa: F401 (re-exported)
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = BIRDS.version  # "1.0"
 #: Every SynthBirds split. ``test_unseen`` holds only species of
 #: :data:`~meshinv_lite.data.species.UNSEEN_SPECIES` (class -1 in its annotations): no other split, pseudo
 #: ground truth, GAN class or feature network sees them.
@@ -85,6 +91,10 @@ __all__ = [
     "make_chunk",
     "batch_annotations",
     "build_synthbirds",
+    "build_synthcars",
+    "build_dataset",
+    "Category",
+    "get_category",
 ]
 
 
@@ -148,14 +158,7 @@ def perturb_cameras(
     return WeakPerspectiveCamera(scale, trans, rot)
 
 
-_BG_PALETTES = (  # pairs of colours a background blends between
-    ((0.22, 0.38, 0.16), (0.55, 0.68, 0.32)),  # foliage
-    ((0.50, 0.70, 0.92), (0.85, 0.90, 0.96)),  # sky
-    ((0.34, 0.26, 0.18), (0.62, 0.52, 0.40)),  # bark, soil
-    ((0.45, 0.46, 0.47), (0.75, 0.75, 0.72)),  # stone, haze
-    ((0.72, 0.64, 0.46), (0.90, 0.84, 0.66)),  # sand, straw
-    ((0.10, 0.22, 0.20), (0.30, 0.50, 0.45)),  # water, shade
-)
+_BG_PALETTES = BIRD_BACKGROUNDS  # pairs of colours a background blends between (category.CAR_BACKGROUNDS for cars)
 
 
 def _upsampled_noise(b: int, c: int, cells: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -163,11 +166,11 @@ def _upsampled_noise(b: int, c: int, cells: int, size: int, generator: torch.Gen
     return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False)
 
 
-def backgrounds(batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Textured backgrounds ``(B, 3, size, size)`` in ``[0, 1]``: a random palette blended by smooth
-    noise, a vertical light gradient, blotches and fine grain."""
-    pal = torch.tensor(_BG_PALETTES, dtype=torch.float32)  # (K, 2, 3)
-    which = torch.randint(len(_BG_PALETTES), (batch,), generator=generator)
+def backgrounds(batch: int, size: int, generator: torch.Generator, palettes: Sequence = _BG_PALETTES) -> torch.Tensor:
+    """Textured backgrounds ``(B, 3, size, size)`` in ``[0, 1]``: a random palette of ``palettes`` (``K`` pairs of
+    RGB, default the birds') blended by smooth noise, a vertical light gradient, blotches and fine grain."""
+    pal = torch.tensor(palettes, dtype=torch.float32)  # (K, 2, 3)
+    which = torch.randint(len(palettes), (batch,), generator=generator)
     c1, c2 = pal[which, 0][..., None, None], pal[which, 1][..., None, None]
     t = torch.sigmoid(1.5 * _upsampled_noise(batch, 1, 4, size, generator))
     img = c1 + t * (c2 - c1)
@@ -239,10 +242,12 @@ class SynthBatch:
         deform_map: ``(B, 3, Hd, Wd)`` ground-truth offsets; texture_map: ``(B, 3, Ht, Wt)`` in ``[0, 1]``,
             quantized to 1/255 (exactly what is stored and rendered).
         occluded: ``(B,)`` bool; occluder: ``(B, 5)`` twig ``(x0, y0, x1, y1, half_width)``, NaN if none.
-        extreme: ``(B,)`` bool, articulation from the held-out extremes.
-        wing_open: ``(B, 2)``; tail_scale: ``(B,)``; azimuth, elevation: ``(B,)`` degrees.
-        species: ``B`` species names for birds of a species table other than the GAN's (``class_id`` is then
-            -1: no class of the prior); ``None`` for the twelve seen species.
+        extreme: ``(B,)`` bool, articulation (cars: proportions) from the held-out extremes.
+        extras: the category's own annotations (:attr:`Category.annotations`): birds ``wing_open`` ``(B, 2)``,
+            ``tail_scale`` ``(B,)``; cars ``body`` ``(B, 4)`` (length, width, height, clearance).
+        azimuth, elevation: ``(B,)`` degrees.
+        species: ``B`` class names for instances of a table other than the category's (``class_id`` is then
+            -1: no class of the prior; cars: the held-out body types); ``None`` for the seen classes.
     """
 
     images: torch.Tensor
@@ -255,14 +260,23 @@ class SynthBatch:
     occluded: torch.Tensor
     occluder: torch.Tensor
     extreme: torch.Tensor
-    wing_open: torch.Tensor
-    tail_scale: torch.Tensor
+    extras: dict
     azimuth: torch.Tensor
     elevation: torch.Tensor
     species: Optional[tuple[str, ...]] = None
 
     def __len__(self) -> int:
         return self.class_id.shape[0]
+
+    @property
+    def wing_open(self) -> Optional[torch.Tensor]:
+        """Birds: ``(B, 2)`` wing articulation (``None`` for other categories)."""
+        return self.extras.get("wing_open")
+
+    @property
+    def tail_scale(self) -> Optional[torch.Tensor]:
+        """Birds: ``(B,)`` tail length factor (``None`` for other categories)."""
+        return self.extras.get("tail_scale")
 
 
 @contextlib.contextmanager
@@ -316,30 +330,36 @@ def generate_batch(
     config: SynthBirdsConfig = SynthBirdsConfig(),
     hard: bool = False,
     template: Optional[TemplateMesh] = None,
-    species: Sequence[Species] = SPECIES,
+    species: Optional[Sequence[Species]] = None,
+    category: Category | str = BIRDS,
 ) -> SynthBatch:
-    """Generate and render one batch of birds of the given species ``(B,)`` (indices into ``species``).
+    """Generate and render one batch of the category's objects of the given classes ``(B,)`` (indices into
+    ``species``).
 
-    ``hard`` draws the ``test_hard`` variety: articulation extremes and/or an occluding twig.
-    ``species``: the GAN's twelve (:data:`~meshinv_lite.data.species.SPECIES`, the default) or another table
-    such as :data:`~meshinv_lite.data.species.UNSEEN_SPECIES`; birds of another table get ``class_id`` -1 and
-    their names in ``species``.
+    ``hard`` draws the ``test_hard`` variety (:attr:`Category.hard`): extremes and/or an occluding bar.
+    ``species``: the class table, default the category's (birds: the GAN's twelve,
+    :data:`~meshinv_lite.data.species.SPECIES`), or another one such as
+    :data:`~meshinv_lite.data.species.UNSEEN_SPECIES` / :data:`~meshinv_lite.data.car_types.UNSEEN_CAR_TYPES`;
+    instances of another table get ``class_id`` -1 and their names in ``species``.
+    ``category``: ``"birds"`` (default) or ``"cars"`` (:data:`~meshinv_lite.data.category.CATEGORIES`).
     Runs with one torch thread (see :func:`torch_threads`); the caller's setting is restored.
     """
+    cat = get_category(category)
+    table = cat.classes if species is None else tuple(species)
     with torch_threads(1):
-        return _generate_batch(class_ids, generator, config, hard, template or default_template(), tuple(species))
+        return _generate_batch(class_ids, generator, config, hard, template or default_template(), table, cat)
 
 
-def _generate_batch(class_ids, generator, config, hard, template, species) -> SynthBatch:
-    p = sample_bird_params(class_ids, generator, config, hard=hard, species=species)
-    held_out = species != SPECIES
-    deform = deformation_map(p, config.deform_size)
-    tex = texture_map(p, config.texture_size, generator, deform_map=deform)
+def _generate_batch(class_ids, generator, config, hard, template, species, category: Category = BIRDS) -> SynthBatch:
+    p = category.sample_params(class_ids, generator, config, hard, species)
+    held_out = species != category.classes
+    deform = category.deformation_map(p, config.deform_size)
+    tex = category.texture_map(p, config.texture_size, generator, deform_map=deform)
     tex = torch.round(tex * 255) / 255
     verts = deform_vertices(template, deform)
     cam = fit_cameras(verts, generator, config)
     noisy = perturb_cameras(cam, generator, config.noise_rot_deg, config.noise_scale, config.noise_trans)
-    bg = backgrounds(len(p), config.image_size, generator)
+    bg = backgrounds(len(p), config.image_size, generator, category.backgrounds)
     out = render_mesh(template, verts, cam, tex, RenderConfig(image_size=config.image_size), background=bg, soft=False)
     images, masks = out.image, out.mask
     b = len(p)
@@ -365,8 +385,7 @@ def _generate_batch(class_ids, generator, config, hard, template, species) -> Sy
         occluded=occluded,
         occluder=occluder,
         extreme=p.extreme,
-        wing_open=p.wing_open,
-        tail_scale=p.tail_scale,
+        extras=category.annotations(p),
         azimuth=az,
         elevation=el,
         species=tuple(species[i].name for i in p.class_id.tolist()) if held_out else None,
@@ -391,10 +410,11 @@ def synthbirds_dir(data_dir: str | Path, profile: str) -> Path:
     return data_dir / f"synthbirds_{get_profile(profile).name}"
 
 
-def chunk_generator(seed: int, split: str, chunk: int) -> torch.Generator:
-    """The random generator of one chunk: a hash of ``(seed, split, chunk)``, so chunks can be made in
-    any order, in parallel or after an interruption, and still give the same dataset."""
-    digest = hashlib.sha256(f"synthbirds/{GENERATOR_VERSION}/{seed}/{split}/{chunk}".encode()).hexdigest()
+def chunk_generator(seed: int, split: str, chunk: int, category: Category | str = BIRDS) -> torch.Generator:
+    """The random generator of one chunk: a hash of ``(category's generator and version, seed, split, chunk)``,
+    so chunks can be made in any order, in parallel or after an interruption, and still give the same dataset."""
+    cat = get_category(category)
+    digest = hashlib.sha256(f"{cat.generator}/{cat.version}/{seed}/{split}/{chunk}".encode()).hexdigest()
     return torch.Generator().manual_seed(int(digest[:15], 16))
 
 
@@ -405,23 +425,28 @@ def _split_class_ids(split: str, start: int, stop: int, num_classes: int) -> tor
     return (torch.arange(start, stop) + offset) % num_classes
 
 
-def make_chunk(config: SynthBirdsConfig, seed: int, split: str, chunk: int) -> tuple[list[str], SynthBatch]:
-    """Generate chunk ``chunk`` of a split (deterministic for ``(config, seed, split, chunk)``).
+def make_chunk(config: SynthBirdsConfig, seed: int, split: str, chunk: int,
+               category: Category | str = BIRDS) -> tuple[list[str], SynthBatch]:
+    """Generate chunk ``chunk`` of a split (deterministic for ``(category, config, seed, split, chunk)``).
 
-    ``test_unseen`` draws ordinary birds (articulation, cameras, noise and backgrounds as ``test``) of the
-    held-out species, balanced over :data:`~meshinv_lite.data.species.UNSEEN_SPECIES`.
+    ``test_unseen`` draws ordinary instances (articulation, cameras, noise and backgrounds as ``test``) of the
+    held-out classes, balanced over the category's ``unseen_classes`` (birds:
+    :data:`~meshinv_lite.data.species.UNSEEN_SPECIES`).
     """
+    cat = get_category(category)
     n = config.split_size(split)
     start, stop = chunk * config.chunk, min(n, (chunk + 1) * config.chunk)
-    species = UNSEEN_SPECIES if split == UNSEEN_SPLIT else SPECIES
+    species = cat.unseen_classes if split == UNSEEN_SPLIT else cat.classes
     ids = _split_class_ids(split, start, stop, len(species))
-    batch = generate_batch(ids, chunk_generator(seed, split, chunk), config, hard=(split == "test_hard"), species=species)
+    batch = generate_batch(ids, chunk_generator(seed, split, chunk, cat), config, hard=(split == "test_hard"),
+                           species=species, category=cat)
     return [f"{i:06d}" for i in range(start, stop)], batch
 
 
 def batch_annotations(batch: SynthBatch) -> dict:
-    """The annotation arrays of a batch, as stored in ``annotations.npz`` (see ``dataset.FORMAT``); the
-    ``species`` column only for birds of held-out species (the seen splits' files stay as they were)."""
+    """The annotation arrays of a batch, as stored in ``annotations.npz`` (see ``dataset.FORMAT``): the shared
+    columns, the category's own (:attr:`SynthBatch.extras`), and the ``species`` column only for held-out classes
+    (the seen splits' files stay as they were)."""
     out = {
         "camera": batch.camera.as_tensor().float(),
         "noisy_camera": batch.noisy_camera.as_tensor().float(),
@@ -431,8 +456,7 @@ def batch_annotations(batch: SynthBatch) -> dict:
         "texture_map": (batch.texture_map * 255).round().to(torch.uint8),
         "occluder": batch.occluder.float(),
         "extreme": batch.extreme,
-        "wing_open": batch.wing_open.float(),
-        "tail_scale": batch.tail_scale.float(),
+        **{k: v.float() for k, v in batch.extras.items()},  # birds: wing_open, tail_scale (in this order)
         "azimuth": batch.azimuth.float(),
         "elevation": batch.elevation.float(),
     }
@@ -441,11 +465,11 @@ def batch_annotations(batch: SynthBatch) -> dict:
     return out
 
 
-def _split_signature(config: SynthBirdsConfig, seed: int, split: str) -> dict:
+def _split_signature(config: SynthBirdsConfig, seed: int, split: str, category: Category = BIRDS) -> dict:
     """What determines a split's content. ``test_unseen``'s size lives outside ``config.sizes`` (see
     :data:`~meshinv_lite.data.config.UNSEEN_SPLIT`), so it is added here; the other splits' signatures are
     those they have always had."""
-    sig = {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "split": split,
+    sig = {"generator": category.generator, "generator_version": category.version, "seed": int(seed), "split": split,
            "config": config.to_dict()}
     if split not in config.sizes:
         sig["num_images"] = config.split_size(split)
@@ -456,11 +480,12 @@ def _worker_chunk(args) -> int:
     """Process-pool task: make and write one chunk (one torch thread per worker)."""
     from .dataset import SplitWriter
 
-    config_dict, seed, split, chunk, root = args
+    config_dict, seed, split, chunk, root, category = args
     torch.set_num_threads(1)
     config = SynthBirdsConfig.from_dict(config_dict)
-    writer = SplitWriter(root, split, _split_signature(config, seed, split))
-    names, batch = make_chunk(config, seed, split, chunk)
+    cat = get_category(category)
+    writer = SplitWriter(root, split, _split_signature(config, seed, split, cat))
+    names, batch = make_chunk(config, seed, split, chunk, cat)
     writer.write_chunk(chunk, names, batch.images, batch.masks, batch_annotations(batch))
     return len(names)
 
@@ -475,7 +500,42 @@ def build_synthbirds(
     workers: Optional[int] = None,
     progress: bool = True,
 ) -> dict:
-    """Generate SynthBirds splits into ``out_dir`` (format: :data:`meshinv_lite.data.dataset.FORMAT`).
+    """Generate SynthBirds splits into ``out_dir``: :func:`build_dataset` with the birds category."""
+    return build_dataset(out_dir, BIRDS, config, profile, seed, splits, force, workers, progress)
+
+
+def build_synthcars(
+    out_dir: str | Path,
+    config: Optional[SynthBirdsConfig] = None,
+    profile: str = "lite",
+    seed: int = 0,
+    splits: Optional[Sequence[str]] = None,
+    force: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> dict:
+    """Generate SynthCars splits into ``out_dir``: :func:`build_dataset` with the cars category (config default:
+    ``CARS.config(profile)``: elevations -5..20 degrees, all azimuths, street backgrounds; ``test_hard``: lifted or
+    lowered cars and/or an occluding bar; ``test_unseen``: the two held-out body types, class -1, their names in
+    ``species``)."""
+    return build_dataset(out_dir, CARS, config, profile, seed, splits, force, workers, progress)
+
+
+def build_dataset(
+    out_dir: str | Path,
+    category: Category | str = BIRDS,
+    config: Optional[SynthBirdsConfig] = None,
+    profile: str = "lite",
+    seed: int = 0,
+    splits: Optional[Sequence[str]] = None,
+    force: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+) -> dict:
+    """Generate a procedural category's splits into ``out_dir`` (format: :data:`meshinv_lite.data.dataset.FORMAT`).
+
+    ``category``: ``"birds"`` (SynthBirds) or ``"cars"`` (SynthCars), see :mod:`meshinv_lite.data.category`;
+    ``config`` defaults to ``category.config(profile)``, ``splits`` to every split of the config.
 
     A finished split with the same settings is kept (``status="exists"``); one with other settings is
     an error unless ``force``. "Same settings" means the generator version, seed, ``config.to_dict()`` and
@@ -492,30 +552,34 @@ def build_synthbirds(
 
     from .dataset import SplitWriter, dataset_lock, read_split, update_root_meta
 
-    config = config or SynthBirdsConfig.for_profile(profile)
+    cat = get_category(category)
+    config = config or cat.config(profile)
+    splits = config.split_names if splits is None else splits
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     unknown = [s for s in splits if s not in config.split_names]
     if unknown:
-        raise ValueError(f"unknown splits {unknown}; SynthBirds has {list(config.split_names)}")
-    info = {"generator": "synthbirds", "generator_version": GENERATOR_VERSION, "seed": int(seed), "profile": config.profile,
-            "config": config.to_dict(), "class_names": list(SPECIES_NAMES), "image_size": config.image_size}
-    # the root meta.json also names the held-out species (a key added to a root written without it)
-    root_info = {**info, "unseen_species": list(UNSEEN_SPECIES_NAMES)}
+        raise ValueError(f"unknown splits {unknown}; {cat.generator} has {list(config.split_names)}")
+    info = {"generator": cat.generator, "generator_version": cat.version, "category": cat.name, "seed": int(seed),
+            "profile": config.profile, "config": config.to_dict(), "class_names": list(cat.class_names),
+            "image_size": config.image_size}
+    # the root meta.json also names the held-out classes (a key added to a root written without it); the key
+    # says "species" for every category (cars: body types), so readers of test_unseen need no category switch
+    root_info = {**info, "unseen_species": list(cat.unseen_class_names)}
     report = {}
     with dataset_lock(out):  # a second build of this dataset waits, then finds the finished splits
         for split in splits:
             t0 = time.perf_counter()
-            signature = _split_signature(config, seed, split)
+            signature = _split_signature(config, seed, split, cat)
             n = config.split_size(split)
             final = out / split
             if final.exists():
                 meta_path = final / "meta.json"
                 if meta_path.exists() and not force:
                     meta = read_json(meta_path)
-                    same = {k: meta.get(k) for k in ("generator_version", "seed", "config", "num_images")} == {
-                        "generator_version": GENERATOR_VERSION, "seed": int(seed), "config": json.loads(json.dumps(config.to_dict())),
-                        "num_images": n}
+                    same = {k: meta.get(k) for k in ("generator", "generator_version", "seed", "config", "num_images")} == {
+                        "generator": cat.generator, "generator_version": cat.version, "seed": int(seed),
+                        "config": json.loads(json.dumps(config.to_dict())), "num_images": n}
                     if not same:
                         raise FileExistsError(
                             f"{final} was built with other settings (seed {meta.get('seed')}, profile {meta.get('profile')}, "
@@ -535,24 +599,26 @@ def build_synthbirds(
             status = "resumed" if done else "built"
             n_workers = workers if workers is not None else (2 if len(todo) >= 16 and (os.cpu_count() or 1) >= 2 else 0)
             bar = tqdm(total=n, initial=n - sum(min(config.chunk, n - c * config.chunk) for c in todo),
-                       desc=f"synthbirds {split}", unit="img", disable=not progress)
+                       desc=f"{cat.generator} {split}", unit="img", disable=not progress)
             if n_workers > 0 and len(todo) > 1:
                 import multiprocessing as mp
 
                 ctx = mp.get_context("spawn")
-                jobs = [(config.to_dict(), seed, split, c, str(out)) for c in todo]
+                jobs = [(config.to_dict(), seed, split, c, str(out), cat.name) for c in todo]
                 with ctx.Pool(n_workers) as pool:
                     for k in pool.imap_unordered(_worker_chunk, jobs):
                         bar.update(k)
             else:
+                # birds call make_chunk with the four arguments it always had (tests stand in for it)
+                chunk_kw = {} if cat is BIRDS else {"category": cat}
                 for c in todo:
-                    names, batch = make_chunk(config, seed, split, c)
+                    names, batch = make_chunk(config, seed, split, c, **chunk_kw)
                     writer.write_chunk(c, names, batch.images, batch.masks, batch_annotations(batch))
                     bar.update(len(names))
             bar.close()
             meta = {**info, "split": split, "has_ground_truth": True}
-            if split == UNSEEN_SPLIT:  # class_id is -1 there; the birds' species are named apart from class_names
-                meta["unseen_species"] = list(UNSEEN_SPECIES_NAMES)
+            if split == UNSEEN_SPLIT:  # class_id is -1 there; the held-out classes are named apart from class_names
+                meta["unseen_species"] = list(cat.unseen_class_names)
             writer.finalize(n_chunks, meta)
             update_root_meta(out, root_info, split, n)
             report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status}
