@@ -19,7 +19,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -126,6 +126,27 @@ def safe_torch_load(path: Path) -> Any:
         raise pickle.UnpicklingError(detail.group(1).strip() if detail else text.splitlines()[0]) from None
 
 
+def load_user_torch_file(path: str | os.PathLike, error: type, *, missing: str, damaged: Callable[[str], str],
+                         file_name: str | None = None, unsafe_suffix: str = "") -> Any:
+    """:func:`safe_torch_load` of a file a user hands in, every failure raised as ``error`` saying what to do.
+
+    ``missing``: the message for a path that does not exist; ``file_name``: the file to name when ``path`` is a
+    folder (``None``: no folder check); ``damaged(reason)``: the message for an unreadable file (``reason``:
+    ``"TypeName: message"``); a file holding Python objects gets :class:`UnsafeFileError`'s message followed by
+    ``unsafe_suffix``."""
+    path = Path(path)
+    if not path.exists():
+        raise error(missing)
+    if file_name is not None and path.is_dir():
+        raise error(f"{path} is a folder; give the checkpoint file in it ({file_name})")
+    try:
+        return safe_torch_load(path)
+    except UnsafeFileError as e:
+        raise error(f"{e}{unsafe_suffix}") from None
+    except Exception as e:  # truncated zip, not a torch file, ...
+        raise error(damaged(f"{type(e).__name__}: {e}")) from None
+
+
 def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, config_key: str, want_config: dict | None,
                           config_noun: str, error: type, hint: str, weights_only: bool = True,
                           name: str | None = None) -> dict:
@@ -142,14 +163,8 @@ def read_checked_artifact(path: Path, *, fmt: str, version: int, kind: str, conf
     if not weights_only:
         raise ValueError("read_checked_artifact loads with weights_only=True only: a file a user hands in must "
                          "never run code")
-    if not path.exists():
-        raise error(f"no {name or kind} at {path}; {hint}")
-    try:
-        state = safe_torch_load(path)
-    except UnsafeFileError as e:
-        raise error(f"{e}; {hint}") from None
-    except Exception as e:  # truncated zip, not a torch file, ...
-        raise error(f"{path} is damaged ({type(e).__name__}: {e}); {hint}") from None
+    state = load_user_torch_file(path, error, missing=f"no {name or kind} at {path}; {hint}",
+                                 damaged=lambda reason: f"{path} is damaged ({reason}); {hint}", unsafe_suffix=f"; {hint}")
     if not isinstance(state, dict) or state.get("format") != fmt:
         raise error(f"{path} is not a meshinv-lite {kind} file; {hint}")
     if state.get("version") != version:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import UnsafeFileError, safe_torch_load, state_checksum
+from ..io import load_user_torch_file, state_checksum
 from .config import PretrainConfig
 from .networks import DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -42,16 +42,9 @@ def read_checkpoint(path: str | Path) -> dict:
     numbers, strings and containers of them only, so a crafted file (``--checkpoint`` of someone else's) is
     refused without running anything it holds."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}; train first (notebook 03 or meshinv_lite.gan)")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; give the checkpoint file in it (latest.pt)")
-    try:
-        state = safe_torch_load(path)
-    except UnsafeFileError as e:
-        raise CheckpointError(str(e)) from None
-    except Exception as e:  # truncated zip, not a torch file, ...
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); delete it and retrain") from None
+    state = load_user_torch_file(path, CheckpointError, file_name="latest.pt",
+                                 missing=f"no checkpoint at {path}; train first (notebook 03 or meshinv_lite.gan)",
+                                 damaged=lambda reason: f"{path} is corrupt or truncated ({reason}); delete it and retrain")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a meshinv-lite GAN checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:

@@ -24,7 +24,7 @@ from typing import Optional
 
 import torch
 
-from ..io import UnsafeFileError, atomic_torch_save, read_checked_artifact, read_json, safe_torch_load, state_checksum, write_json
+from ..io import atomic_torch_save, load_user_torch_file, read_checked_artifact, read_json, state_checksum, write_json
 from .convmesh import ConvMeshConfig, ConvMeshGenerator
 
 IMPORTED_FORMAT = "meshinv-lite-imported-generator"
@@ -125,19 +125,12 @@ def read_authors_checkpoint(path: str | Path, source: str) -> tuple[dict, dict, 
     if source not in SOURCES:
         raise ImportedWeightsError(f"--from must be one of {SOURCES}, got {source!r}")
     path = Path(path)
-    if not path.exists():
-        raise ImportedWeightsError(f"no checkpoint at {path}; download the authors' pretrained GAN (MeshInversion: "
-                                   "checkpoints_gan/pretrained/checkpoint_latest.pth; ConvMesh: "
-                                   "checkpoints_gan/pretrained_<dataset>_512x512_<condition>/checkpoint_latest.pth)")
-    if path.is_dir():
-        raise ImportedWeightsError(f"{path} is a folder; give the checkpoint file in it (checkpoint_latest.pth)")
-    try:
-        ckpt = safe_torch_load(path)
-    except UnsafeFileError as e:
-        raise ImportedWeightsError(str(e)) from None
-    except Exception as e:
-        raise ImportedWeightsError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {e}); download it "
-                                   "again") from None
+    ckpt = load_user_torch_file(
+        path, ImportedWeightsError, file_name="checkpoint_latest.pth",
+        missing=f"no checkpoint at {path}; download the authors' pretrained GAN (MeshInversion: "
+                "checkpoints_gan/pretrained/checkpoint_latest.pth; ConvMesh: "
+                "checkpoints_gan/pretrained_<dataset>_512x512_<condition>/checkpoint_latest.pth)",
+        damaged=lambda reason: f"{path} is not a readable PyTorch checkpoint ({reason}); download it again")
     if not isinstance(ckpt, dict):
         raise ImportedWeightsError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict")
     if ckpt.get("format") == IMPORTED_FORMAT:
