@@ -365,6 +365,17 @@ def _open_image(path: Path, mode: str) -> np.ndarray:
         raise CubFormatError(f"cannot read image {path} ({e})") from None
 
 
+def crop_keypoints(parts: Optional[np.ndarray], box: np.ndarray) -> Optional[torch.Tensor]:
+    """CUB's part keypoints ``(15, 3)`` (1-indexed ``x, y``, visible) in the square crop ``box`` ``(x0, y0, side, side)``:
+    ``(15, 3)`` float ``(x, y)`` normalized (0 where hidden) and visible in ``{0, 1}``; ``None`` without parts."""
+    if parts is None:
+        return None
+    side = float(box[2])
+    xy = torch.tensor(parts[:, :2] - 1 - box[None, :2], dtype=torch.float64)
+    vis = torch.tensor(parts[:, 2] > 0, dtype=torch.float64)
+    return torch.cat([pixel_to_ndc(xy, side, side) * vis[:, None], vis[:, None]], dim=1).float()
+
+
 def load_cub_sample(
     record: CubRecord,
     cub_dir: str | Path,
@@ -396,17 +407,11 @@ def load_cub_sample(
     img_r = np.asarray(Image.fromarray((crop_img * 255).round().astype(np.uint8)).resize(size, Image.BILINEAR))
     mask_r = np.asarray(Image.fromarray(crop_mask.astype(np.float32), mode="F").resize(size, Image.BILINEAR))
     camera = cmr_to_camera(record.sfm_scale, record.sfm_trans, record.sfm_rot, box)
-    keypoints = None
-    if record.parts is not None:
-        side = float(box[2])
-        xy = torch.tensor(record.parts[:, :2] - 1 - box[None, :2], dtype=torch.float64)
-        vis = torch.tensor(record.parts[:, 2] > 0, dtype=torch.float64)
-        keypoints = torch.cat([pixel_to_ndc(xy, side, side) * vis[:, None], vis[:, None]], dim=1).float()
     return CubSample(
         image=torch.from_numpy(img_r.copy()).permute(2, 0, 1).float() / 255,
         mask=torch.from_numpy(np.clip(mask_r, 0, 1).copy())[None].float(),
         camera=camera,
-        keypoints=keypoints,
+        keypoints=crop_keypoints(record.parts, box),
         crop_box=box,
     )
 
@@ -444,9 +449,7 @@ def build_cub(
     which also takes ``mask_source``, ``use_pred_pose`` and ``trust_pickle``; its ``splits`` default to
     ``test``), or ``"auto"`` (:func:`detect_cub_layout`, ``"cmr"`` when undecided).
     """
-    from tqdm.auto import tqdm
-
-    from .dataset import SplitWriter, dataset_lock, update_root_meta
+    from .dataset import dataset_lock, update_root_meta
 
     if layout not in CUB_LAYOUTS + ("auto",):
         raise ValueError(f"unknown CUB layout {layout!r}; choose one of {CUB_LAYOUTS + ('auto',)}")
@@ -474,42 +477,62 @@ def build_cub(
         for split in splits:
             t0 = time.perf_counter()
             records = read_cub(cub_dir, split, cache_dir)
-            if limit is not None:
-                records = records[:limit]
-            n = len(records)
-            if n == 0:
-                raise CubFormatError(f"CMR split {split!r} has no images")
-            final = out / split
-            if final.exists() and (final / "meta.json").exists() and not force:
-                raise FileExistsError(f"{final} exists; pass force=True (--force) to convert again")
-            writer = SplitWriter(out, split, {**info, "split": split, "limit": limit})
-            n_chunks = math.ceil(n / chunk)
-            done = writer.done_chunks()
-            bar = tqdm(total=n, desc=f"cub {split}", unit="img", disable=not progress)
-            for c in range(n_chunks):
-                part = records[c * chunk : (c + 1) * chunk]
-                if c in done:
-                    bar.update(len(part))
-                    continue
+            records = records[:limit] if limit is not None else records
+
+            def convert(part: list[CubRecord]) -> tuple[list, dict]:
                 samples = [load_cub_sample(r, cub_dir, image_size, padding) for r in part]
                 cams = WeakPerspectiveCamera.cat([s.camera for s in samples]).as_tensor()
-                writer.write_chunk(
-                    c,
-                    [f"{c * chunk + i:06d}" for i in range(len(part))],
-                    torch.stack([s.image for s in samples]),
-                    torch.stack([s.mask for s in samples]),
-                    {
-                        "camera": cams,
-                        "noisy_camera": cams,
-                        "class_id": np.array([r.class_id for r in part], dtype=np.int64),
-                        "occluded": np.zeros(len(part), dtype=bool),
-                        "source": np.array([r.rel_path for r in part], dtype=str),
-                        "crop_box": np.stack([s.crop_box for s in samples]).astype(np.float32),
-                    },
-                )
-                bar.update(len(part))
-            bar.close()
-            writer.finalize(n_chunks, {**info, "split": split, "has_ground_truth": False})
-            update_root_meta(out, info, split, n)
-            report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": "resumed" if done else "built"}
+                return samples, {"camera": cams, "noisy_camera": cams}
+
+            status = write_cub_split(out, split, records, convert, {**info, "split": split, "limit": limit},
+                                     {**info, "split": split, "has_ground_truth": False}, force, chunk, progress,
+                                     f"cub {split}")
+            update_root_meta(out, info, split, len(records))
+            report[split] = {"num_images": len(records), "seconds": time.perf_counter() - t0, "status": status}
     return report
+
+
+def write_cub_split(out: Path, split: str, records: Sequence, convert, signature: dict, final_meta: dict, force: bool,
+                    chunk: int, progress: bool, desc: str) -> str:
+    """Write converted CUB ``records`` as ``out/split`` in chunks of ``chunk`` images, resuming finished chunks.
+
+    ``convert(part)`` -> ``(samples, annotations)``: samples with ``image``, ``mask`` and ``crop_box``, and the
+    annotations of its own (at least ``camera`` and ``noisy_camera``); ``class_id``, ``occluded``, ``source`` and
+    ``crop_box`` are added here from the records (``class_id``, ``rel_path``). ``signature``: the settings a resumed
+    run must share; ``final_meta``: what ``meta.json`` holds. Returns ``"built"`` or ``"resumed"``.
+    Refuses an empty split and, without ``force``, a split already converted."""
+    from tqdm.auto import tqdm
+
+    from .dataset import SplitWriter
+
+    n = len(records)
+    if n == 0:
+        raise CubFormatError(f"CMR split {split!r} has no images")
+    final = out / split
+    if final.exists() and (final / "meta.json").exists() and not force:
+        raise FileExistsError(f"{final} exists; pass force=True (--force) to convert again")
+    writer = SplitWriter(out, split, signature)
+    n_chunks = math.ceil(n / chunk)
+    done = writer.done_chunks()
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress)
+    for c in range(n_chunks):
+        part = records[c * chunk : (c + 1) * chunk]
+        if c not in done:
+            samples, annotations = convert(part)
+            writer.write_chunk(
+                c,
+                [f"{c * chunk + i:06d}" for i in range(len(part))],
+                torch.stack([s.image for s in samples]),
+                torch.stack([s.mask for s in samples]),
+                {
+                    **annotations,
+                    "class_id": np.array([r.class_id for r in part], dtype=np.int64),
+                    "occluded": np.zeros(len(part), dtype=bool),
+                    "source": np.array([r.rel_path for r in part], dtype=str),
+                    "crop_box": np.stack([s.crop_box for s in samples]).astype(np.float32),
+                },
+            )
+        bar.update(len(part))
+    bar.close()
+    writer.finalize(n_chunks, final_meta)
+    return "resumed" if done else "built"

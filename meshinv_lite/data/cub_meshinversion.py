@@ -63,7 +63,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..render.camera import WeakPerspectiveCamera, pixel_to_ndc
+from ..render.camera import WeakPerspectiveCamera
 from .cub import (
     CUB_SPLITS,
     CubFormatError,
@@ -73,9 +73,11 @@ from .cub import (
     _open_image,
     cmr_normalized_to_camera,
     cmr_to_camera,
+    crop_keypoints,
     cub_class_names,
     read_cub,
     square_crop_box,
+    write_cub_split,
 )
 
 MI_PADDING = 0.05
@@ -398,16 +400,11 @@ def load_meshinversion_sample(
         noisy = cmr_normalized_to_camera(record.pred_cam, side, corner_offset)
     else:
         noisy = camera
-    keypoints = None
-    if record.parts is not None:
-        xy = torch.tensor(record.parts[:, :2] - 1 - box[None, :2], dtype=torch.float64)
-        vis = torch.tensor(record.parts[:, 2] > 0, dtype=torch.float64)
-        keypoints = torch.cat([pixel_to_ndc(xy, side, side) * vis[:, None], vis[:, None]], dim=1).float()
     return MeshInversionSample(
         image=torch.from_numpy(img_r).permute(2, 0, 1).contiguous(),
         mask=torch.from_numpy(mask_r)[None].contiguous(),
         camera=camera,
-        keypoints=keypoints,
+        keypoints=crop_keypoints(record.parts, box),
         crop_box=box,
         noisy_camera=noisy,
     )
@@ -443,9 +440,7 @@ def build_meshinversion_cub(
     :func:`read_meshinversion_cub` and :func:`load_meshinversion_sample`. Returns
     ``{split: {"num_images", "seconds", "status", "mask_source", "camera_sources"}}``.
     """
-    from tqdm.auto import tqdm
-
-    from .dataset import SplitWriter, dataset_lock, update_root_meta
+    from .dataset import dataset_lock, update_root_meta
 
     root, out = Path(root), Path(out_dir)
     if not root.is_dir():
@@ -464,54 +459,32 @@ def build_meshinversion_cub(
             if limit is not None:
                 records = records[:limit]
             n = len(records)
-            if n == 0:
-                raise CubFormatError(f"CMR split {split!r} has no images")
-            final = out / split
-            if final.exists() and (final / "meta.json").exists() and not force:
-                raise FileExistsError(f"{final} exists; pass force=True (--force) to convert again")
             used_masks = sorted({r.mask_source for r in records})
             sources = {s: sum(r.camera_source == s for r in records) for s in (CAMERA_PRED, CAMERA_SFM)}
             settings = {"mask_source": used_masks[0] if len(used_masks) == 1 else used_masks,
-                        "mask_threshold": mask_threshold, "use_pred_pose": bool(records[0].pred_cam is not None),
+                        "mask_threshold": mask_threshold, "use_pred_pose": bool(records and records[0].pred_cam is not None),
                         "pred_pose_iou_threshold": pred_pose_iou_threshold, "corner_offset_removed": corner_offset,
                         "resize": "bilinear, pixel centres, no antialiasing (cv2.INTER_LINEAR sampling)"}
-            writer = SplitWriter(out, split, {**info, **settings, "split": split, "limit": limit})
-            n_chunks = math.ceil(n / chunk)
-            done = writer.done_chunks()
-            bar = tqdm(total=n, desc=f"cub (meshinversion) {split}", unit="img", disable=not progress)
-            for c in range(n_chunks):
-                part = records[c * chunk : (c + 1) * chunk]
-                if c in done:
-                    bar.update(len(part))
-                    continue
+
+            def convert(part: list[MeshInversionCubRecord]) -> tuple[list, dict]:
                 samples = [load_meshinversion_sample(r, root, image_size, padding, mask_threshold, corner_offset,
                                                      trust_pickle) for r in part]
-                writer.write_chunk(
-                    c,
-                    [f"{c * chunk + i:06d}" for i in range(len(part))],
-                    torch.stack([s.image for s in samples]),
-                    torch.stack([s.mask for s in samples]),
-                    {
-                        "camera": WeakPerspectiveCamera.cat([s.camera for s in samples]).as_tensor(),
-                        "noisy_camera": WeakPerspectiveCamera.cat([s.noisy_camera for s in samples]).as_tensor(),
-                        "class_id": np.array([r.class_id for r in part], dtype=np.int64),
-                        "occluded": np.zeros(len(part), dtype=bool),
-                        "source": np.array([r.rel_path for r in part], dtype=str),
-                        "crop_box": np.stack([s.crop_box for s in samples]).astype(np.float32),
-                        "mat_index": np.array([r.index for r in part], dtype=np.int64),
-                        "mask_source": np.array([r.mask_source for r in part], dtype=str),
-                        "noisy_camera_source": np.array([r.camera_source for r in part], dtype=str),
-                        "pred_pose_overlay_iou": np.array([r.pred_pose_overlay_iou for r in part], dtype=np.float32),
-                    },
-                )
-                bar.update(len(part))
-            bar.close()
-            writer.finalize(n_chunks, {**info, **settings, "split": split, "has_ground_truth": False,
-                                       "camera_sources": sources,
-                                       "noisy_camera": "MeshInversion's starting camera: CMR prediction if its overlay "
-                                                       f"IoU > {pred_pose_iou_threshold}, else SfM"})
+                return samples, {
+                    "camera": WeakPerspectiveCamera.cat([s.camera for s in samples]).as_tensor(),
+                    "noisy_camera": WeakPerspectiveCamera.cat([s.noisy_camera for s in samples]).as_tensor(),
+                    "mat_index": np.array([r.index for r in part], dtype=np.int64),
+                    "mask_source": np.array([r.mask_source for r in part], dtype=str),
+                    "noisy_camera_source": np.array([r.camera_source for r in part], dtype=str),
+                    "pred_pose_overlay_iou": np.array([r.pred_pose_overlay_iou for r in part], dtype=np.float32),
+                }
+
+            final_meta = {**info, **settings, "split": split, "has_ground_truth": False, "camera_sources": sources,
+                          "noisy_camera": "MeshInversion's starting camera: CMR prediction if its overlay "
+                                          f"IoU > {pred_pose_iou_threshold}, else SfM"}
+            status = write_cub_split(out, split, records, convert, {**info, **settings, "split": split, "limit": limit},
+                                     final_meta, force, chunk, progress, f"cub (meshinversion) {split}")
             update_root_meta(out, info, split, n)
-            report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": "resumed" if done else "built",
+            report[split] = {"num_images": n, "seconds": time.perf_counter() - t0, "status": status,
                              "mask_source": settings["mask_source"], "camera_sources": sources}
     return report
 
