@@ -74,8 +74,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..render.camera import WeakPerspectiveCamera, matrix_to_quaternion, pixel_to_ndc, quaternion_to_matrix
+from ..render.convmesh_template import AUTHORS_TO_OBJECT, camera_from_authors
 
-CMR_TO_OBJECT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+CMR_TO_OBJECT = AUTHORS_TO_OBJECT.numpy()
 """``M``: CMR's CUB object frame (x left, y tail, z up) -> ours (y up, beak +z), mirror included."""
 _FLIP_Y = np.diag([1.0, -1.0, 1.0])
 CUB_SPLITS = ("train", "val", "test")
@@ -193,11 +194,9 @@ def cmr_normalized_to_camera(
         d = 1.0 / float(crop_side)
     else:
         d = 0.0
-    rot = quaternion_to_matrix(torch.tensor(q / norm, dtype=torch.float64)).numpy()
-    r_ours = _FLIP_Y @ rot @ CMR_TO_OBJECT.T
-    qo = matrix_to_quaternion(torch.tensor(r_ours, dtype=torch.float64)[None]).float()
-    t = torch.tensor([[tx - d, -(ty - d)]], dtype=torch.float32)
-    return WeakPerspectiveCamera(torch.tensor([s], dtype=torch.float32), t, qo)
+    cam64 = camera_from_authors(torch.tensor([s], dtype=torch.float64), torch.tensor([[tx - d, ty - d]], dtype=torch.float64),
+                                torch.tensor(q / norm, dtype=torch.float64)[None])
+    return WeakPerspectiveCamera(cam64.scale.float(), cam64.translation.float(), cam64.rotation.float())
 
 
 def camera_to_cmr_normalized(camera: WeakPerspectiveCamera, crop_side: Optional[float] = None,

@@ -351,7 +351,7 @@ def evaluate_split(
     metrics = {"split": split, "camera": camera, "limit": limit, **summarize_rows(keep),
                "newly_inverted": len(todo), "seconds_inverting": seconds,
                "seconds_per_image": seconds / len(todo) if todo else None}
-    sources = ds.data.annotations.get("mask_source") if hasattr(ds.data.annotations, "get") else None
+    sources = ds.data.annotations.get("mask_source")
     if sources is not None:  # real data: say which mask the IoU was measured against (MeshInversion: PointRend's)
         metrics["iou_mask_source"] = sorted({str(x) for x in np.asarray(sources)[: len(names)]})
     if choose_class:
