@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 import meshinv_lite as mi
+from _paired import paired_lines, paired_row
 from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.ood import recolour_batch
 from meshinv_lite.data.synthbirds import synthbirds_dir
-from meshinv_lite.evaluation import fd_paired, iou_occluder_ignored, paired, realism_per_image, reconstruction_metrics
-from meshinv_lite.evaluation.ablation import bootstrap_mean
+from meshinv_lite.evaluation import iou_occluder_ignored, realism_per_image, reconstruction_metrics
 from meshinv_lite.features import load_feature_extractor
 from meshinv_lite.gan import load_shipped_prior
 from meshinv_lite.inversion import AdaptConfig, InversionConfig, adapt_reconstruction, invert_batch
@@ -143,22 +143,10 @@ def summarize_split(cells: dict) -> dict:
     base = cells[LATENT]
     out = {}
     for v, c in cells.items():
-        row = {}
-        for key, _, sign in METRICS:
-            if key not in c:
-                continue
-            mean, lo, hi = bootstrap_mean(c[key])
-            row[key] = {"mean": mean, "lo": lo, "hi": hi}
-            if v != LATENT:
-                row[key]["vs_latent"] = paired(c[key], base[key], sign if sign else 1)
+        row = paired_row(c, base, METRICS, "vs_latent", v == LATENT)
         row["roughness_gt"] = {"mean": float(np.mean(c["roughness_gt"]))}
         row["folded_gt"] = {"mean": float(np.mean(c["folded_gt"]))}
-        row["psnr_per_view"] = c["psnr_per_view"].mean(0).tolist()
-        row["perceptual_per_view"] = c["perceptual_per_view"].mean(0).tolist()
-        fd = fd_paired(c["embed_pred"], base["embed_pred"], c["embed_true"])
-        row["fd"] = fd
-        n = c["iou"].size
-        row["seconds_per_image"] = float(c["seconds"]) / n
+        row["seconds_per_image"] = float(c["seconds"]) / c["iou"].size
         out[v] = row
     return out
 
@@ -169,19 +157,7 @@ def format_summary(summary: dict) -> str:
         lines.append(f"\n== {split} ({rows[LATENT]['iou'] and len(rows)} variants)")
         for v, row in rows.items():
             lines.append(f"  {v}: {row['seconds_per_image']:.2f} s/image (latent phase included only in 'latent')")
-            for key, label, _ in METRICS:
-                if key not in row:
-                    continue
-                r = row[key]
-                txt = f"    {label:<22} {r['mean']:8.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-                if "vs_latent" in r:
-                    p = r["vs_latent"]
-                    txt += f"   vs latent {p['diff']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}] wins {p['wins']}/{p['n']}"
-                lines.append(txt)
-            for k in ("fd_in_domain_1", "fd_in_domain_10", "fd_in_domain_12"):
-                f = row["fd"].get(k)
-                if f:
-                    lines.append(f"    {k:<22} {f['value']:8.4f}   vs latent {f['diff']:+.4f} [{f['lo']:+.4f}, {f['hi']:+.4f}]")
+            lines += paired_lines(row, METRICS, "vs_latent", "vs latent", 22)
             lines.append(f"    true birds: roughness {row['roughness_gt']['mean']:.2f} deg, folded {row['folded_gt']['mean']:.4f}")
             lines.append("    PSNR per view (0..330 by 30): " + " ".join(f"{x:.1f}" for x in row["psnr_per_view"]))
             lines.append("    perceptual per view (30..330): " + " ".join(f"{x:.3f}" for x in row["perceptual_per_view"]))

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 import meshinv_lite as mi
+from _paired import paired_lines, paired_row
 from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.encoder import load_shipped_encoder
-from meshinv_lite.evaluation import fd_paired, paired, realism_per_image, reconstruction_metrics
-from meshinv_lite.evaluation.ablation import bootstrap_mean
+from meshinv_lite.evaluation import realism_per_image, reconstruction_metrics
 from meshinv_lite.features import load_feature_extractor
 from meshinv_lite.gan import load_shipped_prior
 from meshinv_lite.inversion import InversionConfig, InversionStage, invert_batch, regress_batch
@@ -108,15 +108,7 @@ def summarize(cells: dict) -> dict:
     base = cells[BASE]
     out = {}
     for m, c in cells.items():
-        row = {}
-        for key, _, sign in METRICS:
-            mean, lo, hi = bootstrap_mean(c[key])
-            row[key] = {"mean": mean, "lo": lo, "hi": hi}
-            if m != BASE:
-                row[key]["vs_inversion"] = paired(c[key], base[key], sign)
-        row["psnr_per_view"] = c["psnr_per_view"].mean(0).tolist()
-        row["perceptual_per_view"] = c["perceptual_per_view"].mean(0).tolist()
-        row["fd"] = fd_paired(c["embed_pred"], base["embed_pred"], c["embed_true"])
+        row = paired_row(c, base, METRICS, "vs_inversion", m == BASE)
         row["seconds_per_image"] = c["seconds"] / c["iou"].size
         row["speedup_vs_inversion"] = (cells[BASE]["seconds"] / c["seconds"]) if c["seconds"] else None
         out[m] = row
@@ -129,17 +121,7 @@ def format_summary(summary: dict, counts: dict) -> str:
         lines.append(f"\n== {split} ({counts[split]} images)")
         for m, row in rows.items():
             lines.append(f"  {m}: {row['seconds_per_image']:.2f} s/image ({row['speedup_vs_inversion']:.1f}x inversion's speed)")
-            for key, label, _ in METRICS:
-                r = row[key]
-                txt = f"    {label:<20} {r['mean']:8.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-                if "vs_inversion" in r:
-                    p = r["vs_inversion"]
-                    txt += f"   vs inversion {p['diff']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}] wins {p['wins']}/{p['n']}"
-                lines.append(txt)
-            for k in ("fd_in_domain_1", "fd_in_domain_10", "fd_in_domain_12"):
-                f = row["fd"].get(k)
-                if f:
-                    lines.append(f"    {k:<20} {f['value']:8.4f}   vs inversion {f['diff']:+.4f} [{f['lo']:+.4f}, {f['hi']:+.4f}]")
+            lines += paired_lines(row, METRICS, "vs_inversion", "vs inversion", 20)
             lines.append("    PSNR per view (0..330 by 30): " + " ".join(f"{x:.1f}" for x in row["psnr_per_view"]))
     return "\n".join(lines)
 
