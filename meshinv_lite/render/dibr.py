@@ -500,14 +500,11 @@ def render_mesh(
         raise TypeError(f"texture_map is a {texture_map.dtype} tensor; textures must be floats in [0, 1] "
                         "(pass texture_map.float() / 255)")
     check_shape("verts", verts, (None, template.num_vertices, 3), f"(B, {template.num_vertices}, 3)")
-    check_nonempty_batch("verts", verts)
-    check_batch(verts=verts, texture_map=texture_map, camera=camera.scale)
-    h, w = image_hw(config.image_size)
-    verts_cam = camera.apply(verts)
-    faces = template.faces.to(verts.device)
-    frags = rasterize(verts_cam, faces, (h, w), cull_backfaces=cull_backfaces)
+    check_batch(verts=verts, texture_map=texture_map, camera=camera.scale)  # before the camera meets the vertices
+    sil = render_silhouette(template, verts, camera, config, soft=soft, cull_backfaces=cull_backfaces)
+    frags = sil.fragments
     uv = interpolate(template.uvs.to(verts.device, verts.dtype), template.faces_uv.to(verts.device), frags)
-    bsz = verts_cam.shape[0]
+    bsz = sil.verts_cam.shape[0]
     color = texture(texture_map.expand(bsz, -1, -1, -1) if texture_map.shape[0] == 1 else texture_map, uv)
     mask = frags.mask.to(color.dtype)
     if background is None:
@@ -517,8 +514,7 @@ def render_mesh(
         if bg.dim() == 1:
             bg = bg[None, :, None, None]
         image = color * mask + bg * (1 - mask)
-    sm = soft_mask(verts_cam, faces, frags, config.sigma_inv, config.box_len) if soft else None
-    return RenderOutput(image=image, mask=mask, soft_mask=sm, uv=uv, fragments=frags, verts_cam=verts_cam)
+    return RenderOutput(image=image, mask=mask, soft_mask=sil.soft_mask, uv=uv, fragments=frags, verts_cam=sil.verts_cam)
 
 
 def render_silhouette(
@@ -527,19 +523,21 @@ def render_silhouette(
     camera: WeakPerspectiveCamera,
     config: RenderConfig = RenderConfig(),
     soft: bool = True,
+    cull_backfaces: bool = False,
 ) -> RenderOutput:
-    """The silhouette alone: :func:`render_mesh` without the texture (no UV interpolation, no texture lookup).
+    """The silhouette alone: :func:`render_mesh` without the texture (no UV interpolation, no texture lookup), and
+    the first half of :func:`render_mesh` (``camera.apply`` -> :func:`rasterize` -> :func:`soft_mask`).
 
-    ``verts`` ``(B, N, 3)`` and ``camera`` as for :func:`render_mesh`. Returns a :class:`RenderOutput` whose
-    ``mask`` and ``soft_mask`` equal :func:`render_mesh`'s, whose ``image`` is that mask in white on black
-    ``(B, 3, H, W)`` (something to look at), and whose ``uv`` is ``None``."""
+    ``verts`` ``(B, N, 3)``, ``camera`` and ``cull_backfaces`` as for :func:`render_mesh`. Returns a
+    :class:`RenderOutput` whose ``mask`` and ``soft_mask`` equal :func:`render_mesh`'s, whose ``image`` is that mask
+    in white on black ``(B, 3, H, W)`` (something to look at), and whose ``uv`` is ``None``."""
     check_camera("camera", camera)
     check_shape("verts", verts, (None, template.num_vertices, 3), f"(B, {template.num_vertices}, 3)")
     check_nonempty_batch("verts", verts)
     h, w = image_hw(config.image_size)
     verts_cam = camera.apply(verts)
     faces = template.faces.to(verts.device)
-    frags = rasterize(verts_cam, faces, (h, w))
+    frags = rasterize(verts_cam, faces, (h, w), cull_backfaces=cull_backfaces)
     mask = frags.mask.to(verts.dtype)
     sm = soft_mask(verts_cam, faces, frags, config.sigma_inv, config.box_len) if soft else None
     return RenderOutput(image=mask.expand(-1, 3, -1, -1), mask=mask, soft_mask=sm, uv=None, fragments=frags,
