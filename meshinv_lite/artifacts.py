@@ -15,7 +15,7 @@ import torch
 
 from .evaluation.probe import inversion_probe
 from .gan.inputs import TrainingData, gan_dir
-from .gan.prior import REBUILD_COMMAND, SHIPPED, PriorRecipe, build_dir, load_shipped_prior, save_prior, shipped_paths
+from .gan.prior import SHIPPED, PriorRecipe, build_dir, load_shipped_prior, save_prior, shipped_paths
 from .gan.quality import sample_quality, shape_plausibility
 from .gan.trainer import GANTrainer
 from .io import read_json, write_json
@@ -37,18 +37,20 @@ def build_prior(
     records it and the file is then not the recipe's).
     """
     from .config import check_device
-    from .data.synthbirds import build_synthbirds, synthbirds_dir
+    from .data.category import get_category
+    from .data.synthbirds import build_dataset, synthbirds_dir
     from .pseudo_gt.build import build_pseudo_gt
     from .pseudo_gt.quality import evaluate_pseudo_gt
 
     device = check_device(device)
     work = build_dir(data_dir, recipe)
-    root = synthbirds_dir(work, recipe.data_profile)
+    category = get_category(recipe.category)
+    root = synthbirds_dir(work, recipe.data_profile, category)
     times: dict[str, float] = {}
     say = print if progress else (lambda *a, **k: None)
 
     t0 = time.perf_counter()
-    build_synthbirds(root, profile=recipe.data_profile, seed=recipe.seed, progress=progress)
+    build_dataset(root, category, profile=recipe.data_profile, seed=recipe.seed, progress=progress)
     times["data_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -94,13 +96,13 @@ def build_prior(
     provenance = {
         "name": recipe.name,
         "file": pt.name,
-        "rebuild_command": REBUILD_COMMAND,
+        "rebuild_command": recipe.rebuild_command,
         "recipe": recipe.to_dict(),
         "complete": trainer.iteration >= recipe.iterations,
         "iterations": trainer.iteration,
         "shipped_iteration": shipped_iteration,
         "seed": recipe.seed,
-        "data_recipe": {"generator": "synthbirds", "profile": recipe.data_profile, "seed": recipe.seed,
+        "data_recipe": {"generator": category.generator, "profile": recipe.data_profile, "seed": recipe.seed,
                         "train_images_used": pgt["num_images"], "camera": recipe.camera,
                         "dataset_meta": read_json(root / "meta.json")},
         "pseudo_gt_config": pgt_cfg.to_dict(),

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     b.add_argument("--iterations", type=int_at_least(1), default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
+    b.add_argument("--category", default="birds", choices=["birds", "cars"],
+                   help="which shipped prior: synthbirds_lite (birds) or synthcars_lite (cars)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     f = sub.add_parser("build-features", help="rebuild the in-domain feature networks (meshinv_lite/priors/) from scratch")
     f.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
@@ -234,9 +236,10 @@ def evaluate(args: argparse.Namespace, ctx: DistContext) -> int:
 
 def build_prior(args: argparse.Namespace) -> int:
     from .artifacts import build_prior as build
+    from .gan.prior import shipped_recipe
 
     t0 = time.perf_counter()
-    p = build(args.data_dir, device=args.device, out_dir=args.out_dir, progress=not args.quiet, iterations=args.iterations)
+    p = build(args.data_dir, recipe=shipped_recipe(args.category), device=args.device, out_dir=args.out_dir, progress=not args.quiet, iterations=args.iterations)
     q = p["quality"]["inversion_probe_val"]
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min this run "
           f"({p['wall_time']['total_hours']:.2f} h of work in all); inversion probe on {q['num_images']} val images: "

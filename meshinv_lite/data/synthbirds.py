@@ -397,17 +397,19 @@ def _generate_batch(class_ids, generator, config, hard, template, species, categ
 # --------------------------------------------------------------------------------------------------
 
 
-def synthbirds_dir(data_dir: str | Path, profile: str) -> Path:
-    """Where the SynthBirds dataset of a profile lives.
+def synthbirds_dir(data_dir: str | Path, profile: str, category: Category | str = BIRDS) -> Path:
+    """Where the dataset of a profile lives (SynthBirds, or SynthCars with ``category="cars"``).
 
-    A path whose last component starts with ``synthbirds`` (``data/synthbirds_quick``) or that already
-    holds a dataset ``meta.json`` is used as is; any other folder (``data``) is a root holding datasets,
-    and the answer is ``<data_dir>/synthbirds_<profile>``.
+    A path whose last component starts with the category's generator name (``data/synthbirds_quick``,
+    ``data/synthcars_lite``) or that already holds a dataset ``meta.json`` is used as is; any other folder
+    (``data``) is a root holding datasets, and the answer is ``<data_dir>/synthbirds_<profile>``
+    (``synthcars_<profile>``).
     """
     data_dir = Path(data_dir)
-    if data_dir.name.startswith("synthbirds") or (data_dir / "meta.json").exists():
+    prefix = get_category(category).generator
+    if data_dir.name.startswith(prefix) or (data_dir / "meta.json").exists():
         return data_dir
-    return data_dir / f"synthbirds_{get_profile(profile).name}"
+    return data_dir / f"{prefix}_{get_profile(profile).name}"
 
 
 def chunk_generator(seed: int, split: str, chunk: int, category: Category | str = BIRDS) -> torch.Generator:

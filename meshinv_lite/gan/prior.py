@@ -65,6 +65,8 @@ SHIP_ITERATION = 4000
 class PriorRecipe:
     """Everything that determines the shipped prior (with the code).
 
+    ``category``: the procedural category it is trained on (``"birds"``, ``"cars"``; its class table sets
+    the generator's number of classes);
     ``data_profile``: the SynthBirds profile whose dataset, pseudo-GT settings and network sizes are used;
     ``train_images``: training images that get pseudo ground truth (``None``: all of the split);
     ``iterations``, ``batch_size``, ``ema_decay``, ``w_smooth`` (the generator's normal-consistency weight),
@@ -82,6 +84,7 @@ class PriorRecipe:
     """
 
     name: str = "synthbirds_lite"
+    category: str = "birds"
     data_profile: str = "lite"
     seed: int = 0
     camera: str = "noisy"
@@ -105,9 +108,15 @@ class PriorRecipe:
 
     def pretrain_config(self):
         """The :class:`~meshinv_lite.gan.PretrainConfig` of the GAN run."""
-        return PretrainConfig.for_profile(self.data_profile, iterations=self.iterations, batch_size=self.batch_size,
+        return PretrainConfig.for_profile(self.data_profile, num_classes=self.num_classes, iterations=self.iterations, batch_size=self.batch_size,
                                           ema_decay=self.ema_decay, w_smooth=self.w_smooth, w_crease=self.w_crease,
                                           checkpoint_every=self.checkpoint_every, seed=self.seed)
+
+    @property
+    def num_classes(self) -> int:
+        from ..data.category import get_category
+
+        return len(get_category(self.category).classes)
 
     def pseudo_gt_config(self):
         from ..pseudo_gt.config import PseudoGTConfig
@@ -118,12 +127,32 @@ class PriorRecipe:
     def generator_config(self) -> GeneratorConfig:
         return self.pretrain_config().generator
 
+    @property
+    def rebuild_command(self) -> str:
+        """The command that rebuilds this prior from scratch."""
+        return REBUILD_COMMAND if self.category == "birds" else f"{REBUILD_COMMAND} --category {self.category}"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 #: The recipe of the prior that ships with the package.
 SHIPPED = PriorRecipe()
+
+#: The car prior's recipe: SynthCars lite, pseudo ground truth of its first 1,000 training images (125 per body
+#: type), 4,000 GAN iterations (the birds' shipped snapshot), the birds' settings otherwise.
+SHIPPED_CARS = PriorRecipe(name="synthcars_lite", category="cars", train_images=1000, iterations=4000,
+                           ship_iteration=4000)
+
+#: The shipped prior of each category.
+SHIPPED_BY_CATEGORY: dict[str, PriorRecipe] = {"birds": SHIPPED, "cars": SHIPPED_CARS}
+
+
+def shipped_recipe(category: str = "birds") -> PriorRecipe:
+    """The recipe of the prior shipped for ``category`` (``"birds"`` or ``"cars"``)."""
+    from ..data.category import get_category
+
+    return SHIPPED_BY_CATEGORY[get_category(category).name]
 
 
 def shipped_paths(recipe: PriorRecipe = SHIPPED, directory: Optional[str | Path] = None) -> tuple[Path, Path]:
@@ -149,7 +178,7 @@ def save_prior(path: str | Path, generator: Generator, recipe: PriorRecipe, iter
 
 
 def _rebuild_hint(recipe: PriorRecipe) -> str:
-    return (f"rebuild it with `{REBUILD_COMMAND}` (see meshinv_lite/gan/prior.py; about 2.5 h on 2 CPU cores), "
+    return (f"rebuild it with `{recipe.rebuild_command}` (see meshinv_lite/gan/prior.py; about 2.5 h on 2 CPU cores), "
             "or train a prior of your own with prior='train'")
 
 
