@@ -111,8 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default="cpu")
     f.add_argument("--threads", type=int_at_least(1), default=None, help=_THREADS_HELP)
     f.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
-    f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval"],
-                   help="rebuild one of the two networks")
+    f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval", "synthcars_features",
+                                                    "synthcars_eval"],
+                   help="rebuild one of the networks")
+    f.add_argument("--category", default="birds", choices=["birds", "cars"],
+                   help="whose pair: synthbirds_features/_eval (birds) or synthcars_features/_eval (cars)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     en = sub.add_parser("build-encoder", help="rebuild the image encoder and mask segmenter (meshinv_lite/priors/)")
     en.add_argument("--data-dir", default="data", help="SynthBirds lite and the checkpoints go to <data-dir>/")
@@ -248,15 +251,13 @@ def build_prior(args: argparse.Namespace) -> int:
 
 
 def build_features(args: argparse.Namespace) -> int:
-    from .features.in_domain import RECIPES
+    from .features.in_domain import BY_CATEGORY, RECIPES
     from .features.in_domain_training import build_feature_net
 
-    for name, recipe in RECIPES.items():
-        if args.only and name != args.only:
-            continue
+    for recipe in ([RECIPES[args.only]] if args.only else BY_CATEGORY[args.category]):
         info = build_feature_net(recipe, args.data_dir, device=args.device, out_dir=args.out_dir, progress=not args.quiet)
         q = info["val_quality"]
-        print(f"{name} ({info['role']}): {info['wall_seconds'] / 60:.1f} min; on {q['num_images']} val images: species "
+        print(f"{recipe.name} ({info['role']}): {info['wall_seconds'] / 60:.1f} min; on {q['num_images']} val images: species "
               f"{q['species_accuracy']:.1%}, UV error u {q['u_deg']:.1f} deg / v {q['v_deg']:.1f} deg, normal "
               f"{q['normal_deg']:.1f} deg, colour {q['colour_mae']:.3f}")
     return 0

@@ -11,6 +11,9 @@ from .base import ExtractorKind, FeatureExtractor, check_feature_images, masked_
 from .in_domain import (
     FEATURES_FORMAT,
     FEATURES_VERSION,
+    BY_CATEGORY,
+    CAR_LOSS_NET,
+    CAR_METRIC_NET,
     LOSS_LABEL,
     LOSS_NET,
     METRIC_LABEL,

@@ -29,7 +29,7 @@ mismatch (:class:`FeatureNetError`).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -127,6 +127,7 @@ class FeatureNetRecipe:
     role: str  # "loss" or "metric"
     seed: int
     net: DomainNetConfig = field(default_factory=DomainNetConfig)
+    category: str = "birds"
     dataset_profile: str = "lite"
     dataset_seed: int = 0
     image_size: int = 64
@@ -143,7 +144,8 @@ class FeatureNetRecipe:
 
     @property
     def label(self) -> str:
-        return LOSS_LABEL if self.role == "loss" else METRIC_LABEL
+        label = LOSS_LABEL if self.role == "loss" else METRIC_LABEL
+        return label if self.category == "birds" else label.replace("SynthBirds", "SynthCars")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,7 +158,18 @@ METRIC_NET = FeatureNetRecipe(name="synthbirds_eval", role="metric", seed=1,
                               net=DomainNetConfig(widths=(32, 48, 64), depth=1), backgrounds=(0.3, 0.5, 0.2))
 
 
-RECIPES = {r.name: r for r in (LOSS_NET, METRIC_NET)}
+#: The cars' pair (SynthCars lite, 8 body types), made the same way: ``build-features --category cars``.
+CAR_LOSS_NET = replace(LOSS_NET, name="synthcars_features", category="cars", net=replace(LOSS_NET.net, num_classes=8))
+
+
+CAR_METRIC_NET = replace(METRIC_NET, name="synthcars_eval", category="cars", net=replace(METRIC_NET.net, num_classes=8))
+
+
+RECIPES = {r.name: r for r in (LOSS_NET, METRIC_NET, CAR_LOSS_NET, CAR_METRIC_NET)}
+
+#: The (loss, metric) feature networks of each category.
+BY_CATEGORY: dict[str, tuple[FeatureNetRecipe, FeatureNetRecipe]] = {
+    "birds": (LOSS_NET, METRIC_NET), "cars": (CAR_LOSS_NET, CAR_METRIC_NET)}
 
 
 def shipped_paths(recipe: FeatureNetRecipe, directory: Optional[str | Path] = None) -> tuple[Path, Path]:
@@ -174,8 +187,13 @@ def save_feature_net(path: str | Path, net: DomainFeatureNet, recipe: FeatureNet
     return Path(path)
 
 
+def rebuild_command(recipe: FeatureNetRecipe) -> str:
+    """The command that rebuilds ``recipe``'s network."""
+    return REBUILD_COMMAND if recipe.category == "birds" else f"{REBUILD_COMMAND} --category {recipe.category}"
+
+
 def _hint(recipe: FeatureNetRecipe) -> str:
-    return f"rebuild it with `{REBUILD_COMMAND}` (about 15 min on 2 CPU cores)"
+    return f"rebuild it with `{rebuild_command(recipe)}` (about 15 min on 2 CPU cores)"
 
 
 def load_feature_net(recipe: FeatureNetRecipe = LOSS_NET, path: Optional[str | Path] = None,
@@ -240,6 +258,6 @@ def _build_auto(source: Optional[Path]) -> FeatureExtractor:
 
 #: The kinds this module adds to :data:`meshinv_lite.features.registry.EXTRACTORS`.
 KINDS: dict[str, ExtractorKind] = {
-    **{r.name: ExtractorKind(_resolve_shipped(r), _build_shipped(r)) for r in (LOSS_NET, METRIC_NET)},
+    **{r.name: ExtractorKind(_resolve_shipped(r), _build_shipped(r)) for r in RECIPES.values()},
     "auto": ExtractorKind(_resolve_auto, _build_auto),
 }

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from ..io import atomic_torch_save, read_json, write_json
 from .in_domain import (
-    REBUILD_COMMAND,
     TARGET_CHANNELS,
     DomainFeatureNet,
     FeatureNetRecipe,
@@ -232,22 +231,24 @@ def build_feature_net(recipe: FeatureNetRecipe, data_dir: str | Path = "data", d
                       out_dir: Optional[str | Path] = None, progress: bool = True) -> dict:
     """Rebuild one shipped network from scratch: SynthBirds (made if absent) -> training -> ``<name>.pt`` and
     the provenance ``<name>.json`` in ``out_dir`` (default: the package's ``priors/``). Returns the provenance."""
-    from ..data.config import SynthBirdsConfig
-    from ..data.synthbirds import build_synthbirds, synthbirds_dir
+    from ..data.category import get_category
+    from ..data.synthbirds import build_dataset, synthbirds_dir
     from ..provenance import code_version
+    from .in_domain import rebuild_command
 
     t0 = time.perf_counter()
-    root = synthbirds_dir(data_dir, recipe.dataset_profile)
-    build_synthbirds(root, SynthBirdsConfig.for_profile(recipe.dataset_profile), seed=recipe.dataset_seed,
-                     splits=("train", "val"), progress=progress)
+    category = get_category(recipe.category)
+    root = synthbirds_dir(data_dir, recipe.dataset_profile, category)
+    build_dataset(root, category, category.config(recipe.dataset_profile), seed=recipe.dataset_seed,
+                  splits=("train", "val"), progress=progress)
     net, report = train_feature_net(recipe, root, Path(data_dir) / f"features_{recipe.name}", device=device,
                                     progress=progress)
     pt, js = shipped_paths(recipe, out_dir)
     pt.parent.mkdir(parents=True, exist_ok=True)
     save_feature_net(pt, net, recipe, report["steps"])
     info = {"name": recipe.name, "label": recipe.label, "role": recipe.role, "recipe": recipe.to_dict(),
-            "rebuild_command": REBUILD_COMMAND, "code_version": code_version(),
-            "data_recipe": {"dataset": "SynthBirds", "profile": recipe.dataset_profile, "seed": recipe.dataset_seed,
+            "rebuild_command": rebuild_command(recipe), "code_version": code_version(),
+            "data_recipe": {"dataset": {"birds": "SynthBirds", "cars": "SynthCars"}[category.name], "profile": recipe.dataset_profile, "seed": recipe.dataset_seed,
                             "split": "train", "dataset_meta": read_json(root / "meta.json")},
             "machine": {"platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads()},
             "wall_seconds": time.perf_counter() - t0, **report,
