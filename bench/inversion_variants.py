@@ -22,6 +22,8 @@ the last 10 steps, fell by less than 0.5 % against the 10 steps before; the next
         --variant "crease10:w_crease=10.0" --results bench/results/mask_weight_lite.json   # lite's mask weight
     python bench/inversion_variants.py --variant "before:w_latent=0.05,latent_shell=None,w_crease=0.0" \
         --variant "shell:w_crease=0.0" --variant "shell_c5:w_crease=5.0"   # lite's latent bound (ours: shell_c2)
+    python bench/inversion_variants.py --category cars --data-dir data/prior_synthcars_lite \
+        --variant "bird_features:features='synthbirds_features'" --variant "no_features:texture_losses=(('chamfer', 1.0),)"
 
 Last line: ``variants_speedup_<first variant>=<float>`` (the first variant's seconds per image / ours', on test:
 above 1 when ours is faster).
@@ -44,7 +46,9 @@ from meshinv_lite.inversion import InversionConfig, InversionStage
 from meshinv_lite.io import write_json
 from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.paths import resolve
+from meshinv_lite.data.category import get_category
 from meshinv_lite.gan import load_shipped_prior
+from meshinv_lite.gan.prior import shipped_recipe
 
 DEFAULT_VARIANTS = ["full:stop_tol=None", "stop_0.002:stop_tol=0.002", "steps_0.5:steps_fraction=0.5,stop_tol=None"]
 
@@ -70,6 +74,8 @@ def parse_variant(text: str, base: InversionConfig) -> tuple[str, InversionConfi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="lite")
+    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+                        help="SynthBirds with the bird prior and networks, or SynthCars with the car ones")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default=None, help="default: outputs/<profile>/inversion_variants")
     parser.add_argument("--splits", nargs="+", default=["test", "test_hard"])
@@ -86,14 +92,16 @@ def main() -> None:
     parser.add_argument("--results", default=None, help="also write the summary JSON here (e.g. bench/results/NAME.json)")
     args = parser.parse_args()
     print("torch threads:", mi.config.set_threads(args.threads))
-    root = synthbirds_dir(resolve(args.data_dir), args.profile)
-    out = Path(args.out) if args.out else resolve("outputs") / args.profile / "inversion_variants"
+    category = get_category(args.category)
+    root = synthbirds_dir(resolve(args.data_dir), args.profile, category)
+    default_out = "inversion_variants" if category.name == "birds" else f"inversion_variants_{category.name}"
+    out = Path(args.out) if args.out else resolve("outputs") / args.profile / default_out
     out.mkdir(parents=True, exist_ok=True)
-    G, info = load_shipped_prior()
-    eval_net = load_feature_extractor("synthbirds_eval")
+    G, info = load_shipped_prior(recipe=shipped_recipe(category.name))
+    eval_net = load_feature_extractor(category.eval_features)
     template = make_uv_sphere()
     # the in-domain features named explicitly ("auto" would pick ImageNet VGG-19 where its weights are on disk)
-    base = replace(InversionConfig.for_profile(args.profile), features="synthbirds_features")
+    base = replace(InversionConfig.for_profile(args.profile), features=category.loss_features)
     configs = dict([("ours", base)] + [parse_variant(v, base) for v in (args.variant or DEFAULT_VARIANTS)])
     cells, timing = {}, {}
     for split, n in zip(args.splits, args.images + [args.images[-1]] * len(args.splits)):

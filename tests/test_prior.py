@@ -6,6 +6,7 @@ import torch
 
 from meshinv_lite.gan import Generator
 from meshinv_lite.gan import SHIPPED, PriorError, PriorRecipe, load_shipped_prior, save_prior, shipped_paths
+from meshinv_lite.gan.prior import SHIPPED_CARS, shipped_recipe
 from meshinv_lite.artifacts import build_prior
 
 
@@ -65,21 +66,36 @@ def test_damaged_missing_and_foreign_files_are_refused(saved, tmp_path):
         load_shipped_prior(path=tmp_path / "flipped.pt")
 
 
-def test_the_shipped_prior_is_in_the_repository_with_its_provenance():
-    pt, js = shipped_paths()
+@pytest.mark.parametrize("recipe", [SHIPPED, SHIPPED_CARS], ids=["birds", "cars"])
+def test_the_shipped_prior_is_in_the_repository_with_its_provenance(recipe):
+    pt, js = shipped_paths(recipe)
     assert pt.exists() and pt.stat().st_size < 10 * 2**20, "the shipped prior must stay under 10 MB"
-    G, info = load_shipped_prior()
-    assert isinstance(G, Generator) and G.config == SHIPPED.generator_config()
+    G, info = load_shipped_prior(recipe=recipe)
+    assert isinstance(G, Generator) and G.config == recipe.generator_config()
     p = json.loads(js.read_text())
     for key in ("recipe", "seed", "data_recipe", "code_version", "wall_time", "quality", "pretrain_config",
                 "pseudo_gt_config", "rebuild_command"):
         assert key in p, key
-    assert p["complete"] is True and p["iterations"] == SHIPPED.iterations
-    assert p["recipe"] == json.loads(json.dumps(SHIPPED.to_dict()))  # the file is what the code's recipe makes
+    assert p["complete"] is True and p["iterations"] == recipe.iterations
+    # the file is what the code's recipe makes (the birds' was made before recipes named their category)
+    assert {**p["recipe"], "category": p["recipe"].get("category", "birds")} == json.loads(json.dumps(recipe.to_dict()))
     # and a rebuild remakes the pseudo-GT it was trained on (the recipe pins it; the lite default is faster)
-    assert p["pseudo_gt_config"] == json.loads(json.dumps(SHIPPED.pseudo_gt_config().to_dict()))
+    assert p["pseudo_gt_config"] == json.loads(json.dumps(recipe.pseudo_gt_config().to_dict()))
     assert p["file_bytes"] == pt.stat().st_size
-    assert p["shipped_iteration"] == info["iteration"] == (SHIPPED.ship_iteration or SHIPPED.iterations)
+    assert p["shipped_iteration"] == info["iteration"] == (recipe.ship_iteration or recipe.iterations)
+    assert p["rebuild_command"] in (recipe.rebuild_command, "python -m meshinv_lite.cli build-prior")
+    assert p["pretrain_config"]["generator"]["num_classes"] == recipe.num_classes
+
+
+def test_the_car_prior_is_its_own_recipe_and_names_its_rebuild():
+    assert SHIPPED_CARS.num_classes == 8 and SHIPPED.num_classes == 12
+    assert shipped_recipe("cars") is SHIPPED_CARS and shipped_recipe("birds") is SHIPPED
+    assert shipped_paths(SHIPPED_CARS)[0].name == "synthcars_lite.pt"
+    with pytest.raises(ValueError, match="unknown category 'boats'"):
+        shipped_recipe("boats")
+    # the bird prior's file is not the car prior (another number of classes), and the refusal says how to rebuild
+    with pytest.raises(PriorError, match=r"num_classes.*build-prior --category cars"):
+        load_shipped_prior(path=shipped_paths(SHIPPED)[0], recipe=SHIPPED_CARS)
 
 
 @pytest.mark.slow

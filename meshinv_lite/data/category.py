@@ -67,6 +67,8 @@ class Category:
         sizes: ``{profile: {split: images}}``, the default split sizes.
         backgrounds: palettes of the textured backgrounds (pairs of RGB in ``[0, 1]``).
         hard: what ``test_hard`` holds, in words.
+        loss_features / eval_features: the in-domain feature networks trained on this category
+            (:mod:`meshinv_lite.features.in_domain`): one for inversion's feature loss, one only for metrics.
     """
 
     name: str
@@ -84,6 +86,8 @@ class Category:
     sizes: Mapping[str, Mapping[str, int]]
     backgrounds: tuple[RGBPair, ...]
     hard: str
+    loss_features: str = "synthbirds_features"
+    eval_features: str = "synthbirds_eval"
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -160,6 +164,8 @@ CARS = Category(
     sizes=_CAR_SIZES,
     backgrounds=CAR_BACKGROUNDS,
     hard="extreme proportions (lifted or lowered: clearance, tyres, height) and/or an occluding bar",
+    loss_features="synthcars_features",
+    eval_features="synthcars_eval",
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}
@@ -174,4 +180,16 @@ def get_category(name: "str | Category") -> Category:
     return CATEGORIES[name]
 
 
-__all__: Sequence[str] = ["Category", "CATEGORIES", "BIRDS", "CARS", "BIRD_BACKGROUNDS", "CAR_BACKGROUNDS", "get_category"]
+def category_of(dataset_root) -> Category:
+    """The category of a dataset on disk: its root ``meta.json``'s ``category`` (datasets written before
+    categories existed, and converted CUB, are birds)."""
+    import json
+    from pathlib import Path
+
+    meta = Path(dataset_root) / "meta.json"
+    name = json.loads(meta.read_text()).get("category", "birds") if meta.is_file() else "birds"
+    return get_category(name)
+
+
+__all__: Sequence[str] = ["Category", "CATEGORIES", "BIRDS", "CARS", "BIRD_BACKGROUNDS", "CAR_BACKGROUNDS", "get_category",
+                          "category_of"]

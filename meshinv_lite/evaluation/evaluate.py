@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -236,7 +237,8 @@ def evaluate_split(
         batch_size: images per inversion batch (and per CSV update). Batch ``k`` is inverted with seed
             ``seed + index of its first image``, so a resumed run matches an uninterrupted one with the
             same ``batch_size``.
-        extractor: CNN for the feature losses of inversion (default: the package's VGG-19 or its fallback).
+        extractor: CNN for the feature losses of inversion (default: ``config.features``; ``"auto"`` on a dataset
+            of another category than birds means that category's in-domain loss network, ``synthcars_features``).
         fid_extractor: the FID network (default: :func:`meshinv_lite.features.load_fid_extractor` with
             ``fid_weights``: Inception-v3 when the weights are found, else the labelled fallback).
         views: which of FID_1/10/12 to compute (empty: none).
@@ -250,7 +252,8 @@ def evaluate_split(
         dist: the :class:`~meshinv_lite.distributed.DistContext` of a ``torchrun`` launch; every rank calls
             this function with the same arguments and gets the same result back.
         realism: with ground truth, also the in-domain realism figures (:func:`realism_figures`: FD in-domain
-            1/10/12, perceptual distance, sharpness) with ``eval_net`` (default: the shipped evaluation network).
+            1/10/12, perceptual distance, sharpness) with ``eval_net`` (default: the shipped evaluation network of the dataset's category:
+            ``synthbirds_eval``, ``synthcars_eval``).
         method: ``"inversion"`` (``config``'s search), or a regression baseline: ``"encoder_only"`` or
             ``"texture_flow"`` (:func:`~meshinv_lite.inversion.regress` with ``encoder``, default the shipped one;
             the encoder predicts the camera, so ``camera`` is not used, and ``config`` gives only the render size).
@@ -260,6 +263,7 @@ def evaluate_split(
     """
     from tqdm.auto import tqdm
 
+    from ..data.category import category_of
     from ..data.dataset import ReconstructionDataset
     from ..inversion.config import UNKNOWN_CLASS
     from ..inversion.search import invert_batch
@@ -267,6 +271,13 @@ def evaluate_split(
     if method not in EVALUATION_METHODS:
         raise ValueError(f"method must be one of {EVALUATION_METHODS}, got {method!r}")
     views = _check_arguments(limit, batch_size, views, camera)  # before anything is read, inverted or written
+    category = category_of(dataset_root)
+    if config.features == "auto" and category.name != "birds":
+        config = replace(config, features=category.loss_features)  # its own in-domain loss network
+    if eval_net is None and realism and category.name != "birds":
+        from ..features.registry import load_feature_extractor
+
+        eval_net = load_feature_extractor(category.eval_features, device=next(generator.parameters()).device)
     ctx = dist or SINGLE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
