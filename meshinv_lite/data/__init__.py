@@ -6,6 +6,7 @@ CUB-200-2011 reader.
 * :mod:`meshinv_lite.data.category`: what differs between the procedural categories (birds, cars);
 * :mod:`meshinv_lite.data.dataset`: the on-disk format (documented there) and :class:`ReconstructionDataset`;
 * :mod:`meshinv_lite.data.cub`: CUB-200-2011 + CMR annotations -> the same format.
+* :mod:`meshinv_lite.data.pascal3d`: PASCAL3D+ cars (viewpoints, CAD masks) -> the same format.
 """
 from .config import SynthBirdsConfig
 from .dataset import FORMAT, ReconstructionDataset, read_split, write_split
