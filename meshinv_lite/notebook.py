@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .config import Profile, get_profile, set_threads
+from .data.category import BIRDS, Category, get_category
 from .io import write_metrics
 from .params import check_parameters
 
@@ -33,6 +34,7 @@ class NotebookRun:
     out: Path                    # this notebook's output folder (made)
     data_dir: Optional[Path]     # the data root (None for a notebook without one)
     metrics: dict = field(default_factory=dict)   # key figures, written by :meth:`save_metrics`
+    category: Category = BIRDS   # the procedural category (parameter ``category``; birds without one)
 
     def save_metrics(self) -> Path:
         """Write :attr:`metrics` to ``out/metrics.json`` (merged with what is there); returns the path."""
@@ -45,7 +47,8 @@ def start(values: Mapping[str, Any], seed_torch: bool = True) -> NotebookRun:
     Validates every known parameter (:func:`meshinv_lite.params.check_parameters`), sets torch's threads
     (``threads``; ``None``: the measured default of :func:`meshinv_lite.config.set_threads`) and, with
     ``seed_torch``, torch's global seed; makes ``output_dir``. ``metrics`` starts with the profile, device
-    and seed. Prints one line saying what runs where.
+    and seed, and the category (``category``: ``"birds"`` or ``"cars"``) for a notebook that has that
+    parameter. Prints one line saying what runs where.
     """
     p = check_parameters(values, verbose=False)
     prof = get_profile(p.get("profile", "quick"))
@@ -61,7 +64,12 @@ def start(values: Mapping[str, Any], seed_torch: bool = True) -> NotebookRun:
     out = Path(p["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(p["data_dir"]) if p.get("data_dir") is not None else None
-    print(f"profile {prof.name} ({prof.render_size} px renders) · {device} · {threads} torch thread(s) · seed {seed}")
+    category = get_category(p.get("category", BIRDS.name))
+    metrics = {"profile": prof.name, "device": device, "seed": seed}
+    if "category" in p:
+        metrics["category"] = category.name
+    print(f"profile {prof.name} ({prof.render_size} px renders) · {device} · {threads} torch thread(s) · seed {seed}"
+          + (f" · {category.dataset_name} ({category.plural})" if "category" in p else ""))
     print(f"outputs: {out}" + (f"  |  data: {data_dir}" if data_dir is not None else ""))
     return NotebookRun(params=p, profile=prof, device=device, seed=seed, threads=threads, out=out, data_dir=data_dir,
-                       metrics={"profile": prof.name, "device": device, "seed": seed})
+                       metrics=metrics, category=category)

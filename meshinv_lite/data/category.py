@@ -15,6 +15,7 @@ same bytes on disk).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -67,6 +68,18 @@ class Category:
         sizes: ``{profile: {split: images}}``, the default split sizes.
         backgrounds: palettes of the textured backgrounds (pairs of RGB in ``[0, 1]``).
         hard: what ``test_hard`` holds, in words.
+        word / plural: what one object is called in titles and captions (``"bird"`` / ``"birds"``).
+        dataset_name: the dataset's name in words (``"SynthBirds"``).
+        prior_name: the shipped prior's recipe name (``meshinv_lite/priors/<prior_name>.pt``; the recipe itself is
+            :func:`meshinv_lite.gan.prior.shipped_recipe`).
+        example: the stem of the bundled example photo in ``notebooks/examples/``: ``<example>.png``, its mask
+            ``<example>_mask.png`` and the truth it was rendered with, ``<example>_truth.json``
+            (``data_scripts/make_example_photo.py --category <name>`` writes them).
+        has_encoder: whether a shipped image encoder (camera and class guesses for a photo) knows this category;
+            without one, photos get their hypotheses from the grid search.
+        features_from: the category whose shipped in-domain feature networks (``synthbirds_features`` for the
+            losses, ``synthbirds_eval`` for the metrics) this category uses; see :meth:`feature_note`.
+        front: what lies towards the object frame's ``+z`` (``"beak"``), for axis labels.
     """
 
     name: str
@@ -84,6 +97,14 @@ class Category:
     sizes: Mapping[str, Mapping[str, int]]
     backgrounds: tuple[RGBPair, ...]
     hard: str
+    word: str = "bird"
+    plural: str = "birds"
+    dataset_name: str = "SynthBirds"
+    prior_name: str = "synthbirds_lite"
+    example: str = "bird"
+    has_encoder: bool = True
+    features_from: str = "birds"
+    front: str = "beak"
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -92,6 +113,22 @@ class Category:
     @property
     def unseen_class_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.unseen_classes)
+
+    def example_files(self, directory: "str | Path | None" = None) -> tuple[Path, Path]:
+        """``(photo, mask)`` of the bundled example in ``directory`` (default: the project's ``notebooks/examples``)."""
+        from ..paths import project_root
+
+        d = Path(directory) if directory is not None else project_root() / "notebooks" / "examples"
+        return d / f"{self.example}.png", d / f"{self.example}_mask.png"
+
+    def feature_note(self, label: str) -> str:
+        """A feature network's label as printed for this category: unchanged where the network was trained on it,
+        else followed by where it was trained, e.g. ``"in-domain features (SynthBirds-trained) [bird-trained,
+        used here for cars]"``."""
+        if self.features_from == self.name:
+            return label
+        other = get_category(self.features_from)
+        return f"{label} [{other.word}-trained, used here for {self.plural}]"
 
     def config(self, profile: str = "lite", **overrides) -> SynthBirdsConfig:
         """The dataset config of a profile with this category's sizes and camera ranges (then ``overrides``)."""
@@ -160,16 +197,25 @@ CARS = Category(
     sizes=_CAR_SIZES,
     backgrounds=CAR_BACKGROUNDS,
     hard="extreme proportions (lifted or lowered: clearance, tyres, height) and/or an occluding bar",
+    word="car",
+    plural="cars",
+    dataset_name="SynthCars",
+    prior_name="synthcars_lite",
+    example="car",
+    has_encoder=False,      # the shipped encoder knows SynthBirds only
+    features_from="birds",  # the bird-trained feature networks serve until cars' own are shipped
+    front="front",
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}
 
 
 def get_category(name: "str | Category") -> Category:
-    """The category called ``name`` (a :class:`Category` is returned as is); unknown names are refused."""
+    """The category called ``name`` (a :class:`Category` is returned as is); unknown names are refused with a
+    message naming the choices."""
     if isinstance(name, Category):
         return name
-    if name not in CATEGORIES:
+    if not isinstance(name, str) or name not in CATEGORIES:
         raise ValueError(f"unknown category {name!r}; choose one of {sorted(CATEGORIES)}")
     return CATEGORIES[name]
 
