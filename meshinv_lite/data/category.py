@@ -122,12 +122,13 @@ class Category:
         return d / f"{self.example}.png", d / f"{self.example}_mask.png"
 
     def feature_note(self, label: str) -> str:
-        """A feature network's label as printed for this category: unchanged where the network was trained on it,
-        else followed by where it was trained, e.g. ``"in-domain features (SynthBirds-trained) [bird-trained,
+        """A feature network's label as printed for this category: unchanged where the network was trained on it
+        (or is not one of the in-domain networks: its label does not name :attr:`features_from`'s dataset), else
+        followed by where it was trained, e.g. ``"in-domain features (SynthBirds-trained) [bird-trained,
         used here for cars]"``."""
-        if self.features_from == self.name:
-            return label
         other = get_category(self.features_from)
+        if self.features_from == self.name or other.dataset_name not in label:   # (ImageNet VGG, Inception, fallbacks)
+            return label
         return f"{label} [{other.word}-trained, used here for {self.plural}]"
 
     def config(self, profile: str = "lite", **overrides) -> SynthBirdsConfig:

@@ -57,8 +57,12 @@ REALISM_COLUMNS = (("fd_in_domain_1", "FD in-domain_1 ↓", 3), ("fd_in_domain_1
                    ("sharpness_novel", "sharpness ratio, novel (1 = true detail)", 3))
 
 
-def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:
-    """Markdown table of the SynthBirds ground-truth figures (not in the paper: CUB has no 3D ground truth)."""
+def ground_truth_table(rows: Sequence[tuple[str, dict]], category: str = "birds") -> str:
+    """Markdown table of the SynthBirds ground-truth figures (not in the paper: CUB has no 3D ground truth);
+    ``category="cars"`` for SynthCars' (the words, and the realism network's label says where it was trained)."""
+    from ..data.category import get_category
+
+    cat = get_category(category)
     lines = ["| split | " + " | ".join(h for _, h, _ in GT_COLUMNS) + " |", "|---|" + "---|" * len(GT_COLUMNS)]
     for lab, m in rows:
         lines.append(f"| {lab} | " + " | ".join(_fmt(m.get(k), d) for k, _, d in GT_COLUMNS) + " |")
@@ -68,6 +72,6 @@ def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:
         for lab, m in rows:
             lines.append(f"| {lab} | " + " | ".join(_fmt(m.get(k), d) for k, _, d in REALISM_COLUMNS) + " |")
         net = next((m.get("realism_network") for _, m in rows if m.get("realism_network")), "?")
-        lines += ["", f"FD in-domain: Frechet distance of novel views to the true birds' renders (the paper's 1/10/12-view "
-                  f"protocol) in the features of {net}; not FID, and on its own scale."]
+        lines += ["", f"FD in-domain: Frechet distance of novel views to the true {cat.plural}' renders (the paper's 1/10/12-view "
+                  f"protocol) in the features of {cat.feature_note(net)}; not FID, and on its own scale."]
     return "\n".join(lines) + "\n"

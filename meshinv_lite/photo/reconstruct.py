@@ -235,8 +235,9 @@ def reconstruct_photo(
     if generator is None:
         from ..gan.prior import load_shipped_prior, shipped_recipe
 
-        generator, info = load_shipped_prior(device=device, recipe=shipped_recipe(cat.name))
-        prior_info = {"file": info.get("file"), "recipe": info.get("recipe", {}).get("name"),
+        recipe = shipped_recipe(cat.name)
+        generator, info = load_shipped_prior(device=device, recipe=recipe)
+        prior_info = {"file": info.get("file"), "recipe": info.get("recipe", {}).get("name") or recipe.name,
                       "iteration": info.get("iteration")}
     else:
         prior_info = {"file": "(given)", "iteration": None}
