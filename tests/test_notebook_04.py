@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from conftest import assert_picture
+from conftest import assert_picture, cars_prior_or_skip
 
 
 @pytest.mark.notebook
@@ -54,6 +54,26 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
     from PIL import Image
 
     assert Image.open(out / "inversion_loss.png").size[0] >= 1200  # one panel per term, saved at 150 dpi
+
+
+@pytest.mark.notebook
+def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
+    """category='cars': SynthCars test images inverted with the shipped synthcars_lite prior; the metric network is
+    labelled bird-trained; the birds' lite evidence is not shown as cars' evidence."""
+    cars_prior_or_skip()
+    out, m = run_notebook("04_inversion", data_dir=str(shared_cars_dir), category="cars", num_images=1, threads=1)
+    assert m["category"] == "cars" and m["checkpoint"].endswith("synthcars_lite.pt")
+    assert (shared_cars_dir / "synthcars_quick" / "test" / "meta.json").exists()
+    assert not (shared_cars_dir / "synthbirds_quick").exists()
+    for k in ("test_iou", "test_hard_iou", "test_psnr_novel", "test_chamfer_3d"):   # ground truth of SynthCars scored
+        assert math.isfinite(m[k]), k
+    assert 0 < m["test_iou"] <= 1 and m["test_steps_run"] == 40
+    assert set(m["ablation"]) == {"test x1", "test x4"} and "ablation_evidence" not in m
+    text = (out.parent / "04_inversion.ipynb").read_text()
+    assert "[bird-trained, used here for cars]" in text and "not shown for cars" in text
+    for png in ("novel_views.png", "inversion_loss.png", "loop_before_after.png"):
+        assert_picture(out / png)
+    assert not (out / "ablation_lite.png").exists()
 
 
 def _history(live, steps=20):

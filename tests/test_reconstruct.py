@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, cars_prior_or_skip
 from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
 from meshinv_lite.inversion import InversionConfig
@@ -129,18 +129,10 @@ def test_reconstruct_command_for_cars_refuses_the_bird_encoder_and_bird_names(tm
     assert default_hypotheses("birds") == "encoder" and default_hypotheses("cars") == "grid"
 
 
-def _cars_prior_or_skip():
-    from meshinv_lite.gan.prior import SHIPPED_CARS, shipped_paths
-
-    if not shipped_paths(SHIPPED_CARS)[0].exists():
-        pytest.skip("the shipped SynthCars prior (meshinv_lite/priors/synthcars_lite.pt) is not there: build it with "
-                    "`python -m meshinv_lite.cli build-prior --category cars`")
-
-
 def test_reconstruct_command_for_cars_with_a_given_view_and_body_type(tmp_path):
     """The car example through the command with its body type and view given: the SynthCars prior runs, result.json
     says cars and names a body type."""
-    _cars_prior_or_skip()
+    cars_prior_or_skip()
     from meshinv_lite.cli import main
 
     truth = json.loads((EXAMPLE / "car_truth.json").read_text())
