@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?= quick
 DEVICE  ?= cpu
+# birds (SynthBirds, outputs/<profile>/) or cars (SynthCars, outputs/cars_<profile>/)
+CATEGORY ?= birds
+DATASET := $(if $(filter cars,$(CATEGORY)),synthcars,synthbirds)
 # Extra pip arguments for torch, e.g. a CPU-only wheel index on a laptop without a GPU.
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
@@ -12,6 +15,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make demo     set up .venv, build the data, run every notebook at PROFILE=$(PROFILE) into outputs/"
+	@echo "              (CATEGORY=cars: SynthCars instead of SynthBirds, into outputs/cars_$(PROFILE)/)"
 	@echo "make test     the full test suite (unit tests + notebook runs)"
 	@echo "make lab      open JupyterLab on notebooks/ with the venv's kernel"
 	@echo "make bench    speed figures (the quality studies in bench/ run on their own)"
@@ -37,10 +41,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 data: install
-	@$(BIN)/python data_scripts/make_synthbirds.py --profile $(PROFILE) --out data/synthbirds_$(PROFILE) --quiet
+	@$(BIN)/python data_scripts/make_synthbirds.py --category $(CATEGORY) --profile $(PROFILE) --out data/$(DATASET)_$(PROFILE) --quiet
 
 demo: data
-	MESHINV_ROOT=$(CURDIR) $(BIN)/python -m meshinv_lite.pipeline --profile $(PROFILE) --device $(DEVICE) --data-dir data
+	MESHINV_ROOT=$(CURDIR) $(BIN)/python -m meshinv_lite.pipeline --profile $(PROFILE) --device $(DEVICE) --data-dir data --category $(CATEGORY)
 
 test: install
 	$(BIN)/python -m pytest -q -ra

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Build the SynthBirds dataset (images, masks, cameras and 3D ground truth) for a profile.
+"""Build the SynthBirds dataset (images, masks, cameras and 3D ground truth) for a profile, or SynthCars.
 
     python data_scripts/make_synthbirds.py --profile quick --out data/synthbirds_quick
+    python data_scripts/make_synthbirds.py --profile quick --category cars     # -> data/synthcars_quick
     python data_scripts/make_synthbirds.py --profile lite --out data/synthbirds_lite --splits train val
     python data_scripts/make_synthbirds.py --profile lite --out data/synthbirds_lite --splits test_unseen
 
@@ -23,13 +24,16 @@ import time
 from meshinv_lite._checks import int_at_least
 from meshinv_lite.data import FORMAT
 from meshinv_lite.data.synthbirds import SPLITS
-from meshinv_lite.data import SynthBirdsConfig, build_synthbirds
+from meshinv_lite.data import SynthBirdsConfig, build_dataset, get_category
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"])
-    parser.add_argument("--out", default=None, help="output folder (default: data/synthbirds_<profile>)")
+    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+                        help="SynthBirds (default) or SynthCars")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: data/synthbirds_<profile>, data/synthcars_<profile> for cars)")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     parser.add_argument("--force", action="store_true", help="rebuild splits that already exist")
@@ -42,12 +46,14 @@ def main(argv=None) -> int:
     if args.format:
         print(FORMAT)
         return 0
-    out = args.out or f"data/synthbirds_{args.profile}"
-    config = SynthBirdsConfig.for_profile(args.profile, symmetric=not args.asymmetric)
+    cat = get_category(args.category)
+    out = args.out or f"data/{cat.generator}_{args.profile}"
+    config = (SynthBirdsConfig.for_profile(args.profile, symmetric=not args.asymmetric) if cat.name == "birds"
+              else cat.config(args.profile, symmetric=not args.asymmetric))
     t0 = time.perf_counter()
     try:
-        report = build_synthbirds(out, config, seed=args.seed, splits=args.splits, force=args.force,
-                                  workers=args.workers, progress=not args.quiet)
+        report = build_dataset(out, cat, config, seed=args.seed, splits=args.splits, force=args.force,
+                               workers=args.workers, progress=not args.quiet)
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -56,7 +62,7 @@ def main(argv=None) -> int:
         return 130
     for split, r in report.items():
         print(f"{split:>10}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
-    print(f"SynthBirds ({args.profile}, seed {args.seed}) in {out} ({time.perf_counter() - t0:.1f} s)")
+    print(f"{cat.dataset_name} ({args.profile}, seed {args.seed}) in {out} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

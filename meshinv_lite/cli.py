@@ -13,6 +13,7 @@ The notebooks call the same functions one process at a time; these commands are 
 
     # your own photo (mask optional when the PNG has an alpha channel): camera and species are estimated
     python -m meshinv_lite.cli reconstruct photo.png --mask mask.png --out out/
+    python -m meshinv_lite.cli reconstruct car.png --mask car_mask.png --category cars --out out/   # grid search
 
     # rebuild the prior that ships in meshinv_lite/priors/ (one process; about 2.5 h on 2 CPU cores)
     python -m meshinv_lite.cli build-prior --data-dir data
@@ -140,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "without either, estimated by the shipped segmenter)")
     r.add_argument("--box", type=finite_float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"),
                    help="pixels around the bird, to guide the mask estimate of a photo without mask or transparency")
-    r.add_argument("--hypotheses", default="encoder", choices=["encoder", "grid"],
-                   help="camera and species hypotheses from the shipped encoder (default, fast) or the grid search")
+    r.add_argument("--category", default="birds", choices=["birds", "cars"],
+                   help="what the photo shows: birds (the SynthBirds prior, default) or cars (the SynthCars prior)")
+    r.add_argument("--hypotheses", default=None, choices=["encoder", "grid"],
+                   help="camera and class hypotheses from the shipped encoder (birds' default, fast; it knows "
+                        "SynthBirds only) or the grid search (cars' default and only choice)")
     r.add_argument("--out", default="outputs/reconstruct",
                    help="folder for the mesh, pictures and result.json: new, empty, or an earlier result (replaced "
                         "as a whole)")
@@ -149,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu")
     r.add_argument("--threads", type=int_at_least(1), default=None,
                    help="torch CPU threads (default: on <= 2 cores both when idle, else 1)")
-    r.add_argument("--species", default=None, help="species name or class index (default: estimated)")
+    r.add_argument("--species", default=None,
+                   help="species (birds) or body type (cars), by name or class index (default: estimated)")
     r.add_argument("--azimuth", type=finite_float, default=None,
                    help="viewpoint, degrees (with --elevation; default: estimated)")
     r.add_argument("--elevation", type=finite_float, default=None)
@@ -295,6 +300,10 @@ def reconstruct(args: argparse.Namespace) -> int:
     from .photo import reconstruct as rp
 
     out = Path(args.out)
+    if args.hypotheses == "encoder" and args.category != "birds":
+        raise UserError(f"--hypotheses encoder: the shipped encoder knows SynthBirds only, not {args.category}; "
+                        f"leave --hypotheses out (the grid search is the default for {args.category}) or pass "
+                        "--hypotheses grid")
     try:
         rp.check_output_folder(out)
         staged = StagedDir(out)
@@ -308,7 +317,7 @@ def reconstruct(args: argparse.Namespace) -> int:
         result = rp.reconstruct_photo(args.image, args.mask, profile=args.profile, device=args.device,
                                       class_id=args.species, azimuth=args.azimuth, elevation=args.elevation,
                                       seed=args.seed, progress=not args.quiet, adapt=not args.no_adapt,
-                                      hypotheses=args.hypotheses, box=args.box)
+                                      hypotheses=args.hypotheses, box=args.box, category=args.category)
         files = rp.write_outputs(result, staged.path, final_dir=out)
     s = result.summary()
     print(f"{s['class']['name']} (class {s['class']['id']}), azimuth {s['camera']['azimuth']:.0f} deg, elevation "

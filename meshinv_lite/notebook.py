@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .config import Profile, get_profile, set_threads
+from .data.category import BIRDS, Category, get_category
 from .io import write_metrics
 from .params import check_parameters
 
@@ -33,6 +34,7 @@ class NotebookRun:
     out: Path                    # this notebook's output folder (made)
     data_dir: Optional[Path]     # the data root (None for a notebook without one)
     metrics: dict = field(default_factory=dict)   # key figures, written by :meth:`save_metrics`
+    category: Category = BIRDS   # the procedural category (parameter ``category``; birds without one)
 
     def save_metrics(self) -> Path:
         """Write :attr:`metrics` to ``out/metrics.json`` (merged with what is there); returns the path."""
@@ -45,7 +47,8 @@ def start(values: Mapping[str, Any], seed_torch: bool = True) -> NotebookRun:
     Validates every known parameter (:func:`meshinv_lite.params.check_parameters`), sets torch's threads
     (``threads``; ``None``: the measured default of :func:`meshinv_lite.config.set_threads`) and, with
     ``seed_torch``, torch's global seed; makes ``output_dir``. ``metrics`` starts with the profile, device
-    and seed. Prints one line saying what runs where.
+    and seed, and the category (``category``: ``"birds"`` or ``"cars"``) for a notebook that has that
+    parameter. Prints one line saying what runs where.
     """
     p = check_parameters(values, verbose=False)
     prof = get_profile(p.get("profile", "quick"))
@@ -61,7 +64,97 @@ def start(values: Mapping[str, Any], seed_torch: bool = True) -> NotebookRun:
     out = Path(p["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(p["data_dir"]) if p.get("data_dir") is not None else None
-    print(f"profile {prof.name} ({prof.render_size} px renders) · {device} · {threads} torch thread(s) · seed {seed}")
+    category = get_category(p.get("category", BIRDS.name))
+    metrics = {"profile": prof.name, "device": device, "seed": seed}
+    if "category" in p:
+        metrics["category"] = category.name
+    print(f"profile {prof.name} ({prof.render_size} px renders) · {device} · {threads} torch thread(s) · seed {seed}"
+          + (f" · {category.dataset_name} ({category.plural})" if "category" in p else ""))
     print(f"outputs: {out}" + (f"  |  data: {data_dir}" if data_dir is not None else ""))
     return NotebookRun(params=p, profile=prof, device=device, seed=seed, threads=threads, out=out, data_dir=data_dir,
-                       metrics={"profile": prof.name, "device": device, "seed": seed})
+                       metrics=metrics, category=category)
+
+
+@dataclass
+class InversionInputs:
+    """What notebooks 04-06 invert, and which images (see :func:`inversion_inputs`).
+
+    ``generator``: the prior in eval mode (this package's :class:`~meshinv_lite.gan.Generator`, or an imported
+    authors' :class:`~meshinv_lite.gan.ConvMeshGenerator`); ``template``: the mesh its maps belong to
+    (``generator.template()``: the 31 x 32 UV sphere, or the authors' own); ``file``: where the generator came from;
+    ``pretrain_config``: its :class:`~meshinv_lite.gan.PretrainConfig` (``None`` for imported weights);
+    ``root``: the dataset folder; ``splits``: the splits it holds; ``has_ground_truth``: whether its ``test``
+    split carries 3D ground truth (SynthBirds / SynthCars: yes; a converted CUB: no); ``source`` / ``dataset_name``:
+    both in words, for titles and tables.
+    """
+
+    generator: Any
+    template: Any
+    file: Path
+    pretrain_config: Any
+    root: Path
+    splits: tuple
+    has_ground_truth: bool
+    source: str
+    dataset_name: str
+
+    def skip(self, what: str, needs: str = "ground truth") -> bool:
+        """``True`` (after printing what is skipped and why) when the dataset lacks ``needs``: ``"ground truth"``
+        or a split name; ``False`` when the cell can run."""
+        missing = (not self.has_ground_truth) if needs == "ground truth" else needs not in self.splits
+        if missing:
+            why = ("no 3D ground truth (true shapes, textures and cameras)" if needs == "ground truth"
+                   else f"no '{needs}' split (only {', '.join(self.splits)})")
+            print(f"skipped: {what}: it needs {needs}, and {self.dataset_name} ({self.root}) has {why}")
+        return missing
+
+
+def inversion_inputs(run: NotebookRun, camera: str = "noisy", prior: Optional[str] = None,
+                     weights: Optional[str | Path] = None, dataset: Optional[str | Path] = None,
+                     progress: bool = True) -> InversionInputs:
+    """The generator and dataset of notebooks 04-06, from their parameters.
+
+    ``weights``: an imported authors' generator (the ``.pt`` of ``python -m meshinv_lite.cli import-weights``, read by
+    :func:`~meshinv_lite.gan.load_imported_generator`) instead of ``prior``; ``None``: :func:`~meshinv_lite.gan.prepare_prior`
+    for the run's category (``prior``: ``"shipped"``/``"train"``/``None``). ``dataset``: a converted dataset folder (e.g.
+    CUB from ``data_scripts/prepare_cub.py``, read as ``cli evaluate --dataset`` reads it) instead of the category's
+    SynthBirds / SynthCars under ``run.data_dir`` (built when missing). A dataset without a ``test`` split is refused
+    (``FileNotFoundError`` naming what it has).
+    """
+    from .data.dataset import list_splits, read_split
+    from .data.synthbirds import build_dataset, synthbirds_dir
+
+    cat, prof = run.category, run.profile
+    if weights is not None:
+        from .gan.imported import load_imported_generator
+
+        G, info = load_imported_generator(weights, device=run.device)
+        file, pcfg = Path(weights), None
+        source = f"the authors' generator imported from {info.get('source', {}).get('entry', Path(weights).name)}"
+    else:
+        from .gan.prior import prepare_prior
+
+        G, pcfg, file = prepare_prior(run.data_dir, prof.name, camera, device=run.device, seed=run.seed, prior=prior,
+                                      category=cat.name, progress=progress)
+        source = f"the prior {file.name}"
+    if dataset is not None:
+        root = Path(dataset)
+        name = "the dataset"
+    else:
+        root = synthbirds_dir(run.data_dir, prof.name, cat)
+        build_dataset(root, cat, profile=prof.name, seed=run.seed, progress=False)   # a no-op when built
+        name = cat.dataset_name
+    splits = tuple(list_splits(root))
+    if "test" not in splits:
+        raise FileNotFoundError(f"{root} has no 'test' split (it has {', '.join(splits) or 'none'}): pass a dataset "
+                                "folder made by data_scripts/prepare_cub.py or make_synthbirds.py")
+    meta = read_split(root, "test", check_files=False).meta
+    has_gt = bool(meta.get("has_ground_truth", True))
+    if dataset is not None:
+        gen = str(meta.get("generator") or root.name)
+        name = {"cub": "CUB (converted)"}.get(gen, gen)
+    if weights is not None:
+        run.metrics["weights"] = str(file)
+    if dataset is not None:
+        run.metrics.update(dataset=str(root), dataset_name=name, has_ground_truth=has_gt)
+    return InversionInputs(G, G.template(run.device), file, pcfg, root, splits, has_gt, source, name)

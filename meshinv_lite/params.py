@@ -92,11 +92,14 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "image_path": _path(optional=True),
     "mask_path": _path(optional=True),
     "species": _species,
+    "category": _choice("birds", "cars"),
+    "weights": _path(optional=True),
+    "dataset": _path(optional=True),
 }
 
 
 #: Parameters that are paths: returned resolved against the project root (:mod:`meshinv_lite.paths`).
-PATH_PARAMETERS = ("data_dir", "output_dir", "fid_weights", "image_path", "mask_path")
+PATH_PARAMETERS = ("data_dir", "output_dir", "fid_weights", "image_path", "mask_path", "weights", "dataset")
 
 
 def check_parameters(values: Mapping[str, Any], verbose: bool = True) -> dict:

@@ -2,10 +2,14 @@
 
     python -m meshinv_lite.pipeline --profile quick            # every notebook in notebooks/
     python -m meshinv_lite.pipeline --profile lite --only 00 01
+    python -m meshinv_lite.pipeline --profile quick --category cars   # SynthCars -> outputs/cars_quick/
 
 Each notebook ``notebooks/NN_name.ipynb`` is executed into ``<output_root>/<profile>/NN_name.ipynb``
 with the parameters ``profile``, ``device``, ``seed``, ``data_dir``, ``output_dir``
-(= ``<output_root>/<profile>/NN_name``) and ``interactive=False``. The run stops at the first
+(= ``<output_root>/<profile>/NN_name``) and ``interactive=False``. ``--category cars`` passes
+``category="cars"`` to every notebook that declares it and writes under ``<output_root>/cars_<profile>/``
+(birds keep ``<output_root>/<profile>/``); a notebook that reads data but has no ``category`` parameter
+(``08_beyond_the_prior``, birds only) is skipped for cars, with the reason in the summary. The run stops at the first
 failing notebook and shows the failing cell's error. ``summary.json`` and ``summary.md`` list each
 notebook's status, wall time and the figures from its ``metrics.json``; the command line then prints
 ``summary.md`` and, when notebook 06 ran, its evaluation table (``06_evaluation/table.md``).
@@ -38,7 +42,7 @@ EVALUATION_TABLE = Path("06_evaluation") / "table.md"
 @dataclass
 class NotebookRun:
     name: str
-    status: str  # "ok" | "failed" | "interrupted"
+    status: str  # "ok" | "failed" | "interrupted" | "skipped"
     seconds: float
     output_notebook: str
     metrics: dict = field(default_factory=dict)
@@ -61,16 +65,39 @@ def find_notebooks(notebook_dir: Path, only: Optional[Sequence[str]] = None) -> 
     return books
 
 
+def results_dir(output_root: str | Path, profile: str, category: str = "birds") -> Path:
+    """Where a run's notebooks, figures and summary go: ``<output_root>/<profile>`` for birds,
+    ``<output_root>/<category>_<profile>`` for another category (``outputs/cars_quick``)."""
+    from .config import get_profile
+    from .data.category import get_category
+
+    name, cat = get_profile(profile).name, get_category(category).name
+    return Path(output_root) / (name if cat == "birds" else f"{cat}_{name}")
+
+
+def takes_category(path: Path) -> Optional[bool]:
+    """Whether a notebook runs for another category than birds: ``True`` when its parameters cell declares
+    ``category``, ``None`` when it reads no data (no ``data_dir``: category-free, e.g. notebook 00), ``False``
+    for a birds-only notebook (``data_dir`` without ``category``, e.g. notebook 08)."""
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(path)))
+    if "category" in declared:
+        return True
+    return None if "data_dir" not in declared else False
+
+
 #: Cached stages, in the order they are built; rebuilding one invalidates the later ones.
 STAGES = ("data", "pseudo_gt", "gan", "results")
 
 
-def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: str | Path) -> list[Path]:
+def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: str | Path,
+                 category: str = "birds") -> list[Path]:
     """Delete the caches of ``stage`` and every later stage for a profile; returns what was removed.
 
-    ``data``: the SynthBirds folder (everything below lives in it); ``pseudo_gt``: its ``pseudo_gt_*``
-    folders; ``gan``: its ``gan_*`` checkpoint folders; ``results``: ``<output_root>/<profile>`` (executed
-    notebooks, figures, evaluation rows). Only folders of those names are touched.
+    ``data``: the SynthBirds folder (SynthCars with ``category="cars"``; everything below lives in it);
+    ``pseudo_gt``: its ``pseudo_gt_*`` folders; ``gan``: its ``gan_*`` checkpoint folders; ``results``:
+    :func:`results_dir` (executed notebooks, figures, evaluation rows). Only folders of those names are touched.
     """
     import shutil
 
@@ -80,7 +107,7 @@ def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: st
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
     later = STAGES[STAGES.index(stage):]
-    root = synthbirds_dir(data_dir, profile)
+    root = synthbirds_dir(data_dir, profile, category)
     targets: list[Path] = []
     if root.is_dir():
         if "data" in later:
@@ -90,7 +117,7 @@ def clear_stages(stage: str, profile: str, data_dir: str | Path, output_root: st
         else:
             globs = [g for st, g in (("pseudo_gt", "pseudo_gt_*"), ("gan", "gan_*")) if st in later]
             targets += sorted(p for g in globs for p in root.glob(g) if p.is_dir())
-    results = Path(output_root) / get_profile(profile).name
+    results = results_dir(output_root, get_profile(profile).name, category)
     if results.is_dir():
         targets.append(results)
     for t in targets:
@@ -163,7 +190,9 @@ def write_summary(runs: list[NotebookRun], out_root: Path, profile: str) -> Path
     write_json(out_root / "summary.json", {"profile": profile, "notebooks": [asdict(r) for r in runs]})
     total = sum(r.seconds for r in runs)
     lines = [f"# meshinv-lite run, profile `{profile}`", "",
-             f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok, {total / 60:.1f} min in all.", "",
+             f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok"
+             + (f" ({sum(r.status == 'skipped' for r in runs)} skipped)" if any(r.status == "skipped" for r in runs) else "")
+             + f", {total / 60:.1f} min in all.", "",
              "| notebook | status | seconds | note |", "|---|---|---|---|"]
     for r in runs:
         lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.error or ''} |")
@@ -192,15 +221,23 @@ def run_pipeline(
     prior: Optional[str] = None,
     threads: Optional[int] = None,
     train_images: Optional[int] = None,
+    category: str = "birds",
 ) -> list[NotebookRun]:
     """Run the notebooks in order; stops at the first failure. Returns the runs so far.
+
+    ``category``: ``"birds"`` or ``"cars"``, passed to every notebook that declares it; outputs go to
+    :func:`results_dir`; birds-only notebooks are skipped for cars (status ``"skipped"``, see :func:`takes_category`).
 
     ``prior``: what notebooks 04-06 invert, ``"shipped"`` or ``"train"`` (``None``: each notebook's default,
     the shipped prior at quick and lite). ``train_images``: training images that get pseudo ground truth
     in notebooks 02-03 (their ``num_train``; ``None``: the profile's default)."""
-    out_root = Path(output_root) / profile
+    from .data.category import get_category
+
+    cat = get_category(category)
+    out_root = results_dir(output_root, profile, cat.name)
     out_root.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False}
+    params = {"profile": profile, "device": device, "seed": seed, "data_dir": str(data_dir), "interactive": False,
+              "category": cat.name}
     if prior is not None:
         params["prior"] = prior
     if threads is not None:
@@ -210,6 +247,12 @@ def run_pipeline(
     runs: list[NotebookRun] = []
     with _ctrl_c_raises() as interrupted:
         for path in find_notebooks(Path(notebook_dir), only):
+            if cat.name != "birds" and takes_category(path) is False:
+                reason = f"birds only (no 'category' parameter): not run for {cat.plural}"
+                print(f"[pipeline] {path.name}: skipped, {reason}", flush=True)
+                runs.append(NotebookRun(path.stem, "skipped", 0.0, "", error=reason))
+                write_summary(runs, out_root, profile)
+                continue
             print(f"[pipeline] {path.name} ...", flush=True)
             t0 = time.perf_counter()
             try:
@@ -275,6 +318,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="training images that get pseudo ground truth in notebooks 02-03 (default: the "
                              "profile's, lite 1000, quick all); shards already made for the same images are reused")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
+    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+                        help="SynthBirds (default; outputs/<profile>/) or SynthCars (outputs/cars_<profile>/; "
+                             "birds-only notebooks are skipped)")
     parser.add_argument("--notebook-dir", default=str(REPO_ROOT / "notebooks"), help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", choices=STAGES, default=None,
                         help="recompute from this stage on instead of reusing earlier runs' caches "
@@ -293,16 +339,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(str(e))  # before anything is deleted or run; exits with status 2
     prior = args.prior
     if args.rebuild:
-        for p in clear_stages(args.rebuild, args.profile, args.data_dir, args.output_root):
+        for p in clear_stages(args.rebuild, args.profile, args.data_dir, args.output_root, args.category):
             print(f"[pipeline] --rebuild {args.rebuild}: removed {p}", flush=True)
         if args.rebuild != "results" and prior is None:
             prior = "train"
             print("[pipeline] notebooks 04-06 invert the GAN trained in this run (--prior train)", flush=True)
-    out_root = Path(args.output_root) / args.profile
+    out_root = results_dir(args.output_root, args.profile, args.category)
     try:
         runs = run_pipeline(args.profile, args.output_root, args.data_dir, args.device, args.seed, args.only,
                             notebook_dir=args.notebook_dir, prior=prior, threads=args.threads,
-                            train_images=args.train_images)
+                            train_images=args.train_images, category=args.category)
     except KeyboardInterrupt:
         logging.disable(logging.CRITICAL)  # asyncio reports the abandoned cell task at exit; the line below says it
         print(f"\n[pipeline] interrupted; what finished is in {out_root / 'summary.md'}", file=sys.stderr)
@@ -311,10 +357,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if table.exists() and any(r.name == table.parent.name and r.status == "ok" for r in runs):
         print(table.read_text())
         print(f"evaluation details: {table.parent}")
-    print(f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok; every notebook's key figures: "
+    print(f"{sum(r.status == 'ok' for r in runs)} of {len(runs)} notebooks ok"
+          + (f" ({sum(r.status == 'skipped' for r in runs)} skipped: birds only)" if any(r.status == "skipped" for r in runs) else "")
+          + "; every notebook's key figures: "
           f"{out_root / 'summary.md'}; kernel logs: {out_root / 'logs'}")
     print(f"outputs: {out_root}")
-    return 0 if all(r.status == "ok" for r in runs) else 1
+    return 0 if all(r.status in ("ok", "skipped") for r in runs) else 1
 
 
 if __name__ == "__main__":

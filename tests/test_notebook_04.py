@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from conftest import assert_picture
+from conftest import assert_picture, cars_prior_or_skip
 
 
 @pytest.mark.notebook
@@ -54,6 +54,75 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
     from PIL import Image
 
     assert Image.open(out / "inversion_loss.png").size[0] >= 1200  # one panel per term, saved at 150 dpi
+
+
+@pytest.mark.notebook
+def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
+    """category='cars': SynthCars test images inverted with the shipped synthcars_lite prior; the metric network is
+    labelled bird-trained; the birds' lite evidence is not shown as cars' evidence."""
+    cars_prior_or_skip()
+    out, m = run_notebook("04_inversion", data_dir=str(shared_cars_dir), category="cars", num_images=1, threads=1)
+    assert m["category"] == "cars" and m["checkpoint"].endswith("synthcars_lite.pt")
+    assert (shared_cars_dir / "synthcars_quick" / "test" / "meta.json").exists()
+    assert not (shared_cars_dir / "synthbirds_quick").exists()
+    for k in ("test_iou", "test_hard_iou", "test_psnr_novel", "test_chamfer_3d"):   # ground truth of SynthCars scored
+        assert math.isfinite(m[k]), k
+    assert 0 < m["test_iou"] <= 1 and m["test_steps_run"] == 40
+    assert set(m["ablation"]) == {"test x1", "test x4"} and "ablation_evidence" not in m
+    text = (out.parent / "04_inversion.ipynb").read_text()
+    assert "[bird-trained, used here for cars]" in text and "not shown for cars" in text
+    for png in ("novel_views.png", "inversion_loss.png", "loop_before_after.png"):
+        assert_picture(out / png)
+    assert not (out / "ablation_lite.png").exists()
+
+
+@pytest.fixture(scope="module")
+def cub_and_authors(tmp_path_factory):
+    """A fabricated CUB in MeshInversion's layout converted at quick (64 px, 4 test images, no 3D ground truth) and the
+    parity fixture's authors' generator imported (as tests/test_cub_paper_evaluation.py makes them)."""
+    import importlib.util
+    from pathlib import Path
+
+    from test_cub_meshinversion_layout import fabricate
+
+    from meshinv_lite.cli import main
+
+    tmp = tmp_path_factory.mktemp("cub_quick")
+    fabricate(tmp / "datasets" / "cub")
+    spec = importlib.util.spec_from_file_location("prepare_cub", Path(__file__).parents[1] / "data_scripts" / "prepare_cub.py")
+    prepare_cub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare_cub)
+    assert prepare_cub.main(["--cub-dir", str(tmp / "datasets" / "cub"), "--out", str(tmp / "cub_quick"),
+                             "--profile", "quick", "--quiet"]) == 0
+    fixture = Path(__file__).parent / "fixtures" / "authors" / "cub_class" / "checkpoint_fixture.pth"
+    assert main(["import-weights", str(fixture), "--from", "meshinversion", "--out", str(tmp / "g.pt")]) == 0
+    return tmp / "cub_quick", tmp / "g.pt"
+
+
+@pytest.mark.notebook
+def test_notebook_04_with_imported_weights_on_a_dataset_without_ground_truth(run_notebook, cub_and_authors, tmp_path):
+    """weights= (the authors' generator, its own 16-ring template) and dataset= (converted CUB: no 3D ground truth,
+    no test_hard) on 2 images: inversion runs and is scored on the input view; what needs ground truth or test_hard
+    says it is skipped and why, instead of failing."""
+    dataset, weights = cub_and_authors
+    out, m = run_notebook("04_inversion", data_dir=str(tmp_path / "data"), weights=str(weights), dataset=str(dataset),
+                          num_images=2, threads=1)
+    assert m["weights"] == str(weights) and m["checkpoint"] == str(weights)
+    assert m["dataset"] == str(dataset) and m["has_ground_truth"] is False and m["dataset_name"] == "CUB (converted)"
+    assert 0 < m["test_iou"] <= 1 and m["test_steps_run"] == 40 and "test_init_iou" in m
+    assert not any(k.startswith("test_hard") for k in m)          # no such split
+    assert not any(k in m for k in ("test_psnr_novel", "test_chamfer_3d", "test_folded", "ablation"))  # need the truth
+    assert not (tmp_path / "data").exists()   # nothing of SynthBirds built, no shipped prior needed
+    text = (out.parent / "04_inversion.ipynb").read_text()
+    assert "skipped: the small loss ablation" in text and "has no 3D ground truth" in text
+    assert "needs test_hard" in text or "it needs test_hard" in text
+    for png in ("novel_views.png", "inversion_loss.png", "loop_before_after.png"):
+        assert_picture(out / png)
+    from meshinv_lite.gan import load_imported_generator
+
+    n = load_imported_generator(weights)[0].template().vertices.shape[0]
+    obj = (out / "meshes" / "test_0000.obj").read_text()
+    assert n != 962 and sum(line.startswith("v ") for line in obj.splitlines()) == n   # the authors' 16-ring template
 
 
 def _history(live, steps=20):

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from conftest import assert_picture
+from conftest import assert_picture, cars_prior_or_skip
 
 
 @pytest.mark.notebook
@@ -88,3 +88,29 @@ def _reports_the_regression_baseline(out, m):
     # (measured at quick: FD in-domain 10 0.093 against inversion's 0.205; lite 0.078 against 0.235)
     assert "test_unseen" in m["texture_flow_more_realistic_on"]
     assert_picture(out / "methods_turned.png")
+
+
+@pytest.mark.notebook
+def test_notebook_06_evaluation_for_cars(run_notebook, shared_cars_dir, monkeypatch, tmp_path):
+    """category='cars' on a few images: SynthCars splits scored against their ground truth with the synthcars_lite
+    prior; the regression baselines (bird encoder) skip; tables and labels say SynthCars and bird-trained."""
+    cars_prior_or_skip()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    out, m = run_notebook("06_evaluation", data_dir=str(shared_cars_dir), category="cars", num_images=2, hard_images=1,
+                          unseen_images=1, batch_size=2, threads=1)
+    from meshinv_lite.data.category import CARS
+
+    assert m["category"] == "cars" and m["checkpoint"].endswith("synthcars_lite.pt")
+    assert m["test_num_images"] == 2 and m["test_hard_num_images"] == 1 and m["test_unseen_num_images"] == 1
+    assert not any("encoder_only" in k or "texture_flow" in k for k in m)   # skipped: the encoder is bird-only
+    chosen = [c for per in m["test_unseen_class_choice"].values() for c in per]
+    assert chosen and set(chosen) <= set(CARS.class_names)   # held-out cars answered with a body type of the prior
+    assert set(m["test_unseen_class_choice"]) <= set(CARS.unseen_class_names)
+    table = (out / "table.md").read_text()
+    assert "SynthCars test, 2 images" in table and "SynthBirds" not in table.replace("SynthBirds-trained", "")
+    assert "Ground truth (SynthCars only" in table and "[bird-trained, used here for cars]" in table
+    with open(out / "test" / "per_image.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    for png in ("protocol_views.png", "methods_turned.png", "psnr_per_view.png", "unseen_species.png",
+                "one_bird_around.png"):
+        assert_picture(out / png)

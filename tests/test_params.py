@@ -17,6 +17,10 @@ from meshinv_lite.params import check_parameters
     ({"interactive": "yes"}, "parameter 'interactive' must be None, True or False"),
     ({"device": "cdua"}, "parameter 'device': unknown device 'cdua'; use one of: cpu"),
     ({"data_dir": 3}, "parameter 'data_dir' must be a folder or file path"),
+    ({"category": "dogs"}, "parameter 'category' must be one of 'birds', 'cars', got 'dogs' (str)"),
+    ({"category": None}, "parameter 'category' must be one of 'birds', 'cars', got None"),
+    ({"weights": 3}, "parameter 'weights' must be None or a folder or file path"),
+    ({"dataset": ""}, "parameter 'dataset' must be None or a folder or file path"),
 ])
 def test_wrong_parameters_are_named(values, message):
     with pytest.raises(ValueError) as e:
@@ -67,6 +71,38 @@ def test_a_notebook_names_its_wrong_parameter(run_notebook):
         run_notebook("00_meshes_cameras_rendering", seed="abc")
     assert "parameter 'seed' must be an integer" in str(e.value)
     assert e.value.exec_count == 3  # 1: parameters, 2: papermill's injected ones, 3: the first code cell, before any work
+
+
+@pytest.mark.notebook
+def test_a_notebook_refuses_an_unknown_category_naming_the_choices(run_notebook, tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        run_notebook("01_synthbirds_data", category="dogs", data_dir=str(tmp_path / "data"))
+    assert "parameter 'category' must be one of 'birds', 'cars', got 'dogs'" in str(e.value)
+    assert not (tmp_path / "data").exists()   # refused before any dataset is built
+
+
+def test_category_parameter_and_dataset_folder_of_another_category(tmp_path):
+    """category='cars' is checked and recorded; a SynthBirds folder given with category='cars' is refused (never read
+    silently as cars), while the data root resolves to synthcars_<profile>."""
+    import json
+
+    from meshinv_lite.data.synthbirds import synthbirds_dir
+    from meshinv_lite.notebook import start
+
+    assert check_parameters({"category": "cars"})["category"] == "cars"
+    run = start({"profile": "quick", "seed": 0, "threads": 1, "category": "cars", "output_dir": str(tmp_path / "o")})
+    assert run.category.name == "cars" and run.metrics["category"] == "cars" and run.category.word == "car"
+    birds_run = start({"profile": "quick", "seed": 0, "threads": 1, "output_dir": str(tmp_path / "o2")})
+    assert birds_run.category.name == "birds" and "category" not in birds_run.metrics   # no parameter, nothing recorded
+    assert synthbirds_dir(tmp_path, "quick", "cars") == tmp_path / "synthcars_quick"
+    birds = tmp_path / "synthbirds_quick"
+    birds.mkdir()
+    (birds / "meta.json").write_text(json.dumps({"generator": "synthbirds"}))   # an older SynthBirds: no category key
+    assert synthbirds_dir(birds, "quick") == birds and synthbirds_dir(birds, "quick", "birds") == birds
+    with pytest.raises(ValueError, match="holds a dataset of category 'birds', not 'cars'"):
+        synthbirds_dir(birds, "quick", "cars")
 
 
 def test_relative_paths_mean_the_project_roots_folders(tmp_path, monkeypatch):

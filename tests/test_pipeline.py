@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 import pytest
 
+from conftest import assert_picture, cars_prior_or_skip
 from meshinv_lite.pipeline import find_notebooks, run_pipeline, write_summary, NotebookRun
 
 
@@ -183,3 +185,63 @@ def test_pipeline_passes_only_declared_parameters(tmp_path):
     runs = run_pipeline("quick", tmp_path / "out", data_dir="somewhere", notebook_dir=nbdir)
     assert runs[0].status == "ok", runs[0].error
     assert runs[0].metrics == {"has_data_dir": False, "profile": "quick"}
+
+
+@pytest.mark.notebook
+def test_pipeline_runs_the_notebooks_for_cars(tmp_path):
+    """``pipeline --category cars`` over 01, 02, 03, 05, 07 and 08 (04 and 06: their own tests): every notebook gets
+    category='cars', reads SynthCars and writes under outputs/cars_quick/; 08 (birds only) is skipped with its reason;
+    nothing of SynthBirds is built; bird-only cells skip; the bird-trained feature networks are labelled as such."""
+    cars_prior_or_skip()
+    from meshinv_lite.data.category import CARS
+    from meshinv_lite.pipeline import main
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    assert main(["--profile", "quick", "--category", "cars", "--data-dir", str(data), "--output-root", str(out),
+                 "--threads", "1", "--only", "01", "02", "03", "05", "07", "08"]) == 0
+    root = out / "cars_quick"
+    assert not (out / "quick").exists()   # birds' outputs untouched
+    runs = {r["name"]: r for r in json.loads((root / "summary.json").read_text())["notebooks"]}
+    assert {n: r["status"] for n, r in runs.items()} == {
+        "01_synthbirds_data": "ok", "02_pseudo_ground_truth": "ok", "03_gan_pretraining": "ok",
+        "05_texture_transfer": "ok", "07_your_own_bird": "ok", "08_beyond_the_prior": "skipped"}
+    assert "birds only" in runs["08_beyond_the_prior"]["error"] and not (root / "08_beyond_the_prior").exists()
+    assert "skipped" in (root / "summary.md").read_text()
+    m = {n[:2]: json.loads((root / n / "metrics.json").read_text()) for n, r in runs.items() if r["status"] == "ok"}
+    assert all(v["category"] == "cars" for v in m.values()), {k: v.get("category") for k, v in m.items()}
+    # the data: SynthCars only, in data/synthcars_quick
+    meta = json.loads((data / "synthcars_quick" / "meta.json").read_text())
+    assert meta["category"] == "cars" and meta["class_names"] == list(CARS.class_names)
+    assert not (data / "synthbirds_quick").exists()
+    # 01: the 8 body types; the bird-only exercises skipped, the generic one ran
+    assert m["01"]["split_sizes"] == {"train": 48, "val": 16, "test": 16, "test_hard": 16, "test_unseen": 6}
+    assert set(m["01"]["exercises"]) == {"camera_iou"} and m["01"]["gt_rerender_mask_iou"] > 0.99
+    for png in ("species_grid.png", "cameras.png", "gt_rerender.png", "test_hard.png", "species_colors.png"):
+        assert_picture(root / "01_synthbirds_data" / png)
+    assert not (root / "01_synthbirds_data" / "articulation.png").exists()
+    # 02: pseudo ground truth of the 48 training cars, checked against SynthCars' truth
+    assert m["02"]["train_images"] == 48 and m["02"]["test_exact_iou"] > 0.9 and m["02"]["test_exact_chamfer_3d"] < 0.2
+    assert (data / "synthcars_quick" / "pseudo_gt_noisy" / "train" / "meta.json").exists()
+    for png in ("species_means.png", "back_projection.png", "pseudo_gt_vs_truth.png"):
+        assert_picture(root / "02_pseudo_ground_truth" / png)
+    # 03: a GAN of 8 classes trained on the cars' pseudo-GT, beside the shipped synthcars_lite
+    assert m["03"]["checkpoint"].startswith(str(data / "synthcars_quick" / "gan_noisy"))
+    from meshinv_lite.gan.checkpoint import checkpoint_config, read_checkpoint
+
+    assert checkpoint_config(read_checkpoint(m["03"]["checkpoint"]), m["03"]["checkpoint"]).num_classes == 8
+    for png in ("samples_trained.png", "samples_shipped.png", "losses.png"):
+        assert_picture(root / "03_gan_pretraining" / png)
+    # 05: the hard cases are extreme cars (no wings or tails)
+    assert set(m["05"]["hard_indices"]) == {"extreme_1", "extreme_2"} and m["05"]["geometry_unchanged"] is True
+    for png in ("transfer_grid.png", "transfer_grid_ground_truth.png", "inputs_and_textures.png"):
+        assert_picture(root / "05_texture_transfer" / png)
+    # 07: the car example (no image_path given), the grid search (the encoder is bird-only), the SynthCars prior
+    truth = json.loads((Path(__file__).parents[1] / "notebooks" / "examples" / "car_truth.json").read_text())
+    r07 = json.loads((root / "07_your_own_bird" / "result.json").read_text())
+    assert r07["category"] == "cars" and r07["hypotheses_from"] == "grid"
+    assert r07["photo"]["source"].endswith("car.png") and r07["prior"]["recipe"] == "synthcars_lite"
+    assert m["07"]["species"] in CARS.class_names and m["07"]["truth_azimuth"] == pytest.approx(truth["azimuth"])
+    assert not any(k.startswith("encoder_") for k in m["07"])   # the encoder's fast path skipped
+    assert "SynthBirds" not in m["07"]["feature_extractor"] or "bird-trained, used here for cars" in m["07"]["feature_extractor"]
+    for png in ("framing.png", "hypotheses_search.png", "species_scores.png", "hypotheses.png", "overlay.png"):
+        assert_picture(root / "07_your_own_bird" / png)

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, cars_prior_or_skip
 from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
 from meshinv_lite.inversion import InversionConfig
@@ -109,6 +109,41 @@ def test_reconstruct_command_refuses_bad_input_with_a_message(tmp_path, capsys, 
     assert main(["reconstruct", *args, "--out", str(tmp_path), "--quiet"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "result.json").exists()
+
+
+def test_reconstruct_command_for_cars_refuses_the_bird_encoder_and_bird_names(tmp_path, capsys):
+    """--category cars: the shipped encoder (SynthBirds only) is refused with what to do; a bird's name is not a body
+    type. Both before anything loads."""
+    from meshinv_lite.cli import main
+
+    car = [str(EXAMPLE / "car.png"), "--mask", str(EXAMPLE / "car_mask.png"), "--category", "cars", "--quiet"]
+    assert main(["reconstruct", *car, "--hypotheses", "encoder", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "knows SynthBirds only" in err and "--hypotheses grid" in err
+    assert main(["reconstruct", *car, "--species", "robin", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown body type 'robin'" in err and "sedan" in err
+    assert not any((tmp_path / d / "result.json").exists() for d in "ab")
+    from meshinv_lite.photo import default_hypotheses
+
+    assert default_hypotheses("birds") == "encoder" and default_hypotheses("cars") == "grid"
+
+
+def test_reconstruct_command_for_cars_with_a_given_view_and_body_type(tmp_path):
+    """The car example through the command with its body type and view given: the SynthCars prior runs, result.json
+    says cars and names a body type."""
+    cars_prior_or_skip()
+    from meshinv_lite.cli import main
+
+    truth = json.loads((EXAMPLE / "car_truth.json").read_text())
+    rc = main(["reconstruct", str(EXAMPLE / "car.png"), "--mask", str(EXAMPLE / "car_mask.png"), "--category", "cars",
+               "--out", str(tmp_path), "--species", truth["species"], "--azimuth", str(truth["azimuth"]),
+               "--elevation", str(truth["elevation"]), "--quiet", "--no-adapt"])
+    assert rc == 0
+    r = json.loads((tmp_path / "result.json").read_text())
+    assert r["category"] == "cars" and r["class"] == {"id": truth["class_id"], "name": truth["species"], "estimated": False}
+    assert r["prior"]["recipe"] == "synthcars_lite" and r["prior"]["file"].endswith("synthcars_lite.pt")
+    assert (tmp_path / "overlay.png").stat().st_size > 1000 and 0 < r["iou"] <= 1
 
 
 def test_a_photo_without_mask_gets_one_estimated_and_the_encoder_finds_view_and_species(tmp_path):

@@ -15,6 +15,7 @@ same bytes on disk).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -69,6 +70,16 @@ class Category:
         hard: what ``test_hard`` holds, in words.
         loss_features / eval_features: the in-domain feature networks trained on this category
             (:mod:`meshinv_lite.features.in_domain`): one for inversion's feature loss, one only for metrics.
+        word / plural: what one object is called in titles and captions (``"bird"`` / ``"birds"``).
+        dataset_name: the dataset's name in words (``"SynthBirds"``).
+        prior_name: the shipped prior's recipe name (``meshinv_lite/priors/<prior_name>.pt``; the recipe itself is
+            :func:`meshinv_lite.gan.prior.shipped_recipe`).
+        example: the stem of the bundled example photo in ``notebooks/examples/``: ``<example>.png``, its mask
+            ``<example>_mask.png`` and the truth it was rendered with, ``<example>_truth.json``
+            (``data_scripts/make_example_photo.py --category <name>`` writes them).
+        has_encoder: whether a shipped image encoder (camera and class guesses for a photo) knows this category;
+            without one, photos get their hypotheses from the grid search.
+        front: what lies towards the object frame's ``+z`` (``"beak"``), for axis labels.
     """
 
     name: str
@@ -88,6 +99,13 @@ class Category:
     hard: str
     loss_features: str = "synthbirds_features"
     eval_features: str = "synthbirds_eval"
+    word: str = "bird"
+    plural: str = "birds"
+    dataset_name: str = "SynthBirds"
+    prior_name: str = "synthbirds_lite"
+    example: str = "bird"
+    has_encoder: bool = True
+    front: str = "beak"
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -96,6 +114,13 @@ class Category:
     @property
     def unseen_class_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.unseen_classes)
+
+    def example_files(self, directory: "str | Path | None" = None) -> tuple[Path, Path]:
+        """``(photo, mask)`` of the bundled example in ``directory`` (default: the project's ``notebooks/examples``)."""
+        from ..paths import project_root
+
+        d = Path(directory) if directory is not None else project_root() / "notebooks" / "examples"
+        return d / f"{self.example}.png", d / f"{self.example}_mask.png"
 
     def config(self, profile: str = "lite", **overrides) -> SynthBirdsConfig:
         """The dataset config of a profile with this category's sizes and camera ranges (then ``overrides``)."""
@@ -166,16 +191,24 @@ CARS = Category(
     hard="extreme proportions (lifted or lowered: clearance, tyres, height) and/or an occluding bar",
     loss_features="synthcars_features",
     eval_features="synthcars_eval",
+    word="car",
+    plural="cars",
+    dataset_name="SynthCars",
+    prior_name="synthcars_lite",
+    example="car",
+    has_encoder=False,      # the shipped encoder knows SynthBirds only
+    front="front",
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}
 
 
 def get_category(name: "str | Category") -> Category:
-    """The category called ``name`` (a :class:`Category` is returned as is); unknown names are refused."""
+    """The category called ``name`` (a :class:`Category` is returned as is); unknown names are refused with a
+    message naming the choices."""
     if isinstance(name, Category):
         return name
-    if name not in CATEGORIES:
+    if not isinstance(name, str) or name not in CATEGORIES:
         raise ValueError(f"unknown category {name!r}; choose one of {sorted(CATEGORIES)}")
     return CATEGORIES[name]
 

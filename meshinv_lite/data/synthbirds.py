@@ -397,19 +397,31 @@ def _generate_batch(class_ids, generator, config, hard, template, species, categ
 # --------------------------------------------------------------------------------------------------
 
 
-def synthbirds_dir(data_dir: str | Path, profile: str, category: Category | str = BIRDS) -> Path:
+def synthbirds_dir(data_dir: str | Path, profile: str, category: Optional[Category | str] = None) -> Path:
     """Where the dataset of a profile lives (SynthBirds, or SynthCars with ``category="cars"``).
 
     A path whose last component starts with the category's generator name (``data/synthbirds_quick``,
     ``data/synthcars_lite``) or that already holds a dataset ``meta.json`` is used as is; any other folder
     (``data``) is a root holding datasets, and the answer is ``<data_dir>/synthbirds_<profile>``
-    (``synthcars_<profile>``).
+    (``synthcars_<profile>``). ``category=None`` means birds.
+
+    With a ``category`` given, a folder used as is whose ``meta.json`` names another category is refused
+    (``ValueError``: e.g. ``data_dir="data/synthbirds_quick"`` with ``category="cars"``), so a notebook asked
+    for cars never reads birds silently. A ``meta.json`` without a category is SynthBirds' (older builds).
     """
     data_dir = Path(data_dir)
-    prefix = get_category(category).generator
-    if data_dir.name.startswith(prefix) or (data_dir / "meta.json").exists():
+    cat = get_category(BIRDS if category is None else category)
+    if data_dir.name.startswith(cat.generator) or (data_dir / "meta.json").exists():
+        if category is not None and (data_dir / "meta.json").exists():
+            try:
+                have = json.loads((data_dir / "meta.json").read_text()).get("category", BIRDS.name)
+            except (OSError, ValueError):
+                have = None   # unreadable: the dataset reader says so when it is read
+            if have is not None and have != cat.name:
+                raise ValueError(f"{data_dir} holds a dataset of category {have!r}, not {cat.name!r}: pass the data "
+                                 f"root (e.g. 'data') or a {cat.generator}_<profile> folder")
         return data_dir
-    return data_dir / f"{prefix}_{get_profile(profile).name}"
+    return data_dir / f"{cat.generator}_{get_profile(profile).name}"
 
 
 def chunk_generator(seed: int, split: str, chunk: int, category: Category | str = BIRDS) -> torch.Generator:

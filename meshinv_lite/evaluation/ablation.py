@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -33,12 +33,13 @@ OURS = "ours"
 
 @dataclass(frozen=True)
 class Variant:
-    """What a variant changes: texture losses ``(name, weight)``, the mask loss, the feature network."""
+    """What a variant changes: texture losses ``(name, weight)``, the mask loss, the feature network (``None``: the
+    config's in-domain network, see :func:`variant_config`)."""
 
     label: str
     texture_losses: tuple[tuple[str, float], ...]
     mask_loss: str = "chamfer"
-    features: str = "synthbirds_features"
+    features: Optional[str] = None
 
 
 VARIANTS: dict[str, Variant] = {
@@ -88,11 +89,14 @@ def read_cell(path) -> tuple[dict, str]:
 
 def variant_config(config, variant: str):
     """``config`` (an :class:`~meshinv_lite.inversion.InversionConfig`) with the losses and feature network of
-    :data:`VARIANTS` ``[variant]``; every other setting is kept."""
+    :data:`VARIANTS` ``[variant]``; every other setting is kept. A variant without its own network uses the config's,
+    with ``"auto"`` named as the shipped in-domain one (``synthbirds_features``; a car config already names
+    ``synthcars_features``) so that no variant silently switches to ImageNet VGG where its weights exist."""
     from dataclasses import replace
 
     v = VARIANTS[variant]
-    return replace(config, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=v.features)
+    features = v.features or (config.features if config.features != "auto" else "synthbirds_features")
+    return replace(config, texture_losses=v.texture_losses, mask_loss=v.mask_loss, features=features)
 
 
 def run_cell(generator, dataset, indices: Sequence[int], variant: str, noise: float, config, eval_net, out_path,

@@ -18,10 +18,13 @@ def _fmt_sig(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
 
 
-def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: Sequence[tuple[str, dict]] = ()) -> str:
+def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: Sequence[tuple[str, dict]] = (),
+                  dataset: str = "SynthBirds", objects: str = "synthetic birds") -> str:
     """The paper's Table 1 layout (IoU, FID_1, FID_10, FID_12) in Markdown, the paper's CUB figures
     beside ours, with the differences spelled out (data; and the feature extractor when the fallback ran).
-    ``extra_rows``: more ``(label, metrics)`` rows (e.g. the hard split; missing figures print as n/a)."""
+    ``extra_rows``: more ``(label, metrics)`` rows (e.g. the hard split; missing figures print as n/a).
+    ``dataset`` / ``objects``: what our rows ran on, in the data column and the note (``"SynthCars"`` /
+    ``"synthetic cars"``; a converted CUB: ``"CUB (converted)"`` / ``"real photos"``)."""
     fb = bool(metrics.get("fd_is_fallback", True))
     name = "FD (fallback)" if fb else "FID"
     head = f"| method | data | IoU ↑ | {name}_1 ↓ | {name}_10 ↓ | {name}_12 ↓ |"
@@ -30,10 +33,10 @@ def results_table(metrics: dict, label: str = "ours (SynthBirds)", extra_rows: S
              f"{PAPER_CUB['fid_10']:.1f} | {PAPER_CUB['fid_12']:.1f} |"]
     for lab, m in [(label, metrics), *extra_rows]:
         figs = [m.get(fid_key(k, fb)) for k in (1, 10, 12)]
-        lines.append(f"| {lab} | SynthBirds {m.get('split', '')}, {m.get('num_images', 0)} images, "
+        lines.append(f"| {lab} | {dataset} {m.get('split', '')}, {m.get('num_images', 0)} images, "
                      f"{m.get('camera', '')} cameras | {_fmt(m.get('iou'), 3)} | "
                      + " | ".join(_fmt_sig(f) if fb else _fmt(f, 1) for f in figs) + " |")
-    notes = ["", "The paper's row is on CUB (real photos, thousands of test images); ours is on synthetic birds with far fewer "
+    notes = ["", f"The paper's row is on CUB (real photos, thousands of test images); ours is on {objects} with far fewer "
              "images: the numbers show the protocol running, not a reproduction of the paper's figures."]
     if fb:
         notes.append(f"**Our distance columns are NOT FID**: no Inception-v3 FID weights were found, so they are Frechet "
@@ -57,9 +60,14 @@ REALISM_COLUMNS = (("fd_in_domain_1", "FD in-domain_1 ↓", 3), ("fd_in_domain_1
                    ("sharpness_novel", "sharpness ratio, novel (1 = true detail)", 3))
 
 
-def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:
-    """Markdown table of the SynthBirds ground-truth figures (not in the paper: CUB has no 3D ground truth)."""
-    lines = ["| split | " + " | ".join(h for _, h, _ in GT_COLUMNS) + " |", "|---|" + "---|" * len(GT_COLUMNS)]
+def ground_truth_table(rows: Sequence[tuple[str, dict]], category: str = "birds") -> str:
+    """Markdown table of the SynthBirds ground-truth figures (not in the paper: CUB has no 3D ground truth);
+    ``category="cars"`` for SynthCars' (the words, and the realism network's label says where it was trained)."""
+    from ..data.category import get_category
+
+    cat = get_category(category)
+    lines = ["| split | " + " | ".join(h.replace("true birds", f"true {cat.plural}") for _, h, _ in GT_COLUMNS) + " |",
+             "|---|" + "---|" * len(GT_COLUMNS)]
     for lab, m in rows:
         lines.append(f"| {lab} | " + " | ".join(_fmt(m.get(k), d) for k, _, d in GT_COLUMNS) + " |")
     if any("fd_in_domain_12" in m for _, m in rows):
@@ -68,6 +76,6 @@ def ground_truth_table(rows: Sequence[tuple[str, dict]]) -> str:
         for lab, m in rows:
             lines.append(f"| {lab} | " + " | ".join(_fmt(m.get(k), d) for k, _, d in REALISM_COLUMNS) + " |")
         net = next((m.get("realism_network") for _, m in rows if m.get("realism_network")), "?")
-        lines += ["", f"FD in-domain: Frechet distance of novel views to the true birds' renders (the paper's 1/10/12-view "
+        lines += ["", f"FD in-domain: Frechet distance of novel views to the true {cat.plural}' renders (the paper's 1/10/12-view "
                   f"protocol) in the features of {net}; not FID, and on its own scale."]
     return "\n".join(lines) + "\n"

@@ -57,6 +57,8 @@ from .prior import (
     REBUILD_COMMAND,
     SHIP_ITERATION,
     SHIPPED,
+    SHIPPED_BY_CATEGORY,
+    SHIPPED_CARS,
     SHIPPED_DIR,
     PriorError,
     PriorRecipe,
@@ -66,6 +68,7 @@ from .prior import (
     prepare_prior,
     save_prior,
     shipped_paths,
+    shipped_recipe,
 )
 from .quality import sample_quality, shape_plausibility
 from .trainer import GANTrainer

@@ -76,8 +76,10 @@ def build_training_inputs(
     progress: bool = True,
     dist: Optional[DistContext] = None,
     train_images: Optional[int] = None,
+    category: str = "birds",
 ) -> Path:
-    """SynthBirds of a profile and its training pseudo ground truth, each built only when absent.
+    """SynthBirds of a profile (SynthCars with ``category="cars"``) and its training pseudo ground truth, each
+    built only when absent.
 
     ``train_images``: how many training images get pseudo ground truth (``None``: the profile's
     :func:`~meshinv_lite.pseudo_gt.train_image_limit`); changing it reuses the shards already made.
@@ -85,15 +87,15 @@ def build_training_inputs(
     Under ``torchrun`` rank 0 builds the dataset while the others wait, and the pseudo-GT shards are
     dealt to the ranks. Returns the dataset root.
     """
-    from ..data.synthbirds import build_synthbirds, synthbirds_dir
+    from ..data.synthbirds import build_dataset, synthbirds_dir
     from ..pseudo_gt.build import build_pseudo_gt
     from ..pseudo_gt.config import PseudoGTConfig, train_image_limit
 
     ctx = dist or SINGLE
     prof = get_profile(profile)
-    root = synthbirds_dir(data_dir, prof.name)
+    root = synthbirds_dir(data_dir, prof.name, category)
     if ctx.is_main:
-        build_synthbirds(root, profile=prof.name, seed=seed, progress=progress)
+        build_dataset(root, category, profile=prof.name, seed=seed, progress=progress)
     ctx.barrier()
     build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
                     limit=train_images if train_images is not None else train_image_limit(prof.name), seed=seed,

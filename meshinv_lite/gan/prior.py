@@ -230,8 +230,13 @@ def prepare_prior(
     progress: bool = True,
     prior: Optional[str] = None,
     train_images: Optional[int] = None,
+    category: str = "birds",
 ) -> tuple[Generator, PretrainConfig, Path]:
     """The generator notebooks 04-06 invert, in eval mode: ``(generator, its config, file it came from)``.
+
+    ``category``: ``"birds"`` (SynthBirds) or ``"cars"`` (SynthCars): which shipped prior
+    (:func:`shipped_recipe`), or which dataset a trained one learns from (its number of classes is the
+    category's).
 
     ``prior="shipped"`` (the default at quick and lite): the prior that ships with the package
     (:mod:`meshinv_lite.gan.prior`), trained by ``python -m meshinv_lite.cli build-prior`` with a schedule far
@@ -242,26 +247,30 @@ def prepare_prior(
     ``None``: the profile's default).
     """
     from ..config import check_device, get_profile
+    from ..data.category import get_category
     from ..data.synthbirds import synthbirds_dir
 
     device = check_device(device)
     prof = get_profile(profile)
+    cat = get_category(category)
     prior = prior or (default_prior(prof.name) if image_discriminator else "train")
     if prior not in PRIOR_CHOICES:
         raise ValueError(f"prior must be one of {PRIOR_CHOICES}, got {prior!r}")
     if prior == "shipped":
-        G, _ = load_shipped_prior(device=device)
-        return G, SHIPPED.pretrain_config(), shipped_paths()[0]
-    root = synthbirds_dir(data_dir, prof.name)
+        recipe = shipped_recipe(cat.name)
+        G, _ = load_shipped_prior(device=device, recipe=recipe)
+        return G, recipe.pretrain_config(), shipped_paths(recipe)[0]
+    root = synthbirds_dir(data_dir, prof.name, cat)
     ckpt = gan_dir(root, camera, image_discriminator) / "latest.pt"
-    cfg = PretrainConfig.for_profile(prof.name, image_discriminator=image_discriminator, seed=seed)
+    cfg = PretrainConfig.for_profile(prof.name, num_classes=len(cat.classes), image_discriminator=image_discriminator,
+                                     seed=seed)
     done = False
     if ckpt.exists():
         state = read_checkpoint(ckpt)
         done = int(state["iteration"]) >= checkpoint_config(state, ckpt).iterations
     if not done:
-        build_training_inputs(data_dir, prof.name, camera, device=device, seed=seed, progress=progress,
-                              train_images=train_images)
+        build_training_inputs(root, prof.name, camera, device=device, seed=seed, progress=progress,
+                              train_images=train_images, category=cat.name)
         trainer = GANTrainer(cfg, TrainingData.from_dataset(root, "train", camera), device=device, checkpoint_dir=ckpt.parent)
         trainer.train(progress=progress)
     G, cfg = load_generator(ckpt, device=device)

@@ -114,8 +114,12 @@ class InversionConfig:
                              f"None for no bound, got {self.latent_shell}")
 
     @classmethod
-    def for_profile(cls, name: str, **overrides) -> "InversionConfig":
+    def for_profile(cls, name: str, category: str = "birds", **overrides) -> "InversionConfig":
         """quick: few steps and points; lite: the full 200-step schedule at 128 px; paper: the authors'.
+
+        ``category``: a category other than birds (``"cars"``) uses its own in-domain loss network
+        (``features=Category.loss_features``, e.g. ``synthcars_features``) unless ``features`` is given; birds keep
+        ``"auto"`` (ImageNet VGG-19 where its weights are on disk, else ``synthbirds_features``).
 
         quick and paper match the silhouette with the authors' Chamfer mask loss; lite with a light soft IoU on the
         rendered silhouette (``mask_loss="iou"``, ``w_mask=0.5``; its last paragraph below). Without a bound on the
@@ -182,6 +186,10 @@ class InversionConfig:
                        w_latent=0.0, latent_shell=1.27, w_crease=2.0)
         else:
             base = cls(render=prof.render)
+        if category != "birds":
+            from ..data.category import get_category
+
+            overrides.setdefault("features", get_category(category).loss_features)
         return replace(base, **overrides)
 
     def with_encoder_start(self, camera: str = "given") -> "InversionConfig":

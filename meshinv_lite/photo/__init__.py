@@ -7,6 +7,6 @@
 * :mod:`.reconstruct`: the whole method on one photo, and the files it writes.
 """
 from .load import DEFAULT_FILL, FULL_MASK, MAX_SIDE, Crop, Photo, PhotoError, check_mask, crop_to_square, load_photo
-from .reconstruct import PhotoReconstruction, reconstruct_photo, write_outputs
+from .reconstruct import PhotoReconstruction, default_hypotheses, reconstruct_photo, write_outputs
 from .segment import MaskEstimate, estimate_mask
 from .viewpoint import SCORING_CHAMFER_WEIGHT, ViewHypotheses, ViewSearchConfig, encoder_hypotheses, fit_box, search_views

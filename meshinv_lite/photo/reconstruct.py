@@ -34,7 +34,8 @@ class PhotoReconstruction:
     photo, crop, image, mask: the input, its square crop and the crop ``(1, 3, S, S)`` / ``(1, 1, S, S)``;
     hypotheses: what was searched (``None`` when camera and class were given); candidates: the inversion
     of every hypothesis (``K`` items); final_losses ``(K,)``: their final losses; chosen: the winner's
-    index; timings: seconds per stage; prior: which prior file ran.
+    index; timings: seconds per stage; prior: which prior file ran; category: ``"birds"`` or ``"cars"``
+    (whose class names the summary uses).
     """
 
     reconstruction: Reconstruction
@@ -51,6 +52,19 @@ class PhotoReconstruction:
     timings: dict = field(default_factory=dict)
     prior: dict = field(default_factory=dict)
     candidates: Optional[Reconstruction] = None
+    category: str = "birds"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The class table of :attr:`category` (index = class id)."""
+        from ..data.category import get_category
+
+        return get_category(self.category).class_names
+
+    def class_name(self, class_id: int) -> str:
+        """The name of a class id (its number as text when out of the table)."""
+        names = self.class_names
+        return names[class_id] if 0 <= class_id < len(names) else str(class_id)
 
     @property
     def class_id(self) -> int:
@@ -63,8 +77,9 @@ class PhotoReconstruction:
 
     def summary(self) -> dict:
         """A JSON-ready account: camera, class, losses, timings, the prior and feature network that ran."""
-        from ..data.species import SPECIES_NAMES
+        from ..data.category import get_category
 
+        cat = get_category(self.category)
         cam = self.reconstruction.camera
         az, el = self.azimuth_elevation
         hyp = []
@@ -84,7 +99,7 @@ class PhotoReconstruction:
                        "translation": cam.translation[0].tolist(), "quaternion_wxyz": cam.rotation[0].tolist(),
                        "estimated": self.hypotheses is not None,
                        "coordinates": "of the square crop (normalized, x right, y up); see crop"},
-            "class": {"id": self.class_id, "name": SPECIES_NAMES[self.class_id] if self.class_id < len(SPECIES_NAMES) else "",
+            "class": {"id": self.class_id, "name": self.class_name(self.class_id) if self.class_id < len(self.class_names) else "",
                       "estimated": self.hypotheses is not None},
             "iou": float(self.reconstruction.iou[0]),
             "phase": self.reconstruction.phase,
@@ -96,10 +111,12 @@ class PhotoReconstruction:
             "prior": self.prior,
             "feature_extractor": self.reconstruction.feature_extractor or "none",
         }
+        if cat.name != "birds":   # (birds' result.json keeps its keys)
+            out["category"] = cat.name
         if self.hypotheses is not None:
             scores = self.hypotheses.class_scores
             ok = torch.isfinite(scores)
-            out["class"]["scores"] = {SPECIES_NAMES[c] if c < len(SPECIES_NAMES) else str(c): float(scores[c])
+            out["class"]["scores"] = {self.class_name(c): float(scores[c])
                                       for c in torch.nonzero(ok).squeeze(1).tolist()}
             out["class"]["score_note"] = ("-log p(class) of the encoder (lower is better)" if self.hypotheses.source == "encoder"
                                           else "best search loss per class (lower is better)")
@@ -107,18 +124,29 @@ class PhotoReconstruction:
         return out
 
 
-def _class_index(class_id) -> Optional[int]:
-    from ..data.species import SPECIES_NAMES
+def _class_index(class_id, category: str = "birds") -> Optional[int]:
+    """A class given by name (of ``category``'s table, case and ``_`` ignored) or index -> its index."""
+    from ..data.category import get_category
 
     if class_id is None:
         return None
+    cat = get_category(category)
     if isinstance(class_id, str) and not class_id.strip().lstrip("-").isdigit():
-        names = [n.lower() for n in SPECIES_NAMES]
+        table = cat.class_names
+        names = [n.lower() for n in table]
         key = class_id.strip().lower().replace("_", " ")
         if key not in names:
-            raise ValueError(f"unknown species {class_id!r}; one of: {', '.join(SPECIES_NAMES)} (or its index)")
+            raise ValueError(f"unknown {cat.class_label} {class_id!r}; one of: {', '.join(table)} (or its index)")
         return names.index(key)
     return int(class_id)
+
+
+def default_hypotheses(category: str = "birds") -> str:
+    """Where a photo's hypotheses come from by default: the shipped encoder where it knows the category
+    (birds), else the grid search (cars)."""
+    from ..data.category import get_category
+
+    return "encoder" if get_category(category).has_encoder else "grid"
 
 
 def _check_view(azimuth, elevation) -> None:
@@ -150,8 +178,9 @@ def reconstruct_photo(
     seed: int = 0,
     progress: bool = True,
     adapt: bool = True,
-    hypotheses: str = "encoder",
+    hypotheses: Optional[str] = None,
     box=None,
+    category: str = "birds",
 ) -> PhotoReconstruction:
     """Reconstruct the object of one photo.
 
@@ -170,9 +199,13 @@ def reconstruct_photo(
         hypotheses: where camera and species hypotheses come from when not given: ``"encoder"`` (the shipped
             encoder's forward pass, :func:`~meshinv_lite.photo.viewpoint.encoder_hypotheses`; inversion then starts
             from its latent with :meth:`InversionConfig.with_encoder_start` for a guessed camera) or ``"grid"``
-            (:func:`~meshinv_lite.photo.viewpoint.search_views` with ``search``, and ``config``'s own start).
+            (:func:`~meshinv_lite.photo.viewpoint.search_views` with ``search``, and ``config``'s own start);
+            ``None``: :func:`default_hypotheses` of the category (the encoder for birds, the grid for cars: the
+            shipped encoder knows SynthBirds only, so ``"encoder"`` with cars is refused).
         box: ``(x0, y0, x1, y1)`` pixels around the bird, for a photo without mask or transparency: the mask is
             then estimated (:func:`~meshinv_lite.photo.segment.estimate_mask`, also without a box).
+        category: ``"birds"`` or ``"cars"``: the shipped prior (when ``generator`` is ``None``) and the class table
+            ``class_id`` names come from.
     """
     from tqdm.auto import tqdm
 
@@ -184,23 +217,34 @@ def reconstruct_photo(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     prior_info: dict = {}
+    from ..data.category import get_category
+
+    cat = get_category(category)
     _check_view(azimuth, elevation)  # bad input fails first
-    cls = _class_index(class_id)
+    cls = _class_index(class_id, cat.name)
+    hypotheses = default_hypotheses(cat.name) if hypotheses is None else hypotheses
     if hypotheses not in ("encoder", "grid"):
         raise ValueError(f"hypotheses must be 'encoder' or 'grid', got {hypotheses!r}")
+    if hypotheses == "encoder" and not cat.has_encoder:
+        raise ValueError(f"the shipped encoder knows SynthBirds only, not {cat.plural}: use the grid search "
+                         f"(hypotheses='grid', the command's --hypotheses grid, the default for {cat.plural})")
     photo = image if isinstance(image, Photo) else load_photo(image, mask, estimate=True, box=box)
+    if cat.name != "birds" and any("estimated" in n for n in photo.notes):
+        photo.notes.append(f"the mask estimate comes from a segmenter trained on SynthBirds, not on {cat.plural}: "
+                           "check it (overlay.png) or pass a mask")
     if generator is None:
-        from ..gan.prior import load_shipped_prior
+        from ..gan.prior import load_shipped_prior, shipped_recipe
 
-        generator, info = load_shipped_prior(device=device)
-        prior_info = {"file": info.get("file"), "recipe": info.get("recipe", {}).get("name"),
+        recipe = shipped_recipe(cat.name)
+        generator, info = load_shipped_prior(device=device, recipe=recipe)
+        prior_info = {"file": info.get("file"), "recipe": info.get("recipe", {}).get("name") or recipe.name,
                       "iteration": info.get("iteration")}
     else:
         prior_info = {"file": "(given)", "iteration": None}
     generator = generator.to(device).eval()
     if cls is not None and not 0 <= cls < generator.config.num_classes:
         raise ValueError(f"class {cls} is out of range: the prior knows classes 0..{generator.config.num_classes - 1}")
-    cfg = config or InversionConfig.for_profile(profile)
+    cfg = config or InversionConfig.for_profile(profile, category=cat.name)
     searching = azimuth is None or cls is None
     encoder = None
     if searching and hypotheses == "encoder":
@@ -259,7 +303,8 @@ def reconstruct_photo(
         timings["adaptation"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
     return PhotoReconstruction(chosen, photo, crop, img, msk, template, hyp, classes.cpu(), cams.detach().to("cpu"),
-                               final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec)
+                               final, best, {k: round(v, 2) for k, v in timings.items()}, prior_info, candidates=rec,
+                               category=cat.name)
 
 
 #: The files :func:`write_outputs` writes for ``name="reconstruction"`` (the ``reconstruct`` command's).

@@ -10,11 +10,10 @@ def photo_overlay(result, novel_views: int = 4, view_size: int = 128):
     """The picture of a :class:`~meshinv_lite.photo.PhotoReconstruction`. Top: the photo with its
     mask's outline (white); the reconstruction rendered with the estimated camera and pasted on the photo
     (its outline yellow); the square crop the inversion saw and the render of it. Bottom: ``novel_views``
-    views turned about the vertical axis. The title names the species and the camera."""
+    views turned about the vertical axis. The title names the class (species, body type) and the camera."""
     import matplotlib.pyplot as plt
 
     from ..config import RenderConfig
-    from ..data.species import SPECIES_NAMES
     from ..render.camera import WeakPerspectiveCamera
     from ..render.dibr import render_mesh
 
@@ -51,7 +50,7 @@ def photo_overlay(result, novel_views: int = 4, view_size: int = 128):
     for ax in axes.flat:
         ax.axis("off")
     cid = result.class_id
-    name = SPECIES_NAMES[cid] if cid < len(SPECIES_NAMES) else str(cid)
+    name = result.class_name(cid)
     how = "estimated" if result.hypotheses is not None else "given"
     fig.suptitle(f"{name} (class {cid}); camera azimuth {az:.0f}°, elevation {el:.0f}° ({how})", fontsize=11)
     fig.tight_layout()
@@ -62,7 +61,6 @@ def hypotheses_figure(result):
     """Every camera + species hypothesis of a :class:`~meshinv_lite.photo.PhotoReconstruction` after its
     inversion, beside the crop: species, viewpoint and final loss in the title; the winner marked."""
     from ..config import RenderConfig
-    from ..data.species import SPECIES_NAMES
     from ..render.camera import azimuth_elevation
     from ..render.dibr import render_mesh
 
@@ -75,7 +73,7 @@ def hypotheses_figure(result):
     titles = ["the crop"]
     for i in range(len(c)):
         cid = int(c.class_id[i])
-        name = SPECIES_NAMES[cid] if cid < len(SPECIES_NAMES) else str(cid)
+        name = result.class_name(cid)
         mark = "  <- chosen" if i == result.chosen else ""
         titles.append(f"{name}, az {float(az[i]):.0f}° el {float(el[i]):.0f}°\nloss {float(result.final_losses[i]):.3f}{mark}")
     return image_grid([result.image[0].cpu()] + list(out.image.cpu()), nrow=len(c) + 1, size=2.0, titles=titles,
