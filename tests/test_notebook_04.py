@@ -58,8 +58,8 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
 
 @pytest.mark.notebook
 def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
-    """category='cars': SynthCars test images inverted with the shipped synthcars_lite prior; the metric network is
-    labelled bird-trained; the birds' lite evidence is not shown as cars' evidence."""
+    """category='cars': SynthCars test images inverted with the shipped synthcars_lite prior and the cars' own feature
+    networks (loss and metric); the birds' lite evidence is not shown as cars' evidence."""
     cars_prior_or_skip()
     out, m = run_notebook("04_inversion", data_dir=str(shared_cars_dir), category="cars", num_images=1, threads=1)
     assert m["category"] == "cars" and m["checkpoint"].endswith("synthcars_lite.pt")
@@ -70,7 +70,7 @@ def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
     assert 0 < m["test_iou"] <= 1 and m["test_steps_run"] == 40
     assert set(m["ablation"]) == {"test x1", "test x4"} and "ablation_evidence" not in m
     text = (out.parent / "04_inversion.ipynb").read_text()
-    assert "[bird-trained, used here for cars]" in text and "not shown for cars" in text
+    assert "SynthCars-trained" in text and "SynthBirds-trained" not in text and "not shown for cars" in text
     for png in ("novel_views.png", "inversion_loss.png", "loop_before_after.png"):
         assert_picture(out / png)
     assert not (out / "ablation_lite.png").exists()

@@ -191,7 +191,7 @@ def test_pipeline_passes_only_declared_parameters(tmp_path):
 def test_pipeline_runs_the_notebooks_for_cars(tmp_path):
     """``pipeline --category cars`` over 01, 02, 03, 05, 07 and 08 (04 and 06: their own tests): every notebook gets
     category='cars', reads SynthCars and writes under outputs/cars_quick/; 08 (birds only) is skipped with its reason;
-    nothing of SynthBirds is built; bird-only cells skip; the bird-trained feature networks are labelled as such."""
+    nothing of SynthBirds is built; bird-only cells skip; inversion uses the cars' own feature network."""
     cars_prior_or_skip()
     from meshinv_lite.data.category import CARS
     from meshinv_lite.pipeline import main
@@ -242,6 +242,6 @@ def test_pipeline_runs_the_notebooks_for_cars(tmp_path):
     assert r07["photo"]["source"].endswith("car.png") and r07["prior"]["recipe"] == "synthcars_lite"
     assert m["07"]["species"] in CARS.class_names and m["07"]["truth_azimuth"] == pytest.approx(truth["azimuth"])
     assert not any(k.startswith("encoder_") for k in m["07"])   # the encoder's fast path skipped
-    assert "SynthBirds" not in m["07"]["feature_extractor"] or "bird-trained, used here for cars" in m["07"]["feature_extractor"]
+    assert "SynthCars-trained" in m["07"]["feature_extractor"], m["07"]["feature_extractor"]
     for png in ("framing.png", "hypotheses_search.png", "species_scores.png", "hypotheses.png", "overlay.png"):
         assert_picture(root / "07_your_own_bird" / png)
