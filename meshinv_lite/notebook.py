@@ -85,7 +85,10 @@ class InversionInputs:
     ``pretrain_config``: its :class:`~meshinv_lite.gan.PretrainConfig` (``None`` for imported weights);
     ``root``: the dataset folder; ``splits``: the splits it holds; ``has_ground_truth``: whether its ``test``
     split carries 3D ground truth (SynthBirds / SynthCars: yes; a converted CUB: no); ``source`` / ``dataset_name``:
-    both in words, for titles and tables.
+    both in words, for titles and tables; ``objects``: what the images show, in words (``"synthetic birds"``,
+    ``"real photos"``), for the results table's note; ``has_encoder``: whether the shipped image encoder (the
+    regression baselines) fits this generator and data (SynthBirds with this package's bird prior only);
+    ``trained_on``: the dataset this package's prior was trained on (the category's), for :meth:`describe_prior`.
     """
 
     generator: Any
@@ -97,16 +100,49 @@ class InversionInputs:
     has_ground_truth: bool
     source: str
     dataset_name: str
+    objects: str = "synthetic birds"
+    has_encoder: bool = False
+    trained_on: str = "SynthBirds"
 
     def skip(self, what: str, needs: str = "ground truth") -> bool:
-        """``True`` (after printing what is skipped and why) when the dataset lacks ``needs``: ``"ground truth"``
-        or a split name; ``False`` when the cell can run."""
-        missing = (not self.has_ground_truth) if needs == "ground truth" else needs not in self.splits
+        """``True`` (after printing what is skipped and why) when the run lacks ``needs``: ``"ground truth"``,
+        ``"encoder"`` (the shipped SynthBirds encoder, see :attr:`has_encoder`) or a split name; ``False`` when the
+        cell can run."""
+        if needs == "ground truth":
+            missing, why = not self.has_ground_truth, "no 3D ground truth (true shapes, textures and cameras)"
+            print_needs = needs
+        elif needs == "encoder":
+            missing = not self.has_encoder
+            why = ("no encoder for it: the shipped encoder was trained on SynthBirds to predict the codes of this "
+                   "package's bird prior, and this run inverts " + self.source)
+            print_needs = "the shipped image encoder"
+        else:
+            missing, why = needs not in self.splits, f"no '{needs}' split (only {', '.join(self.splits)})"
+            print_needs = needs
         if missing:
-            why = ("no 3D ground truth (true shapes, textures and cameras)" if needs == "ground truth"
-                   else f"no '{needs}' split (only {', '.join(self.splits)})")
-            print(f"skipped: {what}: it needs {needs}, and {self.dataset_name} ({self.root}) has {why}")
+            print(f"skipped: {what}: it needs {print_needs}, and {self.dataset_name} ({self.root}) has {why}")
         return missing
+
+    def available(self, splits, what: str = "the evaluation") -> tuple:
+        """The names among ``splits`` that the dataset holds, in order; each missing one is reported by
+        :meth:`skip` (``"skipped: <what> of <split>: ..."``)."""
+        return tuple(s for s in splits if not self.skip(f"{what} of {s}", needs=s))
+
+    def describe_prior(self) -> str:
+        """The generator in words for a notebook's text: a shipped prior with its recipe (iterations, batch, data,
+        the snapshot that ships) from the provenance file beside it, else :attr:`source`."""
+        from .io import read_json
+
+        name = Path(self.file).name
+        if self.pretrain_config is None:          # imported weights: their own provenance says other things
+            return self.source
+        provenance = Path(self.file).with_suffix(".json")
+        recipe = read_json(provenance).get("recipe", {}) if provenance.exists() else {}
+        it, ship = recipe.get("iterations"), recipe.get("ship_iteration")
+        if not isinstance(it, int) or not isinstance(ship, int):
+            return f"the prior `{name}` (no provenance file)"
+        return (f"the shipped prior `{name}`: {it:,} iterations of batch {recipe.get('batch_size', '?')} on "
+                f"{self.trained_on} {recipe.get('data_profile', '?')}, the snapshot at {ship:,} ships")
 
 
 def inversion_inputs(run: NotebookRun, camera: str = "noisy", prior: Optional[str] = None,
@@ -157,4 +193,10 @@ def inversion_inputs(run: NotebookRun, camera: str = "noisy", prior: Optional[st
         run.metrics["weights"] = str(file)
     if dataset is not None:
         run.metrics.update(dataset=str(root), dataset_name=name, has_ground_truth=has_gt)
-    return InversionInputs(G, G.template(run.device), file, pcfg, root, splits, has_gt, source, name)
+    objects = f"synthetic {cat.plural}" if has_gt else "real photos"
+    # the encoder predicts the codes of this package's bird prior from SynthBirds-like images
+    from .data.category import category_of
+
+    encoder = cat.has_encoder and weights is None and has_gt and category_of(root).name == cat.name
+    return InversionInputs(G, G.template(run.device), file, pcfg, root, splits, has_gt, source, name, objects, encoder,
+                           cat.dataset_name)

@@ -64,3 +64,27 @@ def cars_prior_or_skip():
 def shared_cars_dir(tmp_path_factory):
     """One quick-profile data root for the cars notebook tests (SynthCars is built by the first that needs it)."""
     return tmp_path_factory.mktemp("shared_cars")
+
+
+@pytest.fixture(scope="session")
+def cub_and_authors(tmp_path_factory):
+    """``(dataset, weights)``: a fabricated CUB in MeshInversion's layout converted at quick (64 px, 4 test images, no
+    3D ground truth, only a ``test`` split) and the parity fixture's authors' generator imported (as
+    tests/test_cub_paper_evaluation.py makes them); shared by the notebook 04-06 tests of ``weights=`` / ``dataset=``."""
+    import importlib.util
+
+    from test_cub_meshinversion_layout import fabricate
+
+    from meshinv_lite.cli import main
+
+    tmp = tmp_path_factory.mktemp("cub_quick")
+    fabricate(tmp / "datasets" / "cub")
+    spec = importlib.util.spec_from_file_location("prepare_cub", REPO / "data_scripts" / "prepare_cub.py")
+    prepare_cub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare_cub)
+    assert prepare_cub.main(["--cub-dir", str(tmp / "datasets" / "cub"), "--out", str(tmp / "cub_quick"),
+                             "--profile", "quick", "--quiet"]) == 0
+    fixture = REPO / "tests" / "fixtures" / "authors" / "cub_class" / "checkpoint_fixture.pth"
+    assert main(["import-weights", str(fixture), "--from", "meshinversion", "--out", str(tmp / "g.pt")]) == 0
+    return tmp / "cub_quick", tmp / "g.pt"
+

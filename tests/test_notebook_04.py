@@ -76,29 +76,6 @@ def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
     assert not (out / "ablation_lite.png").exists()
 
 
-@pytest.fixture(scope="module")
-def cub_and_authors(tmp_path_factory):
-    """A fabricated CUB in MeshInversion's layout converted at quick (64 px, 4 test images, no 3D ground truth) and the
-    parity fixture's authors' generator imported (as tests/test_cub_paper_evaluation.py makes them)."""
-    import importlib.util
-    from pathlib import Path
-
-    from test_cub_meshinversion_layout import fabricate
-
-    from meshinv_lite.cli import main
-
-    tmp = tmp_path_factory.mktemp("cub_quick")
-    fabricate(tmp / "datasets" / "cub")
-    spec = importlib.util.spec_from_file_location("prepare_cub", Path(__file__).parents[1] / "data_scripts" / "prepare_cub.py")
-    prepare_cub = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prepare_cub)
-    assert prepare_cub.main(["--cub-dir", str(tmp / "datasets" / "cub"), "--out", str(tmp / "cub_quick"),
-                             "--profile", "quick", "--quiet"]) == 0
-    fixture = Path(__file__).parent / "fixtures" / "authors" / "cub_class" / "checkpoint_fixture.pth"
-    assert main(["import-weights", str(fixture), "--from", "meshinversion", "--out", str(tmp / "g.pt")]) == 0
-    return tmp / "cub_quick", tmp / "g.pt"
-
-
 @pytest.mark.notebook
 def test_notebook_04_with_imported_weights_on_a_dataset_without_ground_truth(run_notebook, cub_and_authors, tmp_path):
     """weights= (the authors' generator, its own 16-ring template) and dataset= (converted CUB: no 3D ground truth,

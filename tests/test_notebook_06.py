@@ -1,4 +1,5 @@
 import csv
+import math
 
 import pytest
 
@@ -115,3 +116,43 @@ def test_notebook_06_evaluation_for_cars(run_notebook, shared_cars_dir, monkeypa
     for png in ("protocol_views.png", "methods_turned.png", "psnr_per_view.png", "unseen_species.png",
                 "one_bird_around.png"):
         assert_picture(out / png)
+
+
+@pytest.mark.notebook
+def test_notebook_06_with_imported_weights_on_a_dataset_without_ground_truth(run_notebook, cub_and_authors, monkeypatch,
+                                                                              tmp_path):
+    """weights= and dataset= (converted CUB: no 3D ground truth, only a test split) on 2 images: IoU against the
+    dataset's masks and FID_1/10/12 (the labelled fallback here) run, the results table holds the rows that exist, and
+    every cell that needs ground truth, test_hard / test_unseen or the SynthBirds encoder says it is skipped and why."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))   # no Inception weights: the fallback must run
+    dataset, weights = cub_and_authors
+    out, m = run_notebook("06_evaluation", data_dir=str(tmp_path / "data"), weights=str(weights), dataset=str(dataset),
+                          num_images=2, batch_size=2, threads=1)
+    assert m["weights"] == str(weights) and m["checkpoint"] == str(weights)
+    assert m["dataset"] == str(dataset) and m["has_ground_truth"] is False and m["dataset_name"] == "CUB (converted)"
+    assert m["test_num_images"] == 2 and 0 <= m["test_iou"] <= 1
+    assert m["test_iou_mask_source"] == ["predicted_mask (PointRend)"]   # the paper's: IoU against the mask used
+    assert m["fd_is_fallback"] is True and not [k for k in m if k.startswith("fid")]
+    assert all(math.isfinite(m[f"fd_fallback_{k}"]) and m[f"fd_fallback_{k}"] >= 0 for k in (1, 10, 12))
+    # nothing that needs the truth, another split or the encoder was scored
+    assert not [k for k in m if k.startswith(("test_hard", "test_unseen"))]
+    assert not [k for k in m if any(s in k for s in ("psnr", "chamfer", "tex_err", "fd_in_domain", "perceptual",
+                                                     "adapt", "encoder_only", "texture_flow", "exercise_camera"))]
+    assert not (tmp_path / "data").exists()
+    table = (out / "table.md").read_text()
+    assert "CUB (converted) test, 2 images" in table and "real photos" in table and "NOT FID" in table
+    assert "Ground truth" not in table and "hard cases" not in table and "unseen" not in table
+    text = (out.parent / "06_evaluation.ipynb").read_text()
+    for split in ("test_hard", "test_unseen"):
+        assert f"skipped: inverting and scoring of {split}: it needs {split}" in text, split
+    for what in ("the ground-truth table", "the adaptation phase", "the comparison with the truth around the circle",
+                 "texture error on the seen and unseen texels", "exercise 1"):
+        assert f"skipped: {what}" in text, what
+    assert "skipped: the regression baselines (encoder only, texture flow): it needs the shipped image encoder" in text
+    with open(out / "test" / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and not any(k.startswith("psnr") for k in rows[0])
+    for png in ("protocol_views.png", "reference_images.png", "methods_turned.png"):
+        assert_picture(out / png)
+    for png in ("psnr_per_view.png", "one_bird_around.png", "texture_error_seen_unseen.png", "unseen_species.png"):
+        assert not (out / png).exists(), png
