@@ -186,6 +186,10 @@ def inversion_inputs(run: NotebookRun, camera: str = "noisy", prior: Optional[st
                                 "folder made by data_scripts/prepare_cub.py or make_synthbirds.py")
     meta = read_split(root, "test", check_files=False).meta
     has_gt = bool(meta.get("has_ground_truth", True))
+    if weights is not None:  # imported weights deform their own mesh: not comparable with our 3D ground truth
+        from .evaluation.evaluate import check_template_fits_ground_truth
+
+        check_template_fits_ground_truth(G.template(), has_gt, root)
     if dataset is not None:
         gen = str(meta.get("generator") or root.name)
         name = {"cub": "CUB (converted)"}.get(gen, gen)

@@ -465,3 +465,20 @@ def test_iou_with_the_twig_ignored_scores_the_true_bird_whole(tiny_dataset):
     assert torch.allclose(plain[~occluded], ignored[~occluded])
     nan_twigs = torch.full((len(ds), 5), float("nan"))  # no twig anywhere: the plain IoU
     assert torch.allclose(iou_occluder_ignored(truth, b["mask"], nan_twigs, template, render_cfg), plain)
+
+
+def test_an_imported_generator_is_not_scored_against_our_ground_truth(tiny_dataset, cub_and_authors, tmp_path):
+    """The authors' generator deforms its own template: against SynthBirds' true maps (offsets of our sphere) its 3D
+    figures would compare different meshes, so evaluate_split refuses before inverting anything (on CUB, without 3D
+    ground truth, the same generator is evaluated: tests/test_cub_paper_evaluation.py)."""
+    import meshinv_lite.evaluation.evaluate as ev
+    from meshinv_lite.gan.imported import load_imported_generator
+    from meshinv_lite.inversion import InversionConfig
+
+    G, _ = load_imported_generator(cub_and_authors[1])
+    cfg = InversionConfig.for_profile("quick")
+    with pytest.raises(ValueError, match="deforms another mesh.*dataset without 3D ground truth"):
+        ev.evaluate_split(G, tiny_dataset, "test", cfg, tmp_path / "out", limit=1, progress=False, views=())
+    assert not (tmp_path / "out" / "per_image.csv").exists()
+    # this package's prior on the same images passes the check (its template is the dataset's sphere)
+    ev.check_template_fits_ground_truth(_tiny_setup()[0].template(), True, tiny_dataset)

@@ -284,6 +284,7 @@ def evaluate_split(
     device = next(generator.parameters()).device
     template = (template or generator.template()).to(device)  # the generator's own (the authors' differ)
     ds = ReconstructionDataset(dataset_root, split, limit=limit)
+    check_template_fits_ground_truth(template, ds.has_gt, dataset_root)
     names = [str(n) for n in ds.data.names[: len(ds)]]
 
     signature = {"split": split, "camera": camera, "generator": generator_fingerprint(generator),
@@ -398,6 +399,27 @@ def evaluate_split(
         metrics["seconds_realism"] = time.perf_counter() - t2
     write_json(out / "metrics.json", metrics)
     return ctx.broadcast_object(metrics)
+
+
+def check_template_fits_ground_truth(template: TemplateMesh, has_ground_truth: bool, dataset_root) -> None:
+    """Refuse to score a generator whose mesh is not the dataset's against that dataset's 3D ground truth.
+
+    SynthBirds' and SynthCars' true deformation maps offset this package's UV sphere (:func:`make_uv_sphere`); an
+    imported authors' generator deforms its own template, so its 3D Chamfer, novel views and realism against those
+    maps would compare different meshes (and at lite the map sizes even agree, so nothing else would fail).
+    """
+    if not has_ground_truth:
+        return
+    from ..render.mesh import make_uv_sphere
+
+    sphere = make_uv_sphere()
+    same = (template.vertices.shape == sphere.vertices.shape and template.faces.shape == sphere.faces.shape
+            and torch.equal(template.faces.cpu(), sphere.faces))
+    if not same:
+        raise ValueError(f"{dataset_root} has 3D ground truth on this package's UV sphere, but the generator deforms "
+                         f"another mesh ({template.vertices.shape[0]} vertices; an imported authors' generator): its "
+                         "ground-truth figures would compare different meshes. Evaluate imported weights on a dataset "
+                         "without 3D ground truth (CUB from data_scripts/prepare_cub.py), or use this package's prior.")
 
 
 @torch.no_grad()
