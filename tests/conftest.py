@@ -51,15 +51,6 @@ def assert_picture(path, min_std: float = 0.02, min_side: int = 100):
     assert img.std() > min_std, f"{path.name} is (nearly) blank: pixel std {img.std():.4f}"
 
 
-def cars_prior_or_skip():
-    """Skip (saying how to make it) when the shipped SynthCars prior is not in meshinv_lite/priors/."""
-    from meshinv_lite.gan.prior import SHIPPED_CARS, shipped_paths
-
-    if not shipped_paths(SHIPPED_CARS)[0].exists():
-        pytest.skip("the shipped SynthCars prior (meshinv_lite/priors/synthcars_lite.pt) is not there: build it with "
-                    "`python -m meshinv_lite.cli build-prior --category cars`")
-
-
 @pytest.fixture(scope="session")
 def shared_cars_dir(tmp_path_factory):
     """One quick-profile data root for the cars notebook tests (SynthCars is built by the first that needs it)."""

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from conftest import assert_picture, cars_prior_or_skip
+from conftest import assert_picture
 
 
 @pytest.mark.notebook
@@ -60,7 +60,6 @@ def test_notebook_04_inversion(run_notebook, shared_data_dir):
 def test_notebook_04_inversion_for_cars(run_notebook, shared_cars_dir):
     """category='cars': SynthCars test images inverted with the shipped synthcars_lite prior and the cars' own feature
     networks (loss and metric); the birds' lite evidence is not shown as cars' evidence."""
-    cars_prior_or_skip()
     out, m = run_notebook("04_inversion", data_dir=str(shared_cars_dir), category="cars", num_images=1, threads=1)
     assert m["category"] == "cars" and m["checkpoint"].endswith("synthcars_lite.pt")
     assert (shared_cars_dir / "synthcars_quick" / "test" / "meta.json").exists()

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from conftest import assert_picture, cars_prior_or_skip
+from conftest import assert_picture
 
 
 @pytest.mark.notebook
@@ -96,7 +96,6 @@ def test_notebook_06_evaluation_for_cars(run_notebook, shared_cars_dir, monkeypa
     """category='cars' on a few images: SynthCars splits scored against their ground truth with the synthcars_lite
     prior; the regression baselines (bird encoder) skip; tables and labels say SynthCars, realism is scored with the
     cars' own metric network."""
-    cars_prior_or_skip()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     out, m = run_notebook("06_evaluation", data_dir=str(shared_cars_dir), category="cars", num_images=2, hard_images=1,
                           unseen_images=1, batch_size=2, threads=1)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_picture, cars_prior_or_skip
+from conftest import assert_picture
 from meshinv_lite.pipeline import find_notebooks, run_pipeline, write_summary, NotebookRun
 
 
@@ -192,7 +192,6 @@ def test_pipeline_runs_the_notebooks_for_cars(tmp_path):
     """``pipeline --category cars`` over 01, 02, 03, 05, 07 and 08 (04 and 06: their own tests): every notebook gets
     category='cars', reads SynthCars and writes under outputs/cars_quick/; 08 (birds only) is skipped with its reason;
     nothing of SynthBirds is built; bird-only cells skip; inversion uses the cars' own feature network."""
-    cars_prior_or_skip()
     from meshinv_lite.data.category import CARS
     from meshinv_lite.pipeline import main
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import REPO, cars_prior_or_skip
+from conftest import REPO
 from meshinv_lite.render import WeakPerspectiveCamera
 from meshinv_lite.config import RenderConfig
 from meshinv_lite.inversion import InversionConfig
@@ -132,7 +132,6 @@ def test_reconstruct_command_for_cars_refuses_the_bird_encoder_and_bird_names(tm
 def test_reconstruct_command_for_cars_with_a_given_view_and_body_type(tmp_path):
     """The car example through the command with its body type and view given: the SynthCars prior runs, result.json
     says cars and names a body type."""
-    cars_prior_or_skip()
     from meshinv_lite.cli import main
 
     truth = json.loads((EXAMPLE / "car_truth.json").read_text())
@@ -143,7 +142,10 @@ def test_reconstruct_command_for_cars_with_a_given_view_and_body_type(tmp_path):
     r = json.loads((tmp_path / "result.json").read_text())
     assert r["category"] == "cars" and r["class"] == {"id": truth["class_id"], "name": truth["species"], "estimated": False}
     assert r["prior"]["recipe"] == "synthcars_lite" and r["prior"]["file"].endswith("synthcars_lite.pt")
-    assert (tmp_path / "overlay.png").stat().st_size > 1000 and 0 < r["iou"] <= 1
+    # the latent search alone (no adaptation) with the SynthCars prior: 0.84 measured; a sphere or a bird prior does
+    # not get there
+    assert (tmp_path / "overlay.png").stat().st_size > 1000 and r["iou"] >= 0.78 and r["phase"] == "latent"
+    assert "SynthCars-trained" in r["feature_extractor"]
 
 
 def test_a_photo_without_mask_gets_one_estimated_and_the_encoder_finds_view_and_species(tmp_path):
