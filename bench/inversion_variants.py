@@ -23,7 +23,7 @@ the last 10 steps, fell by less than 0.5 % against the 10 steps before; the next
     python bench/inversion_variants.py --variant "before:w_latent=0.05,latent_shell=None,w_crease=0.0" \
         --variant "shell:w_crease=0.0" --variant "shell_c5:w_crease=5.0"   # lite's latent bound (ours: shell_c2)
     python bench/inversion_variants.py --category cars --data-dir data/prior_synthcars_lite \
-        --variant "bird_features:features='synthbirds_features'" --variant "no_features:texture_losses=(('chamfer', 1.0),)"
+        --variant "bird_features:features='synthbirds_features'" --results bench/results/car_features_lite.json
 
 Last line: ``variants_speedup_<first variant>=<float>`` (the first variant's seconds per image / ours', on test:
 above 1 when ours is faster).
