@@ -18,13 +18,13 @@ settings is kept; ``--force`` rebuilds. The format is documented in ``meshinv_li
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from meshinv_lite._checks import int_at_least
 from meshinv_lite.data import FORMAT
 from meshinv_lite.data.synthbirds import SPLITS
 from meshinv_lite.data import SynthBirdsConfig, build_dataset, get_category
+from meshinv_lite.scripts import run_build
 
 
 def main(argv=None) -> int:
@@ -51,15 +51,10 @@ def main(argv=None) -> int:
     config = (SynthBirdsConfig.for_profile(args.profile, symmetric=not args.asymmetric) if cat.name == "birds"
               else cat.config(args.profile, symmetric=not args.asymmetric))
     t0 = time.perf_counter()
-    try:
-        report = build_dataset(out, cat, config, seed=args.seed, splits=args.splits, force=args.force,
-                               workers=args.workers, progress=not args.quiet)
-    except (FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (Ctrl-C); a re-run resumes the unfinished split", file=sys.stderr)
-        return 130
+    report, code = run_build(lambda: build_dataset(out, cat, config, seed=args.seed, splits=args.splits,
+                                                   force=args.force, workers=args.workers, progress=not args.quiet))
+    if report is None:
+        return code
     for split, r in report.items():
         print(f"{split:>10}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
     print(f"{cat.dataset_name} ({args.profile}, seed {args.seed}) in {out} ({time.perf_counter() - t0:.1f} s)")

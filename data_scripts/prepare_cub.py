@@ -17,20 +17,16 @@ to the package convention (see ``meshinv_lite.data.cub``). MeshInversion's ``dat
 from __future__ import annotations
 
 import argparse
-import sys
 
-from meshinv_lite._checks import int_at_least
-from meshinv_lite.config import get_profile
 from meshinv_lite.data.cub import CUB_SPLITS, CubFormatError, build_cub
+from meshinv_lite.scripts import add_crop_arguments, crop_size, run_build
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cub-dir", required=True, help="the CUB_200_2011 folder, or MeshInversion's datasets/cub")
     parser.add_argument("--cache-dir", default=None, help="CMR's cachedir/cub (default: <cub-dir>/cachedir/cub)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"], help="sets --image-size")
-    parser.add_argument("--image-size", type=int_at_least(8), default=None, help="crop size in pixels (default: the profile's)")
+    add_crop_arguments(parser, "images")
     parser.add_argument("--splits", nargs="+", default=None, choices=list(CUB_SPLITS),
                         help="default: train val test (CMR layout), test (MeshInversion's)")
     parser.add_argument("--layout", default="auto", choices=["auto", "cmr", "meshinversion"])
@@ -40,23 +36,15 @@ def main(argv=None) -> int:
                         help="MeshInversion layout: start from the SfM cameras, not CMR's predicted ones")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow files that need general unpickling (it can run code from the file)")
-    parser.add_argument("--padding", type=float, default=0.05, help="bbox padding, fraction of its size per side")
-    parser.add_argument("--limit", type=int_at_least(1), default=None, help="only the first N images of each split")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    size = args.image_size or get_profile(args.profile).render_size
-    try:
-        report = build_cub(args.cub_dir, args.out, size, args.cache_dir, args.splits, args.padding,
-                           args.limit, args.force, progress=not args.quiet, layout=args.layout,
-                           mask_source=args.mask_source, use_pred_pose=False if args.no_pred_pose else None,
-                           trust_pickle=args.trust_pickle)
-    except (FileNotFoundError, FileExistsError, CubFormatError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (Ctrl-C); a re-run resumes the unfinished split", file=sys.stderr)
-        return 130
+    size = crop_size(args)
+    report, code = run_build(lambda: build_cub(
+        args.cub_dir, args.out, size, args.cache_dir, args.splits, args.padding, args.limit, args.force,
+        progress=not args.quiet, layout=args.layout, mask_source=args.mask_source,
+        use_pred_pose=False if args.no_pred_pose else None, trust_pickle=args.trust_pickle),
+        errors=(CubFormatError,))
+    if report is None:
+        return code
     for split, r in report.items():
         print(f"{split:>6}: {r['num_images']:6d} images  {r['status']:>8}  {r['seconds']:6.1f} s")
     print(f"CUB at {size} px in {args.out}")
