@@ -72,8 +72,6 @@ class Category:
             (:mod:`meshinv_lite.features.in_domain`): one for inversion's feature loss, one only for metrics.
         word / plural: what one object is called in titles and captions (``"bird"`` / ``"birds"``).
         dataset_name: the dataset's name in words (``"SynthBirds"``).
-        prior_name: the shipped prior's recipe name (``meshinv_lite/priors/<prior_name>.pt``; the recipe itself is
-            :func:`meshinv_lite.gan.prior.shipped_recipe`).
         example: the stem of the bundled example photo in ``notebooks/examples/``: ``<example>.png``, its mask
             ``<example>_mask.png`` and the truth it was rendered with, ``<example>_truth.json``
             (``data_scripts/make_example_photo.py --category <name>`` writes them).
@@ -102,7 +100,6 @@ class Category:
     word: str = "bird"
     plural: str = "birds"
     dataset_name: str = "SynthBirds"
-    prior_name: str = "synthbirds_lite"
     example: str = "bird"
     has_encoder: bool = True
     front: str = "beak"
@@ -194,7 +191,6 @@ CARS = Category(
     word="car",
     plural="cars",
     dataset_name="SynthCars",
-    prior_name="synthcars_lite",
     example="car",
     has_encoder=False,      # the shipped encoder knows SynthBirds only
     front="front",
@@ -213,16 +209,20 @@ def get_category(name: "str | Category") -> Category:
     return CATEGORIES[name]
 
 
-def category_of(dataset_root) -> Category:
-    """The category of a dataset on disk: its root ``meta.json``'s ``category`` (datasets written before
-    categories existed, and converted CUB, are birds)."""
-    import json
-    from pathlib import Path
+def category_name_of(dataset_root) -> str:
+    """The ``category`` named by a dataset's root ``meta.json`` (datasets written before categories existed, converted
+    CUB, and a folder without a ``meta.json`` are ``"birds"``); an unreadable ``meta.json`` raises ``OSError`` or
+    ``ValueError``."""
+    from ..io import read_json
 
     meta = Path(dataset_root) / "meta.json"
-    name = json.loads(meta.read_text()).get("category", "birds") if meta.is_file() else "birds"
-    return get_category(name)
+    return read_json(meta).get("category", BIRDS.name) if meta.is_file() else BIRDS.name
+
+
+def category_of(dataset_root) -> Category:
+    """The :class:`Category` of a dataset on disk (see :func:`category_name_of`)."""
+    return get_category(category_name_of(dataset_root))
 
 
 __all__: Sequence[str] = ["Category", "CATEGORIES", "BIRDS", "CARS", "BIRD_BACKGROUNDS", "CAR_BACKGROUNDS", "get_category",
-                          "category_of"]
+                          "category_name_of", "category_of"]

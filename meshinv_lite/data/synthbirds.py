@@ -51,7 +51,7 @@ from ..render.mesh import TemplateMesh, deform_vertices, make_uv_sphere
 from .bird_geometry import BirdParams, normalize, uv_directions
 from .bird_shape import bird_surface, deformation_map, sample_bird_params
 from .bird_texture import shading_map, texture_map
-from .category import BIRD_BACKGROUNDS, BIRDS, CARS, Category, get_category
+from .category import BIRD_BACKGROUNDS, BIRDS, CARS, Category, category_name_of, get_category
 from .config import UNSEEN_SPLIT, SynthBirdsConfig
 from .species import SPECIES, SPECIES_NAMES, UNSEEN_SPECIES, UNSEEN_SPECIES_NAMES, Species  # noqa: F401 (re-exported)
 
@@ -414,7 +414,7 @@ def synthbirds_dir(data_dir: str | Path, profile: str, category: Optional[Catego
     if data_dir.name.startswith(cat.generator) or (data_dir / "meta.json").exists():
         if category is not None and (data_dir / "meta.json").exists():
             try:
-                have = json.loads((data_dir / "meta.json").read_text()).get("category", BIRDS.name)
+                have = category_name_of(data_dir)
             except (OSError, ValueError):
                 have = None   # unreadable: the dataset reader says so when it is read
             if have is not None and have != cat.name:

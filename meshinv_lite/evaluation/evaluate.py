@@ -274,10 +274,6 @@ def evaluate_split(
     category = category_of(dataset_root)
     if config.features == "auto" and category.name != "birds":
         config = replace(config, features=category.loss_features)  # its own in-domain loss network
-    if eval_net is None and realism and category.name != "birds":
-        from ..features.registry import load_feature_extractor
-
-        eval_net = load_feature_extractor(category.eval_features, device=next(generator.parameters()).device)
     ctx = dist or SINGLE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -394,6 +390,10 @@ def evaluate_split(
         metrics["seconds_fid"] = time.perf_counter() - t1
     if keep and ds.has_gt and realism:
         t2 = time.perf_counter()
+        if eval_net is None:
+            from ..features.registry import load_feature_extractor
+
+            eval_net = load_feature_extractor(category.eval_features, device=device)
         metrics.update(realism_figures(template, recs, ds.batch([int(r["index"]) for r in keep]), config.render,
                                        eval_net=eval_net, device=device))
         metrics["seconds_realism"] = time.perf_counter() - t2

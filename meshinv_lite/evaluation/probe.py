@@ -23,10 +23,7 @@ def inversion_probe(generator: Generator, dataset_root: str | Path, split: str =
 
     device = next(generator.parameters()).device
     data = ReconstructionDataset(dataset_root, split, load_gt=True, limit=num_images)
-    cfg = InversionConfig.for_profile(profile)
-    category = category_of(dataset_root)
-    if category.name != "birds":  # the category's own in-domain loss network, as evaluate_split picks it
-        cfg = InversionConfig.for_profile(profile, features=category.loss_features)
+    cfg = InversionConfig.for_profile(profile, category=category_of(dataset_root).name)  # its own loss network
     template = make_uv_sphere().to(device)
     rows: dict[str, list] = {}
     for s in range(0, len(data), batch_size):

@@ -144,8 +144,10 @@ class FeatureNetRecipe:
 
     @property
     def label(self) -> str:
+        from ..data.category import get_category
+
         label = LOSS_LABEL if self.role == "loss" else METRIC_LABEL
-        return label if self.category == "birds" else label.replace("SynthBirds", "SynthCars")
+        return label.replace("SynthBirds", get_category(self.category).dataset_name)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -248,7 +248,7 @@ def build_feature_net(recipe: FeatureNetRecipe, data_dir: str | Path = "data", d
     save_feature_net(pt, net, recipe, report["steps"])
     info = {"name": recipe.name, "label": recipe.label, "role": recipe.role, "recipe": recipe.to_dict(),
             "rebuild_command": rebuild_command(recipe), "code_version": code_version(),
-            "data_recipe": {"dataset": {"birds": "SynthBirds", "cars": "SynthCars"}[category.name], "profile": recipe.dataset_profile, "seed": recipe.dataset_seed,
+            "data_recipe": {"dataset": category.dataset_name, "profile": recipe.dataset_profile, "seed": recipe.dataset_seed,
                             "split": "train", "dataset_meta": read_json(root / "meta.json")},
             "machine": {"platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads()},
             "wall_seconds": time.perf_counter() - t0, **report,
