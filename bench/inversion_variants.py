@@ -43,6 +43,7 @@ from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.synthbirds import synthbirds_dir
 from meshinv_lite.features import load_feature_extractor
 from meshinv_lite.inversion import InversionConfig, InversionStage
+from meshinv_lite.config import CATEGORY_NAMES
 from meshinv_lite.io import write_json
 from meshinv_lite.render import make_uv_sphere
 from meshinv_lite.paths import resolve
@@ -74,7 +75,7 @@ def parse_variant(text: str, base: InversionConfig) -> tuple[str, InversionConfi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="lite")
-    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+    parser.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                         help="SynthBirds with the bird prior and networks, or SynthCars with the car ones")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default=None, help="default: outputs/<profile>/inversion_variants")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from meshinv_lite.config import CATEGORY_NAMES
 from meshinv_lite.data import SPECIES_NAMES
 from meshinv_lite.data import SynthBirdsConfig, generate_batch, get_category
 
@@ -62,7 +63,7 @@ def make_example(out_dir: Path, species: int | None = None, seed: int | None = N
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="notebooks/examples")
-    p.add_argument("--category", default="birds", choices=["birds", "cars"])
+    p.add_argument("--category", default="birds", choices=CATEGORY_NAMES)
     p.add_argument("--species", type=int, default=None, help="class index (default: birds 4, the robin; cars 0, a sedan)")
     p.add_argument("--seed", type=int, default=None, help="default: birds 3, cars 1")
     a = p.parse_args(argv)

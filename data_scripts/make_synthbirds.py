@@ -21,6 +21,7 @@ import argparse
 import time
 
 from meshinv_lite._checks import int_at_least
+from meshinv_lite.config import CATEGORY_NAMES
 from meshinv_lite.data import FORMAT
 from meshinv_lite.data.synthbirds import SPLITS
 from meshinv_lite.data import SynthBirdsConfig, build_dataset, get_category
@@ -30,7 +31,7 @@ from meshinv_lite.scripts import run_build
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="lite", choices=["quick", "lite", "paper"])
-    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+    parser.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                         help="SynthBirds (default) or SynthCars")
     parser.add_argument("--out", default=None,
                         help="output folder (default: data/synthbirds_<profile>, data/synthcars_<profile> for cars)")

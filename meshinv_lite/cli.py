@@ -50,6 +50,7 @@ from typing import Optional, Sequence
 
 from ._checks import fid_views, finite_float, int_at_least
 from .distributed import DistContext, init_distributed, shutdown
+from .config import CATEGORY_NAMES
 from .io import write_json
 
 _THREADS_HELP = "torch CPU threads (default: on <= 2 cores both when idle, else 1; else torch's)"
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out-dir", default=None, help="where the .pt and .json go (default: meshinv_lite/priors)")
     b.add_argument("--iterations", type=int_at_least(1), default=None,
                    help="stop the GAN early (a dry run; the provenance then says the file is incomplete)")
-    b.add_argument("--category", default="birds", choices=["birds", "cars"],
+    b.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                    help="which shipped prior: synthbirds_lite (birds) or synthcars_lite (cars)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     f = sub.add_parser("build-features", help="rebuild the in-domain feature networks (meshinv_lite/priors/) from scratch")
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--only", default=None, choices=["synthbirds_features", "synthbirds_eval", "synthcars_features",
                                                     "synthcars_eval"],
                    help="rebuild one of the networks")
-    f.add_argument("--category", default="birds", choices=["birds", "cars"],
+    f.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                    help="whose pair: synthbirds_features/_eval (birds) or synthcars_features/_eval (cars)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     en = sub.add_parser("build-encoder", help="rebuild the image encoder and mask segmenter (meshinv_lite/priors/)")
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "without either, estimated by the shipped segmenter)")
     r.add_argument("--box", type=finite_float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"),
                    help="pixels around the bird, to guide the mask estimate of a photo without mask or transparency")
-    r.add_argument("--category", default="birds", choices=["birds", "cars"],
+    r.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                    help="what the photo shows: birds (the SynthBirds prior, default) or cars (the SynthCars prior)")
     r.add_argument("--hypotheses", default=None, choices=["encoder", "grid"],
                    help="camera and class hypotheses from the shipped encoder (birds' default, fast; it knows "

@@ -71,6 +71,10 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", render_size=256, texture_size=512, deform_size=32),
 }
 
+#: The procedural categories' names (their records: :data:`meshinv_lite.data.category.CATEGORIES`), here where the
+#: command lines and the notebooks' parameter check can read them without importing the data generators.
+CATEGORY_NAMES: tuple[str, ...] = ("birds", "cars")
+
 
 def get_profile(name: str | Profile) -> Profile:
     """Look a profile up by name (``quick``, ``lite``, ``paper``); a ``Profile`` passes through."""

@@ -11,7 +11,7 @@ import types
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import PROFILES, check_device
+from .config import CATEGORY_NAMES, PROFILES, check_device
 
 
 def _choice(*options):
@@ -92,7 +92,7 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "image_path": _path(optional=True),
     "mask_path": _path(optional=True),
     "species": _species,
-    "category": _choice("birds", "cars"),
+    "category": _choice(*CATEGORY_NAMES),
     "weights": _path(optional=True),
     "dataset": _path(optional=True),
 }

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ._checks import int_at_least
+from .config import CATEGORY_NAMES
 from .io import atomic_write_bytes, read_json, write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -318,7 +319,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="training images that get pseudo ground truth in notebooks 02-03 (default: the "
                              "profile's, lite 1000, quick all); shards already made for the same images are reused")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 03")
-    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+    parser.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                         help="SynthBirds (default; outputs/<profile>/) or SynthCars (outputs/cars_<profile>/; "
                              "birds-only notebooks are skipped)")
     parser.add_argument("--notebook-dir", default=str(REPO_ROOT / "notebooks"), help=argparse.SUPPRESS)

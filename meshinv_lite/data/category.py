@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from ..config import get_profile
+from ..config import CATEGORY_NAMES, get_profile
 from . import bird_shape, bird_texture, car_shape, car_texture
 from .car_types import CAR_TYPES, UNSEEN_CAR_TYPES
 from .config import _SPLIT_SIZES, SynthBirdsConfig
@@ -197,6 +197,8 @@ CARS = Category(
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}
+if tuple(CATEGORIES) != CATEGORY_NAMES:   # the light list the command lines offer must name these records
+    raise ImportError(f"meshinv_lite.config.CATEGORY_NAMES {CATEGORY_NAMES} must list {tuple(CATEGORIES)}")
 
 
 def get_category(name: "str | Category") -> Category:
