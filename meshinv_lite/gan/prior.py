@@ -98,6 +98,7 @@ class PriorRecipe:
     snapshot_every: int = 1000
     ship_iteration: Optional[int] = SHIP_ITERATION
     probe_images: int = 16
+    refine_cameras: bool = False
 
     def __post_init__(self) -> None:
         if self.ship_iteration is not None and not (
@@ -122,7 +123,8 @@ class PriorRecipe:
         from ..pseudo_gt.config import PseudoGTConfig
 
         # the recipe the shipped prior's pseudo-GT was made with (its provenance), so that a rebuild remakes it
-        return PseudoGTConfig.for_profile(self.data_profile, camera=self.camera, fit_recipe="full")
+        return PseudoGTConfig.for_profile(self.data_profile, camera=self.camera, fit_recipe="full",
+                                          refine_cameras=self.refine_cameras)
 
     def generator_config(self) -> GeneratorConfig:
         return self.pretrain_config().generator
@@ -133,7 +135,12 @@ class PriorRecipe:
         return REBUILD_COMMAND if self.category == "birds" else f"{REBUILD_COMMAND} --category {self.category}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The recipe as a plain dict (``refine_cameras`` left out when off: the records of priors made before it
+        existed still match)."""
+        d = asdict(self)
+        if not d["refine_cameras"]:
+            del d["refine_cameras"]
+        return d
 
 
 #: The recipe of the prior that ships with the package.

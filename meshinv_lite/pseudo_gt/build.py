@@ -53,7 +53,8 @@ pseudo ground truth of one dataset split, written by meshinv_lite.pseudo_gt.buil
   shard_00000.npz ...     one per batch of images, written atomically:
     index       (n,)              int64   row in the split's annotations.npz
     class_id    (n,)              int64
-    camera      (n, 7)            float32 the camera used for fitting and back-projection
+    camera      (n, 7)            float32 the camera the texture was back-projected with (the annotation's, or
+                                          its refinement when the fit refines cameras: fit.lr_camera > 0)
     deformation (n, 3, Hd, Wd)    float32 fitted deformation map
     texture     (n, 3, Ht, Wt)    uint8   back-projected texture, value / 255, 0 where invisible
     visibility  (n, 1, Ht, Wt)    bool    visible texels
@@ -234,7 +235,7 @@ def _fit_shard(data, template, config: "PseudoGTConfig", seed: int, i: int, idx:
         path,
         index=np.asarray(idx, dtype=np.int64),
         class_id=batch["class_id"].numpy().astype(np.int64),
-        camera=cam.as_tensor().cpu().numpy().astype(np.float32),
+        camera=(pgt.cameras if pgt.cameras is not None else cam).as_tensor().detach().cpu().numpy().astype(np.float32),
         deformation=pgt.deformation.cpu().numpy().astype(np.float32),
         texture=(pgt.texture.clamp(0, 1) * 255).round().byte().cpu().numpy(),
         visibility=(pgt.visibility > 0.5).cpu().numpy(),

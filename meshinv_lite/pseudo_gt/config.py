@@ -37,7 +37,8 @@ class PseudoGTConfig:
             raise ValueError(f"mean_views must be >= 1, got {self.mean_views}")
 
     @classmethod
-    def for_profile(cls, name: str, fit_recipe: str = "fast", **overrides) -> "PseudoGTConfig":
+    def for_profile(cls, name: str, fit_recipe: str = "fast", refine_cameras: bool = False,
+                    **overrides) -> "PseudoGTConfig":
         """Sizes and step counts for ``quick`` / ``lite`` / ``paper``.
 
         ``fit_recipe`` (quick and lite; paper has one recipe): ``"fast"`` (default) or ``"full"``, the earlier
@@ -50,6 +51,11 @@ class PseudoGTConfig:
           means at 64 px: 2.2x faster, the pseudo-GT made from them as good (Chamfer 0.0664 vs 0.0675).
         * quick, fast: 40 steps to 256 points instead of 60 to 512 (its masks are 64 px already). On 160 quick test
           images: IoU 0.965 / 0.963, 3D Chamfer 0.0692 / 0.0686, texture error 0.1001 / 0.1007, 2.2x faster.
+
+        ``refine_cameras``: correct the annotated (noisy) cameras while fitting, both the species means' (each view
+        of the mean fit gets its own small correction, held near zero: a bundle adjustment) and each image's (the
+        first 30 % of its steps move only the camera, aligning the mean to the mask before the shape bends).
+        Without it, every degree of camera error has to be absorbed by the shape. REFINE_CAMERAS_EFFECT has the measurements.
         """
         from dataclasses import replace
 
@@ -65,11 +71,13 @@ class PseudoGTConfig:
         shape_prior = overrides.get("shape_prior", "species_mean")
         # anchored to the species mean: stay near its depth (the weights measured in the module docstring)
         anchor = dict(w_l2=0.1, w_anchor_depth=10.0) if shape_prior == "species_mean" else {}
+        fit_cam = dict(lr_camera=0.01, camera_only_fraction=0.3) if refine_cameras else {}
+        mean_cam = dict(lr_camera=0.01, w_camera=1.0) if refine_cameras else {}
         base = cls(texture_size=min(prof.texture_size, 256),
                    fit=SilhouetteFitConfig(steps=steps, deform_size=prof.deform_size, lr=0.015, mask_points=points,
-                                           render_size=render_size, **anchor),
+                                           render_size=render_size, **anchor, **fit_cam),
                    mean_fit=SilhouetteFitConfig(steps={"quick": 60}.get(prof.name, 150), deform_size=prof.deform_size,
-                                                lr=0.015, mask_points=256, render_size=render_size))
+                                                lr=0.015, mask_points=256, render_size=render_size, **mean_cam))
         return replace(base, **overrides)
 
     def to_dict(self) -> dict:

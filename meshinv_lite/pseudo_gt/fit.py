@@ -31,6 +31,7 @@ class PseudoGT:
     iou: torch.Tensor
     vertices: torch.Tensor
     history: dict = field(default_factory=dict)
+    cameras: Optional[WeakPerspectiveCamera] = None
 
 
 def make_pseudo_gt(
@@ -53,8 +54,10 @@ def make_pseudo_gt(
     masks = check_unit_range("masks", masks, "mask")
     fitted = fit_deformation(template, masks, camera, config=fit, generator=generator, init=shape_anchor,
                              anchor=shape_anchor)
+    if fitted.cameras is not None:  # refined with the shape (SilhouetteFitConfig.lr_camera)
+        camera = fitted.cameras
     texture, vis = back_project(template, fitted.vertices, camera, images, masks, texture_size, back_projection)
     if back_projection.mirror_fill:
         texture, vis = mirror_fill(texture, vis)
-    return PseudoGT(fitted.deformation, texture, vis, fitted.iou, fitted.vertices, fitted.history)
+    return PseudoGT(fitted.deformation, texture, vis, fitted.iou, fitted.vertices, fitted.history, fitted.cameras)
 

@@ -23,7 +23,7 @@ from .._checks import check_shape
 from ..losses.regularizers import normal_consistency
 from ..losses.silhouette import chamfer_2d, mask_points, soft_iou
 from ..metrics import mask_iou as hard_iou  # IoU of binarized masks, (B,)
-from ..render.camera import WeakPerspectiveCamera, qrot
+from ..render.camera import WeakPerspectiveCamera, normalize_quaternion, qrot, quaternion_multiply
 from ..render.dibr import rasterize, soft_mask
 from ..render.mesh import TemplateMesh, deform_vertices, face_adjacency, mirror_uv_map
 
@@ -55,15 +55,26 @@ class SilhouetteFitConfig:
     # Height in pixels at which the soft silhouette is rendered and compared (the masks are area-averaged
     # to it); None: the masks' own size. The final IoU is always measured at the masks' size.
     render_size: Optional[int] = None
+    # Camera refinement: the annotated cameras are only roughly right (SynthBirds' noisy cameras: 6 degrees of
+    # rotation, 4 % scale, 0.03 translation). With ``lr_camera > 0`` each view's camera gets a small correction
+    # (rotation, log-scale, translation) optimized with the shape; during the first ``camera_only_fraction`` of
+    # the steps only the cameras move (the start shape, e.g. a species mean, is aligned to the mask before it is
+    # bent to fit), and ``w_camera`` holds the corrections near zero.
+    lr_camera: float = 0.0
+    camera_only_fraction: float = 0.0
+    w_camera: float = 0.0
 
     def to_dict(self) -> dict:
-        """The settings as a plain dict (``render_size`` left out when ``None``, so that signatures of data made
-        before the setting existed still match)."""
+        """The settings as a plain dict (``render_size`` left out when ``None``, the camera refinement's settings
+        when it is off, so that signatures of data made before those settings existed still match)."""
         from dataclasses import asdict
 
         d = asdict(self)
         if d["render_size"] is None:
             del d["render_size"]
+        if not d["lr_camera"]:
+            for k in ("lr_camera", "camera_only_fraction", "w_camera"):
+                del d[k]
         return d
 
 
@@ -82,6 +93,16 @@ class SilhouetteFit:
     vertices: torch.Tensor
     iou: torch.Tensor
     history: dict = field(default_factory=dict)
+    cameras: Optional[WeakPerspectiveCamera] = None
+
+
+def _corrected(cameras: WeakPerspectiveCamera, delta: torch.Tensor) -> WeakPerspectiveCamera:
+    """``cameras`` with per-view corrections ``delta (B, 6)`` = (axis-angle rotation in the camera frame (3),
+    log-scale (1), translation (2)) applied."""
+    dq = torch.cat([torch.ones_like(delta[:, :1]), 0.5 * delta[:, :3]], dim=1)  # small angles: normalized below
+    rot = quaternion_multiply(normalize_quaternion(dq), cameras.rotation)
+    return WeakPerspectiveCamera(cameras.scale * torch.exp(delta[:, 3]), cameras.translation + delta[:, 4:6],
+                                 normalize_quaternion(rot))
 
 
 def fit_deformation(
@@ -125,7 +146,13 @@ def fit_deformation(
     if init is None:
         init = torch.zeros(n_mesh, 3, hd, wd, device=device)
     param = (init[..., : wd // 2] if config.symmetric else init).clone().requires_grad_()
-    opt = torch.optim.Adam([param], lr=config.lr)
+    groups = [{"params": [param], "lr": config.lr}]
+    delta = None
+    if config.lr_camera > 0:
+        delta = torch.zeros(b, 6, device=device, requires_grad=True)
+        groups.append({"params": [delta], "lr": config.lr_camera})
+    opt = torch.optim.Adam(groups)
+    n_camera_only = int(round(config.camera_only_fraction * config.steps)) if delta is not None else 0
     faces = template.faces.to(device)
     pairs = face_adjacency(faces)
     targets = mask_points(masks, config.mask_points, generator)  # (B, K, 2)
@@ -143,14 +170,15 @@ def fit_deformation(
     for step in range(config.steps):
         deform = current_maps()
         verts = deform_vertices(template, deform)  # (M, N, 3)
-        verts_cam = cameras.apply(verts[view_to_mesh])
+        cams = cameras if delta is None else _corrected(cameras, delta)
+        verts_cam = cams.apply(verts[view_to_mesh])
         l_cham = chamfer_2d(verts_cam[..., :2], targets).mean()
         l_smooth = normal_consistency(verts, faces, pairs).mean()
         l_l2 = (deform if anchor is None else deform - anchor).pow(2).mean()
         loss = config.w_smooth * l_smooth + config.w_l2 * l_l2
         terms = {}
         if anchor_verts is not None:  # depth offsets from the anchor, along each view's line of sight
-            depth = qrot(cameras.rotation, (verts - anchor_verts)[view_to_mesh])[..., 2]
+            depth = qrot(cams.rotation, (verts - anchor_verts)[view_to_mesh])[..., 2]
             l_depth = depth.pow(2).mean()
             loss = loss + config.w_anchor_depth * l_depth
             terms["anchor_depth"] = float(l_depth.detach())
@@ -165,8 +193,12 @@ def fit_deformation(
             l_iou = (1 - soft_iou(sil, fit_masks)).mean()
             loss = loss + config.w_iou * l_iou + config.w_chamfer_fine * l_cham
             terms["iou"] = float(l_iou.detach())
+        if delta is not None and config.w_camera:
+            loss = loss + config.w_camera * delta.pow(2).sum(1).mean()
         opt.zero_grad()
         loss.backward()
+        if step < n_camera_only:  # cameras first: the start shape is aligned before it is bent
+            param.grad = None
         opt.step()
         terms.update(total=float(loss.detach()), chamfer=float(l_cham.detach()), smooth=float(l_smooth.detach()))
         for k, v in terms.items():
@@ -177,6 +209,8 @@ def fit_deformation(
     with torch.no_grad():
         deform = current_maps().detach()
         verts = deform_vertices(template, deform)
-        frags = rasterize(cameras.apply(verts[view_to_mesh]), faces, (h, w))
+        cams = cameras if delta is None else _corrected(cameras, delta).detach()
+        frags = rasterize(cams.apply(verts[view_to_mesh]), faces, (h, w))
         iou = hard_iou(frags.mask, masks)
-    return SilhouetteFit(deformation=deform, vertices=verts, iou=iou, history=history)
+    return SilhouetteFit(deformation=deform, vertices=verts, iou=iou, history=history,
+                         cameras=cams if delta is not None else None)
