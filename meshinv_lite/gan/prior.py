@@ -74,6 +74,9 @@ class PriorRecipe:
     profile's). Without the crease term the generator learned to fold its surface (15% of neighbouring face
     pairs folded at 2,600 iterations, 0.5% for true birds); with it, 1.6% at 1,000 iterations and its EMA
     below the true birds' rate.
+    ``refine_cameras``: whether the pseudo-GT corrects the annotated cameras while fitting
+    (:meth:`~meshinv_lite.pseudo_gt.PseudoGTConfig.for_profile`); the car prior's does, the bird prior was made before
+    it existed.
     ``snapshot_every``: EMA generators kept along the way (for the quality-vs-iterations figure).
     ``ship_iteration``: the snapshot that ships (``None``: the last). Chosen on *val* images by
     ``bench/prior_schedule.py``: the best inversion IoU among snapshots whose samples fold at most 2.5 times
