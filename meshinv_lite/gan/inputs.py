@@ -97,7 +97,7 @@ def build_training_inputs(
     if ctx.is_main:
         build_dataset(root, category, profile=prof.name, seed=seed, progress=progress)
     ctx.barrier()
-    build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera), device=device,
+    build_pseudo_gt(root, "train", PseudoGTConfig.for_profile(prof.name, camera=camera, category=category), device=device,
                     limit=train_images if train_images is not None else train_image_limit(prof.name), seed=seed,
                     progress=progress, dist=ctx)
     return root
