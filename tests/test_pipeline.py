@@ -221,6 +221,12 @@ def test_pipeline_runs_the_notebooks_for_cars(tmp_path):
     # 02: pseudo ground truth of the 48 training cars, checked against SynthCars' truth
     assert m["02"]["train_images"] == 48 and m["02"]["test_exact_iou"] > 0.9 and m["02"]["test_exact_chamfer_3d"] < 0.2
     assert (data / "synthcars_quick" / "pseudo_gt_noisy" / "train" / "meta.json").exists()
+    # cars correct their cameras while fitting (Category.refine_cameras), the means and every image: the anchored demo
+    # fit is the refined one, and the recorded settings say so (a notebook that forgot the category would not)
+    assert m["02"]["demo_chamfer_cameras_refined"] == m["02"]["demo_chamfer_species_mean"]
+    assert m["02"]["demo_chamfer_cameras_given"] != m["02"]["demo_chamfer_species_mean"]
+    signature = json.loads((data / "synthcars_quick" / "pseudo_gt_noisy" / "train" / "signature.json").read_text())
+    assert signature["config"]["fit"]["lr_camera"] > 0 and signature["config"]["mean_fit"]["lr_camera"] > 0
     for png in ("species_means.png", "back_projection.png", "pseudo_gt_vs_truth.png"):
         assert_picture(root / "02_pseudo_ground_truth" / png)
     # 03: a GAN of 8 classes trained on the cars' pseudo-GT, beside the shipped synthcars_lite
