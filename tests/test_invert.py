@@ -457,11 +457,12 @@ def test_a_stage_with_a_render_size_renders_and_scores_at_that_size(setup):
     coarse = full // 2
     c = replace(cfg, mask_loss="iou", w_mask=1.0, texture_losses=(("chamfer", 1.0),), init_candidates=2, init_batch=2)
     seen = []
-    staged = replace(c, stages=(InversionStage(2, 0.1, 1e-2, shape_only=True, render_size=coarse),
+    staged = replace(c, stages=(InversionStage(2, 0.1, 1e-2, shape_only=True, render_size=coarse // 2),
                                 InversionStage(3, 0.1, 1e-2, render_size=coarse), InversionStage(2, 0.05, 5e-3)))
     rec = invert(G, images, masks, cams, cls, staged, template=t, seed=1,
                  callback=lambda step, terms, images: seen.append((images[0].shape[-2:], images[1].shape[-2:])))
-    assert seen == [((coarse, coarse), (coarse, coarse))] * 5 + [((full, full), (full, full))] * 2
+    assert seen == ([((coarse // 2, coarse // 2), (coarse // 2, coarse // 2))] * 2 + [((coarse, coarse), (coarse, coarse))] * 3
+                    + [((full, full), (full, full))] * 2)
     assert len(rec.history["total"]) == 7 and rec.iou.shape == (2,)
     # the final terms and IoU are the full-size objective's: the same z and camera rescored at full size agree
     from meshinv_lite.inversion import InversionObjective
@@ -478,7 +479,7 @@ def test_a_stage_with_a_render_size_renders_and_scores_at_that_size(setup):
     at_full = replace(c, stages=tuple(replace(s, render_size=full) for s in c.stages))
     assert torch.equal(invert(G, images, masks, cams, cls, at_full, template=t, seed=1).z,
                        invert(G, images, masks, cams, cls, c, template=t, seed=1).z)
-    assert "render_size" not in c.to_dict()["stages"][0] and staged.to_dict()["stages"][0]["render_size"] == coarse
+    assert "render_size" not in c.to_dict()["stages"][0] and staged.to_dict()["stages"][1]["render_size"] == coarse
     with pytest.raises(ValueError, match="render_size must be None .* at least 16 pixels, got 8"):
         InversionStage(5, 0.1, 1e-2, render_size=8)
     with pytest.raises(ValueError, match="render_size must be None"):

@@ -324,7 +324,7 @@ def _coarse_objective(objective: InversionObjective, size: int, seed: int) -> In
     feature network and losses; its own point-sampling stream, seeded with ``seed``)."""
     cfg = objective.config
     images, masks = resize_targets(objective.images, objective.masks, size)
-    coarse = replace(cfg, render=replace(cfg.render, image_size=size))
+    coarse = replace(cfg, render=replace(cfg.render, image_size=size), stages=())  # the objective runs no schedule
     return InversionObjective(objective.G, objective.template, images, masks, objective.class_id, coarse,
                               objective.extractor, seed)
 
