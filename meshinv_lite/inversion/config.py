@@ -25,9 +25,16 @@ class InversionStage:
     against the targets resized to it (:func:`~meshinv_lite.inversion.search.resize_targets`): the texture Chamfer,
     feature Chamfer and mask losses all see the coarse render. ``None`` (default): the config's size, exactly as
     before. It must lie in ``[16, render.image_size]``; the reconstruction's final terms and IoU are computed at the
-    config's size whatever the stages' sizes. Measured at lite (1 thread, 8 images, full step with the feature Chamfer):
-    a 64 px step costs about 0.8 of a 128 px one (23 vs 29 ms per image), not a quarter: the generator's forward and
-    backward and the feature network (which sees 64 px at lite either way, ``feature_image_size``) do not shrink."""
+    config's size whatever the stages' sizes.
+
+    Measured at lite (1 thread, 8 images, forward and backward of a full step, ms per image at 128 / 64 / 32 px): the
+    generator and render 9.9 / 7.2 / 6.3, the pixel Chamfer 8.9 / 7.2 / 3.9 (1024 points sampled at any size above
+    ~40 px, so it hardly shrinks), the feature Chamfer 4.5 / 4.2 / 4.8 (the network sees 64 px either way,
+    ``feature_image_size``): 23.3 / 18.6 / 15.0 in all, so a 64 px step costs about 0.8 of a full one, not a quarter.
+    In ``bench/encoder_methods.py`` (``bench/results/encoder_start_coarse_*_lite.*``) 24 of the fast start's full steps
+    at 64 px lost nothing against the same schedule at 128 px (test 24-47: IoU -0.0050 vs -0.0052, novel PSNR -0.18 vs
+    -0.16 dB against inversion) and saved about 12 % of its time; not enough to fit a schedule long enough to close the
+    fast start's IoU gap in its speed budget (README "Regression against inversion")."""
 
     steps: int
     lr_z: float
