@@ -444,3 +444,45 @@ def test_the_deformation_alone_and_the_silhouette_alone_equal_the_full_forward_a
     assert torch.equal(d_only, d)
     assert torch.equal(sil.mask, full.mask) and torch.equal(sil.soft_mask, full.soft_mask)
     assert sil.image.shape == full.image.shape and torch.equal(sil.image[:, :1], full.mask) and sil.uv is None
+
+
+def test_a_stage_with_a_render_size_renders_and_scores_at_that_size(setup):
+    """``InversionStage(render_size=S)`` renders that stage at ``S`` px against the targets resized to ``S`` (what the
+    callback sees, render and target), the other stages and the final result at the config's size; a stage at the
+    config's own size is exactly the default; a size below 16 px or above the config's is refused."""
+    from dataclasses import replace
+
+    G, t, cfg, images, masks, cams, cls = setup
+    full = cfg.render.image_size
+    coarse = full // 2
+    c = replace(cfg, mask_loss="iou", w_mask=1.0, texture_losses=(("chamfer", 1.0),), init_candidates=2, init_batch=2)
+    seen = []
+    staged = replace(c, stages=(InversionStage(2, 0.1, 1e-2, shape_only=True, render_size=coarse // 2),
+                                InversionStage(3, 0.1, 1e-2, render_size=coarse), InversionStage(2, 0.05, 5e-3)))
+    rec = invert(G, images, masks, cams, cls, staged, template=t, seed=1,
+                 callback=lambda step, terms, images: seen.append((images[0].shape[-2:], images[1].shape[-2:])))
+    assert seen == ([((coarse // 2, coarse // 2), (coarse // 2, coarse // 2))] * 2 + [((coarse, coarse), (coarse, coarse))] * 3
+                    + [((full, full), (full, full))] * 2)
+    assert len(rec.history["total"]) == 7 and rec.iou.shape == (2,)
+    # the final terms and IoU are the full-size objective's: the same z and camera rescored at full size agree
+    from meshinv_lite.inversion import InversionObjective
+    from meshinv_lite.inversion.objective import _frozen
+    from meshinv_lite.metrics import mask_iou
+
+    with _frozen(G), torch.no_grad():
+        out = InversionObjective(G, t, images, masks, rec.class_id, c, None, seed=0)(rec.z, rec.camera, return_render=True)[2][3]
+    assert out.mask.shape[-1] == full and torch.allclose(mask_iou(out.mask, masks), rec.iou)
+    # coarse steps really are a different objective: the same schedule at full size ends elsewhere
+    same = replace(staged, stages=tuple(replace(s, render_size=None) for s in staged.stages))
+    assert not torch.allclose(invert(G, images, masks, cams, cls, same, template=t, seed=1).z, rec.z)
+    # the config's own size is the default path, bit for bit
+    at_full = replace(c, stages=tuple(replace(s, render_size=full) for s in c.stages))
+    assert torch.equal(invert(G, images, masks, cams, cls, at_full, template=t, seed=1).z,
+                       invert(G, images, masks, cams, cls, c, template=t, seed=1).z)
+    assert "render_size" not in c.to_dict()["stages"][0] and staged.to_dict()["stages"][1]["render_size"] == coarse
+    with pytest.raises(ValueError, match="render_size must be None .* at least 16 pixels, got 8"):
+        InversionStage(5, 0.1, 1e-2, render_size=8)
+    with pytest.raises(ValueError, match="render_size must be None"):
+        InversionStage(5, 0.1, 1e-2, render_size=64.0)
+    with pytest.raises(ValueError, match=rf"must not exceed the config's render size \({full} px\).*\[{2 * full}\]"):
+        replace(c, stages=(InversionStage(5, 0.1, 1e-2, render_size=2 * full),))

@@ -7,6 +7,9 @@ from typing import Optional
 from ..config import RenderConfig, get_profile
 from .adapt import AdaptConfig
 
+#: The smallest per-stage render size (:attr:`InversionStage.render_size`), in pixels.
+MIN_STAGE_RENDER_SIZE = 16
+
 #: ``class_id`` of an image whose class is not known: :func:`invert` chooses it in the initialisation.
 UNKNOWN_CLASS = -1
 
@@ -16,12 +19,34 @@ class InversionStage:
     """``steps`` Adam steps with learning rates for ``z`` and for the camera.
 
     ``shape_only``: the stage minimizes the silhouette, smoothness, crease and latent terms only (no texture loss,
-    so no feature network): a step costs about 40 % of a full one at lite."""
+    so no feature network): a step costs about 40 % of a full one at lite.
+
+    ``render_size``: the stage renders at this size (pixels, square) instead of the config's ``render.image_size``,
+    against the targets resized to it (:func:`~meshinv_lite.inversion.search.resize_targets`): the texture Chamfer,
+    feature Chamfer and mask losses all see the coarse render. ``None`` (default): the config's size, exactly as
+    before. It must lie in ``[16, render.image_size]``; the reconstruction's final terms and IoU are computed at the
+    config's size whatever the stages' sizes.
+
+    Measured at lite (1 thread, 8 images, forward and backward of a full step, ms per image at 128 / 64 / 32 px): the
+    generator and render 9.9 / 7.2 / 6.3, the pixel Chamfer 8.9 / 7.2 / 3.9 (1024 points sampled at any size above
+    ~40 px, so it hardly shrinks), the feature Chamfer 4.5 / 4.2 / 4.8 (the network sees 64 px either way,
+    ``feature_image_size``): 23.3 / 18.6 / 15.0 in all, so a 64 px step costs about 0.8 of a full one, not a quarter.
+    In ``bench/encoder_methods.py`` (``bench/results/encoder_start_coarse_*_lite.*``) 24 of the fast start's full steps
+    at 64 px lost nothing against the same schedule at 128 px (test 24-47: IoU -0.0050 vs -0.0052, novel PSNR -0.18 vs
+    -0.16 dB against inversion) and saved about 12 % of its time; not enough to fit a schedule long enough to close the
+    fast start's IoU gap in its speed budget (README "Regression against inversion")."""
 
     steps: int
     lr_z: float
     lr_camera: float
     shape_only: bool = False
+    render_size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.render_size is not None and (isinstance(self.render_size, bool) or not isinstance(self.render_size, int)
+                                             or self.render_size < MIN_STAGE_RENDER_SIZE):
+            raise ValueError(f"InversionStage.render_size must be None (the config's render size) or an int of at least "
+                             f"{MIN_STAGE_RENDER_SIZE} pixels, got {self.render_size!r}")
 
 
 AUTHORS_STAGES = (InversionStage(50, 0.1, 1e-2), InversionStage(50, 0.05, 5e-3),
@@ -109,6 +134,10 @@ class InversionConfig:
                              f"{self.encoder_classes} and {self.init_spread}")
         if self.adapt is not None and not isinstance(self.adapt, AdaptConfig):
             raise TypeError(f"InversionConfig.adapt must be an AdaptConfig or None, got {type(self.adapt).__name__}")
+        too_big = [s.render_size for s in self.stages if s.render_size is not None and s.render_size > self.render.image_size]
+        if too_big:
+            raise ValueError(f"InversionStage.render_size must not exceed the config's render size "
+                             f"({self.render.image_size} px): a stage renders at most at full size, got {too_big}")
         if self.latent_shell is not None and not self.latent_shell > 0:
             raise ValueError(f"InversionConfig.latent_shell must be a positive |z| / sqrt(latent_dim) bound (e.g. 1.27) or "
                              f"None for no bound, got {self.latent_shell}")
@@ -228,4 +257,6 @@ class InversionConfig:
         for stage in d["stages"]:
             if not stage["shape_only"]:
                 stage.pop("shape_only")
+            if stage["render_size"] is None:
+                stage.pop("render_size")
         return d

@@ -21,7 +21,7 @@ mesh, the refined camera and the loss history per term.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import torch
@@ -267,7 +267,13 @@ def invert(
         opt = torch.optim.Adam(groups, betas=cfg.betas)
         history: dict[str, list[float]] = {}
         step = 0
+        # a stage with its own render size (InversionStage.render_size) has an objective of its own, built once per
+        # size, against the targets resized to it
+        by_size = {None: objective, cfg.render.image_size: objective}
         for k_stage, stage in enumerate(cfg.stages):
+            if stage.render_size not in by_size:
+                by_size[stage.render_size] = _coarse_objective(objective, stage.render_size, seed)
+            stage_objective = by_size[stage.render_size]
             opt.param_groups[0]["lr"] = stage.lr_z
             if cfg.refine_camera:
                 opt.param_groups[1]["lr"] = stage.lr_camera
@@ -276,7 +282,8 @@ def invert(
                 if _converged(stage_losses, cfg.stop_tol, cfg.stop_window):
                     break
                 cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2])
-                total, terms, (_, _, _, out) = objective(z, cam, return_render=True, texture_terms=not stage.shape_only)
+                total, terms, (_, _, _, out) = stage_objective(z, cam, return_render=True,
+                                                               texture_terms=not stage.shape_only)
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
                 opt.step()
@@ -292,7 +299,7 @@ def invert(
                     history.setdefault(k, []).append(v)
                 history.setdefault("stage", []).append(float(k_stage))
                 if callback is not None:
-                    callback(step, means, images=[out.image[:1].detach(), images[:1]])
+                    callback(step, means, images=[out.image[:1].detach(), stage_objective.images[:1]])
                 step += 1
 
         # 3. the result
@@ -310,6 +317,16 @@ def invert(
     if cfg.adapt is not None:
         rec = adapt_reconstruction(rec, images, masks, template, cfg.adapt, cfg.render)
     return rec
+
+
+def _coarse_objective(objective: InversionObjective, size: int, seed: int) -> InversionObjective:
+    """``objective`` rendering at ``size`` px, against its targets resized there (same generator, template, classes,
+    feature network and losses; its own point-sampling stream, seeded with ``seed``)."""
+    cfg = objective.config
+    images, masks = resize_targets(objective.images, objective.masks, size)
+    coarse = replace(cfg, render=replace(cfg.render, image_size=size), stages=())  # the objective runs no schedule
+    return InversionObjective(objective.G, objective.template, images, masks, objective.class_id, coarse,
+                              objective.extractor, seed)
 
 
 def project_to_shell(z: torch.Tensor, shell: float) -> torch.Tensor:
