@@ -197,7 +197,7 @@ CARS = Category(
     example="car",
     has_encoder=False,      # the shipped encoder knows SynthBirds only
     front="front",
-    refine_cameras=True,    # pseudo-GT 3D Chamfer 0.081 -> 0.065 (PseudoGTConfig.for_profile)
+    refine_cameras=True,    # pseudo-GT 3D Chamfer 0.081 -> 0.065 (PseudoGTConfig.for_profile; the shipped prior: without)
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}

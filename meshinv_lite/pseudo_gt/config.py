@@ -73,8 +73,9 @@ class PseudoGTConfig:
         With exact cameras the cars' means reach 0.0717 and their pseudo-GT 0.0702: the corrections also take up
         what differs between the images of one class (size, proportions), which no single mean shape can. The
         corrected cameras are not much nearer the true ones (cars: 5.1 -> 4.4 degrees of rotation error; birds 5.1
-        -> 7.8, the corrections absorbing shape differences instead): what improves is the shape. Birds keep it off
-        until their prior is rebuilt (it was trained on pseudo-GT made without it).
+        -> 7.8, the corrections absorbing shape differences instead): what improves is the shape. Birds keep it off (their
+        notebooks' figures were measured without it). Better pseudo-GT did not make a better car prior: one rebuilt on
+        it reconstructs test cars as the shipped one does (:class:`~meshinv_lite.gan.PriorRecipe`).
         """
         from dataclasses import replace
 
