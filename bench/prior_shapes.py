@@ -12,7 +12,8 @@ On the first ``--images`` test images of a built dataset (lite inversion, noisy 
     python bench/prior_shapes.py --category cars --prior-a meshinv_lite/priors/synthcars_lite.pt \\
         --prior-b other/synthcars_lite.pt --means data/.../species_means.npz data/.../species_means.npz
 
-Prints the figures; ``--out`` writes them as JSON.
+Prints the figures, then ``chamfer_3d_a=... chamfer_3d_b=... psnr_novel_a=... psnr_novel_b=...``; ``--out`` writes
+them as JSON.
 """
 from __future__ import annotations
 
@@ -84,6 +85,9 @@ def main() -> None:
     print(json.dumps({k: v for k, v in out.items() if k != "priors"}, default=float))
     if args.out:
         write_json(args.out, out)
+    a, b = out["priors"]["a"], out["priors"]["b"]
+    print(f"chamfer_3d_a={a['chamfer_3d']:.4f} chamfer_3d_b={b['chamfer_3d']:.4f} "
+          f"psnr_novel_a={a['psnr_novel']:.2f} psnr_novel_b={b['psnr_novel']:.2f}")
 
 
 if __name__ == "__main__":

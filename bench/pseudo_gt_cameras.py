@@ -10,7 +10,8 @@ silhouette IoU of both, the texture error on seen texels, and the rotation error
     python bench/pseudo_gt_cameras.py --data-dir data --category cars       # data/synthcars_lite (built if missing)
     python bench/pseudo_gt_cameras.py --category birds --camera exact        # the ceiling: true cameras
 
-Prints one JSON line per variant; ``--out`` writes them all.
+Prints one JSON line per variant, then ``pseudo_gt_chamfer_3d_<category>_off=... _refined=...``; ``--out`` writes
+them all.
 """
 from __future__ import annotations
 
@@ -30,12 +31,7 @@ from meshinv_lite.metrics import chamfer_3d
 from meshinv_lite.paths import resolve
 from meshinv_lite.pseudo_gt import PseudoGTConfig, make_pseudo_gt, pseudo_gt_errors
 from meshinv_lite.pseudo_gt.species_means import fit_species_means
-from meshinv_lite.render import deform_vertices, make_uv_sphere
-
-
-def rotation_error_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Angle between the rotations of unit quaternions ``(B, 4)``, degrees."""
-    return torch.rad2deg(2 * torch.acos((a * b).sum(-1).abs().clamp(max=1)))
+from meshinv_lite.render import deform_vertices, make_uv_sphere, rotation_angle_deg
 
 
 def run(data: ReconstructionDataset, cfg: PseudoGTConfig, mean_views: int, evaluate: list[int], seed: int) -> dict:
@@ -55,7 +51,7 @@ def run(data: ReconstructionDataset, cfg: PseudoGTConfig, mean_views: int, evalu
         cams = batch_cameras({k: v[sl] for k, v in e.items() if torch.is_tensor(v)}, cfg.camera)
         p = make_pseudo_gt(template, e["image"][sl], e["mask"][sl], cams, cfg.texture_size, cfg.fit, cfg.back_projection,
                            generator=torch.Generator().manual_seed(seed * 100003 + s), shape_anchor=anchor[sl])
-        parts.append((p, (p.cameras or cams).rotation))
+        parts.append((p, (p.cameras if p.cameras is not None else cams).rotation))
     fit_seconds = time.perf_counter() - t0
     cat = lambda f: torch.cat([f(p) for p in parts])  # noqa: E731
     q = pseudo_gt_errors(cat(lambda p: p[0].deformation), cat(lambda p: p[0].texture), cat(lambda p: p[0].visibility),
@@ -64,8 +60,8 @@ def run(data: ReconstructionDataset, cfg: PseudoGTConfig, mean_views: int, evalu
     return {"mean_chamfer_3d": float(chamfer_3d(deform_vertices(template, anchor), true_verts).mean()),
             "mean_iou": float(mean_iou.mean()), "pseudo_gt_chamfer_3d": q["chamfer_3d"], "pseudo_gt_iou": q["iou"],
             "texture_mae_visible": q["texture_mae_visible"], "visible_fraction": q["visible_fraction"],
-            "rotation_error_deg_annotated": float(rotation_error_deg(batch_cameras(e, cfg.camera).rotation, exact).mean()),
-            "rotation_error_deg_used": float(rotation_error_deg(cat(lambda p: p[1]), exact).mean()),
+            "rotation_error_deg_annotated": float(rotation_angle_deg(batch_cameras(e, cfg.camera).rotation, exact).mean()),
+            "rotation_error_deg_used": float(rotation_angle_deg(cat(lambda p: p[1]), exact).mean()),
             "mean_seconds": mean_seconds, "seconds_per_image": fit_seconds / len(evaluate)}
 
 
@@ -98,6 +94,9 @@ def main() -> None:
         results.append(r)
     if args.out:
         write_json(args.out, {"results": results, "args": vars(args)})
+    off, on = results
+    print(f"pseudo_gt_chamfer_3d_{args.category}_off={off['pseudo_gt_chamfer_3d']:.4f} "
+          f"pseudo_gt_chamfer_3d_{args.category}_refined={on['pseudo_gt_chamfer_3d']:.4f}")
 
 
 if __name__ == "__main__":

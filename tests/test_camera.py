@@ -124,3 +124,15 @@ def test_bad_cameras_rejected():
     c = WeakPerspectiveCamera.from_raw(torch.ones(1), torch.zeros(1, 2), raw)
     c.apply(torch.ones(1, 1, 3)).sum().backward()
     assert raw.grad is not None
+
+
+def test_rotation_angle_between_quaternions():
+    from meshinv_lite.render import rotation_angle_deg
+
+    half = torch.deg2rad(torch.tensor([0.0, 30.0, 90.0, 170.0])) / 2
+    q = torch.stack([half.cos(), torch.zeros(4), half.sin(), torch.zeros(4)], dim=1)  # about y
+    ident = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    assert torch.allclose(rotation_angle_deg(q, ident), torch.tensor([0.0, 30.0, 90.0, 170.0]), atol=1e-3)
+    assert torch.allclose(rotation_angle_deg(-q, ident), rotation_angle_deg(q, ident))  # q and -q: one rotation
+    cams = WeakPerspectiveCamera.from_view([10.0, 200.0], [0.0, 20.0])
+    assert torch.allclose(rotation_angle_deg(cams.rotation, cams.rotation), torch.zeros(2), atol=0.05)

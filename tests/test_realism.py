@@ -74,13 +74,13 @@ def test_fd_from_embeddings_views():
 def test_scale_camera_error():
     exact = WeakPerspectiveCamera.from_view([10.0, 200.0], [5.0, 30.0], [0.8, 0.7], [[0.0, 0.0], [0.1, -0.1]])
     dq = torch.tensor([[math.cos(0.05), math.sin(0.05), 0.0, 0.0]] * 2)
-    from meshinv_lite.render import quaternion_multiply
+    from meshinv_lite.render import quaternion_multiply, rotation_angle_deg
 
     noisy = WeakPerspectiveCamera(exact.scale * 1.1, exact.translation + 0.02, quaternion_multiply(dq, exact.rotation))
     assert torch.allclose(scale_camera_error(exact, noisy, 1.0).as_tensor(), noisy.as_tensor(), atol=1e-5)
     assert torch.allclose(scale_camera_error(exact, noisy, 0.0).as_tensor(), exact.as_tensor(), atol=1e-5)
     two = scale_camera_error(exact, noisy, 2.0)
-    angle = 2 * torch.acos((two.rotation * exact.rotation).sum(1).abs().clamp(max=1))
+    angle = torch.deg2rad(rotation_angle_deg(two.rotation, exact.rotation))
     assert torch.allclose(angle, torch.full((2,), 0.2), atol=1e-4)  # 2 x 0.1 rad
     assert torch.allclose(two.scale, exact.scale * 1.21) and torch.allclose(two.translation, exact.translation + 0.04)
 

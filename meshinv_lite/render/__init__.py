@@ -22,6 +22,7 @@ from .camera import (
     quaternion_multiply,
     quaternion_to_matrix,
     random_cameras,
+    rotation_angle_deg,
     scale_camera_error,
     view_rotation,
 )

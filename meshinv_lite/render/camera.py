@@ -195,6 +195,12 @@ def view_rotation(azimuth_deg, elevation_deg, device=None, dtype=torch.float32) 
     return matrix_to_quaternion(rot).to(dtype)
 
 
+def rotation_angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle of the rotation between unit quaternions ``a`` and ``b`` (``(..., 4)``, broadcast), degrees in
+    ``[0, 180]`` (``q`` and ``-q`` are the same rotation)."""
+    return torch.rad2deg(2 * torch.acos((a * b).sum(-1).abs().clamp(max=1)))
+
+
 def azimuth_elevation(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`view_rotation` for unit quaternions ``q`` ``(B, 4)``: azimuth in ``[0, 360)`` and
     elevation in ``[-90, 90]``, degrees, each ``(B,)`` in ``q``'s dtype. The camera's roll is ignored."""
