@@ -361,8 +361,15 @@ def test_camera_refinement_keeps_a_known_shape_under_a_wrong_camera():
 
 def test_camera_refinement_settings_leave_old_signatures_alone():
     """Off (the default), the refinement's settings stay out of the recorded settings, so pseudo-GT folders and
-    prior records made before it existed still match; on, they are recorded."""
+    prior records made before it existed still match; on, they are recorded; settings out of range are refused."""
     off = PseudoGTConfig.for_profile("lite").to_dict()
     on = PseudoGTConfig.for_profile("lite", refine_cameras=True).to_dict()
     assert "lr_camera" not in off["fit"] and "lr_camera" not in off["mean_fit"]
     assert on["fit"]["lr_camera"] > 0 and on["fit"]["camera_only_fraction"] > 0 and on["mean_fit"]["w_camera"] > 0
+    t = make_uv_sphere()
+    cam = WeakPerspectiveCamera.from_view([0.0], 0.0, 0.6)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    for bad in (dict(lr_camera=-0.01), dict(lr_camera=0.01, camera_only_fraction=1.5), dict(w_camera=-1.0)):
+        with pytest.raises(ValueError, match="camera refinement settings"):
+            fit_deformation(t, mask, cam, config=SilhouetteFitConfig(steps=1, **bad))

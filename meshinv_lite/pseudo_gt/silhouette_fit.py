@@ -133,6 +133,10 @@ def fit_deformation(
     b, _, h, w = masks.shape
     if config.render_size is not None and config.render_size < 1:
         raise ValueError(f"config.render_size must be >= 1 pixel (or None: the masks' size), got {config.render_size}")
+    if config.lr_camera < 0 or config.w_camera < 0 or not 0 <= config.camera_only_fraction <= 1:
+        raise ValueError(f"camera refinement settings: lr_camera and w_camera must be >= 0 (0: off) and "
+                         f"camera_only_fraction in [0, 1], got {config.lr_camera}, {config.w_camera}, "
+                         f"{config.camera_only_fraction}")
     if len(cameras) != b:
         raise ValueError(f"mismatched batch sizes: {b} masks, {len(cameras)} cameras")
     if (masks.flatten(1).amax(1) <= 0.5).any():
