@@ -9,6 +9,8 @@ at most ``--max-fold-ratio`` (2.5) times as often as true birds (the rule :data:
 
     python bench/prior_schedule.py --snapshots data/prior_synthbirds_lite/synthbirds_lite/gan_noisy/snapshots \\
         --data data/synthbirds_quick [--profile quick] [--images 6] [--threads 1]
+    python bench/prior_schedule.py --category cars --snapshots data/prior_synthcars_lite/synthcars_lite/gan_noisy/snapshots \\
+        --data data/synthcars_lite --profile lite --images 16
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ def main() -> None:
                              "not chosen (2.5: at a strict 2, 3,000 iterations would win on val although its "
                              "reconstructions are visibly worse, IoU 0.844 vs 0.876 at 4,000, which folds 2.0x)")
     parser.add_argument("--from-iteration", type=int, default=0, help="skip snapshots before this iteration")
+    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+                        help="whose loss network the inversion uses (the data folder must be of that category)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -49,7 +53,7 @@ def main() -> None:
         print("prior_schedule_best_iteration=nan")
         return
     batch = ReconstructionDataset(args.data, args.split).batch(range(args.images))
-    cfg = InversionConfig.for_profile(args.profile)
+    cfg = InversionConfig.for_profile(args.profile, category=args.category)
     t = make_uv_sphere()
     pairs = face_adjacency(t.faces)
     print(f"{'iteration':>9} {'IoU':>6} {'PSNR novel':>10} {'3D Chamfer':>10} {'folded (rec.)':>13} {'folded (samples)':>16}")
@@ -68,13 +72,13 @@ def main() -> None:
         print(f"{it:>9} {iou:6.3f} {float(m['psnr_novel'].mean()):10.2f} {float(m['chamfer_3d'].mean()):10.4f} "
               f"{float(m['folded'].mean()):13.4f} {fold_s:16.4f}", flush=True)
     gt_fold = float(m["folded_gt"].mean())
-    print(f"true birds fold {gt_fold:.4f} of their face pairs ({args.images} {args.split} images, {args.profile} schedule)")
+    print(f"true {args.category} fold {gt_fold:.4f} of their face pairs ({args.images} {args.split} images, {args.profile} schedule)")
     # the rule the shipped snapshot is chosen by: best IoU among snapshots whose samples fold at most
     # --max-fold-ratio times as often as true birds (folding grows late in training; IoU alone misses it)
     limit = args.max_fold_ratio * max(gt_fold, 0.002)
     ok = [r for r in rows if r[2] <= limit] or rows
     best = max(ok, key=lambda r: r[1])
-    print(f"best IoU with samples folding <= {args.max_fold_ratio:g}x the true birds': iteration {best[0]} "
+    print(f"best IoU with samples folding <= {args.max_fold_ratio:g}x the true {args.category}': iteration {best[0]} "
           f"(IoU {best[1]:.3f}, folded {best[2]:.4f} = {best[2] / max(gt_fold, 1e-9):.1f}x)")
     print(f"prior_schedule_best_iteration={best[0]}")
 
