@@ -53,15 +53,22 @@ AUTHORS_STAGES = (InversionStage(50, 0.1, 1e-2), InversionStage(50, 0.05, 5e-3),
                   InversionStage(50, 0.01, 1e-3), InversionStage(50, 0.005, 5e-4))
 
 
-#: The schedule of an inversion that starts from the encoder's guess (:meth:`InversionConfig.with_encoder_start`): 10
-#: shape-only steps (silhouette and regularizers, no texture loss: a step costs about a third of a full one), then 18
-#: full steps at the authors' first learning rates and 10 at a fifth of them (38 steps, no early stopping). Chosen on 24
-#: test + 20 test_hard lite images among 14 short schedules (``bench/encoder_methods.py``, README "Regression against
-#: inversion"), then run on two sets of 24 + 20 images it never saw: 2.8-3.2x the speed of lite's inversion, novel views
-#: tied (PSNR -0.15 to +0.03 dB, intervals across 0), IoU 0.003-0.007 lower on test (intervals just below 0) and tied on
-#: test_hard. Without the shape stage (20 + 15 full steps) IoU stayed 0.010-0.014 behind.
-ENCODER_START_STAGES = (InversionStage(10, 0.1, 1e-2, shape_only=True), InversionStage(18, 0.1, 1e-2),
-                        InversionStage(10, 0.02, 2e-3))
+#: The schedule of an inversion that starts from the encoder's guess with the camera given
+#: (:meth:`InversionConfig.with_encoder_start`): 10 shape-only steps (silhouette and regularizers, no texture loss: a
+#: step costs about a third of a full one), 30 full steps at the authors' first learning rates rendered at half the
+#: profile's size (:attr:`InversionStage.render_size`; :meth:`~InversionConfig.with_encoder_start` sets it, 64 px at
+#: lite), then 16 at a fifth of them at full size (56 steps, no early stopping), with half lite's pixel-Chamfer points
+#: (:data:`ENCODER_START_POINTS`). Chosen on 24 test + 20 test_hard lite images among 4 cheaper-step schedules
+#: (``bench/results/encoder_start_cheap_a_lite.*``), then run on two sets of 24 + 20 images it never saw (test 96-119 and
+#: test_hard 96-115; test 120-143 and test_hard 120-139): README "Regression against inversion". It replaced 10
+#: shape-only + 18 + 10 full steps at 1024 points, which was 3x as fast but stayed 0.003-0.007 IoU behind inversion on
+#: fresh test images. Without the shape stage (20 + 15 full steps) IoU stayed 0.010-0.014 behind.
+ENCODER_START_STAGES = (InversionStage(10, 0.1, 1e-2, shape_only=True), InversionStage(30, 0.1, 1e-2),
+                        InversionStage(16, 0.02, 2e-3))
+
+#: Pixel-Chamfer points per step of the given-camera fast start (lite's 1024 halved: the steps cost less, so more fit
+#: in its time).
+ENCODER_START_POINTS = 512
 
 #: The same for a camera that is itself a guess (a photo's, from the encoder): half the learning rates, so the camera
 #: stays near the encoder's view. On 24 lite test photos (``bench/camera_estimation.py``) it gave median azimuth error
@@ -223,14 +230,20 @@ class InversionConfig:
 
     def with_encoder_start(self, camera: str = "given") -> "InversionConfig":
         """A copy that starts from the shipped encoder's latent (and 3 draws around it) and runs a short schedule in
-        full (no early stopping): :data:`ENCODER_START_STAGES` (a shape-only stage, then two full ones) for a given
-        camera (the fast start measured by
-        ``bench/encoder_methods.py``), :data:`ENCODER_START_STAGES_GUESSED_CAMERA` for ``camera="guessed"`` (a photo's
-        camera from the encoder)."""
+        full (no early stopping). For a given camera (the fast start measured by ``bench/encoder_methods.py``):
+        :data:`ENCODER_START_STAGES` (a shape-only stage, a full one rendered at half the render size when that is
+        at least 64 px, a full one at full size) with at most :data:`ENCODER_START_POINTS` pixel-Chamfer points; for
+        ``camera="guessed"`` (a photo's camera from the encoder): :data:`ENCODER_START_STAGES_GUESSED_CAMERA`, the
+        profile's points."""
         if camera not in ("given", "guessed"):
             raise ValueError(f"camera must be 'given' or 'guessed', got {camera!r}")
-        stages = ENCODER_START_STAGES if camera == "given" else ENCODER_START_STAGES_GUESSED_CAMERA
-        return replace(self, init="encoder", init_candidates=4, init_batch=4, stages=stages, stop_tol=None)
+        fast = replace(self, init="encoder", init_candidates=4, init_batch=4, stop_tol=None)
+        if camera == "guessed":
+            return replace(fast, stages=ENCODER_START_STAGES_GUESSED_CAMERA)
+        half = self.render.image_size // 2     # the coarse stage: half the render size, not below 64 px (32 loses IoU)
+        shape, coarse, fine = ENCODER_START_STAGES
+        coarse = replace(coarse, render_size=half if half >= 64 else None)
+        return replace(fast, stages=(shape, coarse, fine), num_points=min(self.num_points, ENCODER_START_POINTS))
 
     @property
     def total_steps(self) -> int:
