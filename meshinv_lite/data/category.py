@@ -197,7 +197,7 @@ CARS = Category(
     example="car",
     has_encoder=False,      # the shipped encoder knows SynthBirds only
     front="front",
-    refine_cameras=True,    # pseudo-GT 3D Chamfer 0.081 -> 0.065 (PseudoGTConfig.for_profile; the shipped prior: without)
+    refine_cameras=True,    # pseudo-GT 3D Chamfer 0.081 -> 0.065 (PseudoGTConfig.for_profile; the shipped car prior too)
 )
 
 CATEGORIES: dict[str, Category] = {"birds": BIRDS, "cars": CARS}

@@ -74,8 +74,8 @@ class PseudoGTConfig:
         what differs between the images of one class (size, proportions), which no single mean shape can. The
         corrected cameras are not much nearer the true ones (cars: 5.1 -> 4.4 degrees of rotation error; birds 5.1
         -> 7.8, the corrections absorbing shape differences instead): what improves is the shape. Birds keep it off (their
-        notebooks' figures were measured without it). Better pseudo-GT did not make a better car prior: one rebuilt on
-        it reconstructs test cars as the shipped one does (:class:`~meshinv_lite.gan.PriorRecipe`).
+        notebooks' figures were measured without it). Better pseudo-GT alone did not make a better car prior at the first
+        recipe's 4,000 GAN iterations; with 8,000 and crease weight 4 it did (:data:`~meshinv_lite.gan.SHIPPED_CARS`).
         """
         from dataclasses import replace
 
