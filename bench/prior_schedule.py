@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from meshinv_lite.config import set_threads
+from meshinv_lite.config import CATEGORY_NAMES, set_threads
 from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.inversion import InversionConfig, invert_batch
 from meshinv_lite.evaluation import reconstruction_metrics
@@ -41,7 +41,7 @@ def main() -> None:
                              "not chosen (2.5: at a strict 2, 3,000 iterations would win on val although its "
                              "reconstructions are visibly worse, IoU 0.844 vs 0.876 at 4,000, which folds 2.0x)")
     parser.add_argument("--from-iteration", type=int, default=0, help="skip snapshots before this iteration")
-    parser.add_argument("--category", default="birds", choices=["birds", "cars"],
+    parser.add_argument("--category", default="birds", choices=CATEGORY_NAMES,
                         help="whose loss network the inversion uses (the data folder must be of that category)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

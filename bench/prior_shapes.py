@@ -23,7 +23,7 @@ import json
 import numpy as np
 import torch
 
-from meshinv_lite.config import set_threads
+from meshinv_lite.config import CATEGORY_NAMES, set_threads
 from meshinv_lite.data import ReconstructionDataset
 from meshinv_lite.data.category import get_category
 from meshinv_lite.data.synthbirds import synthbirds_dir
@@ -40,7 +40,7 @@ from meshinv_lite.render import deform_vertices, make_uv_sphere
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--category", default="cars", choices=["birds", "cars"])
+    parser.add_argument("--category", default="cars", choices=CATEGORY_NAMES)
     parser.add_argument("--prior-a", required=True)
     parser.add_argument("--prior-b", required=True)
     parser.add_argument("--means", nargs="*", default=[], help="species_means.npz files to score as shapes")

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from meshinv_lite.config import set_threads
+from meshinv_lite.config import CATEGORY_NAMES, set_threads
 from meshinv_lite.data import ReconstructionDataset, build_dataset
 from meshinv_lite.data.category import get_category
 from meshinv_lite.data.dataset import batch_cameras
@@ -68,7 +68,7 @@ def run(data: ReconstructionDataset, cfg: PseudoGTConfig, mean_views: int, evalu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--category", default="cars", choices=["birds", "cars"])
+    parser.add_argument("--category", default="cars", choices=CATEGORY_NAMES)
     parser.add_argument("--profile", default="lite")
     parser.add_argument("--camera", default="noisy", choices=["noisy", "exact"])
     parser.add_argument("--mean-views", type=int, default=12)
