@@ -8,8 +8,9 @@ best-of-N random start):
 * ``texture_flow``: the same shape and camera, the texture sampled from the photo by the predicted flow;
 * ``--fast NAME:N:STAGES``: inversion started from the encoder's latent and ``N - 1`` draws around it, with a
   shorter schedule (``20x0.05,15x0.01``: 20 steps at learning rate 0.05, then 15 at 0.01; ``15x0.1x0.01xshape``:
-  a shape-only stage, silhouette and regularizers without the texture losses; ``30x0.1@64``: a stage rendered at
-  64 px instead of the profile's render size, against the targets resized to it).
+  a shape-only stage, silhouette and regularizers without the texture losses; ``30x0.1xrgb``: a stage with the
+  pixel-level texture losses only, no feature network, :attr:`InversionStage.features`; ``30x0.1@64``: a stage
+  rendered at 64 px instead of the profile's render size, against the targets resized to it).
 
 Per image: IoU, input-view and novel-view PSNR, SSIM, perceptual distance (metric network), 3D Chamfer, F-score, per
 view around the circle; per method FD in-domain 1/10/12 and seconds per image (timed in this one process, one
@@ -52,8 +53,9 @@ METRICS = (("iou", "IoU input view", 1), ("psnr_input_view", "PSNR input view", 
 
 def fast_config(cfg: InversionConfig, candidates: int, stages: str) -> InversionConfig:
     """Inversion from the encoder's start: ``candidates`` draws (the encoder's latent first) and the schedule
-    ``stages`` = ``"STEPSxLR[xCAMERA_LR][xshape][@SIZE],..."`` (camera learning rate by default a tenth of the latent's, as
-    in the authors'; ``@SIZE``: the stage renders at SIZE px, :attr:`InversionStage.render_size`;
+    ``stages`` = ``"STEPSxLR[xCAMERA_LR][xshape|xrgb][@SIZE],..."`` (camera learning rate by default a tenth of the
+    latent's, as in the authors'; ``xrgb``: without the feature-level losses; ``@SIZE``: the stage renders at SIZE px,
+    :attr:`InversionStage.render_size`;
     ``"skipK"``: the profile's schedule without its first K stages), each stage run in full."""
     if stages.startswith("skip"):
         sched = cfg.stages[int(stages[4:]):]
@@ -63,8 +65,10 @@ def fast_config(cfg: InversionConfig, candidates: int, stages: str) -> Inversion
         n, lr, *cam = text.split("x")
         shape = bool(cam) and cam[-1] == "shape"
         cam = cam[:-1] if shape else cam
+        pixel = bool(cam) and cam[-1] == "rgb"
+        cam = cam[:-1] if pixel else cam
         return InversionStage(int(n), float(lr), float(cam[0]) if cam else float(lr) / 10, shape_only=shape,
-                              render_size=int(size[0]) if size else None)
+                              render_size=int(size[0]) if size else None, features=not pixel)
 
     sched = tuple(stage(p) for p in stages.split(","))
     return replace(cfg, init="encoder", init_candidates=candidates, init_batch=max(candidates, 1), stages=sched,

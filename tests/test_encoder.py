@@ -170,9 +170,10 @@ def test_regression_variants_and_the_encoder_start(prior, shipped, fresh_birds):
 
 
 def test_the_fast_start_fits_like_inversion_in_fewer_steps(prior, shipped, fresh_birds):
-    """``with_encoder_start()`` (given camera): a coarse stage at half lite's render size, half its Chamfer points, and
-    on birds the encoder never saw an IoU within 0.02 of lite's full inversion; the encoder's start alone, without
-    the schedule's steps, is far below both."""
+    """``with_encoder_start()`` (given camera): the encoder's latent alone, a coarse stage at half lite's render size,
+    half its Chamfer points, twice its feature-Chamfer weight (the guessed-camera start keeps the profile's), and on
+    birds the encoder never saw an IoU within 0.02 of lite's full inversion; the encoder's start alone, without the
+    schedule's steps, is far below both."""
     from meshinv_lite.inversion import InversionConfig, invert
 
     cfg = InversionConfig.for_profile("lite")
@@ -181,6 +182,10 @@ def test_the_fast_start_fits_like_inversion_in_fewer_steps(prior, shipped, fresh
     assert fast.num_points == 512 and fast.stop_tol is None and fast.init == "encoder"
     assert all(s.render_size is None for s in InversionConfig.for_profile("quick").with_encoder_start().stages)
     assert cfg.with_encoder_start("guessed").num_points == cfg.num_points
+    assert fast.init_candidates == 1 and cfg.with_encoder_start("guessed").init_candidates == 4
+    weights, profile = dict(fast.texture_losses), dict(cfg.texture_losses)
+    assert weights["chamfer_feature"] == 2 * profile["chamfer_feature"] and weights["chamfer"] == profile["chamfer"]
+    assert cfg.with_encoder_start("guessed").texture_losses == cfg.texture_losses
     b, t, enc = fresh_birds, default_template(), shipped[0]
     idx = torch.arange(1, 24, 4)
     args = (b.images[idx], b.masks[idx], b.noisy_camera[idx], b.class_id[idx])

@@ -428,6 +428,44 @@ def test_a_shape_only_stage_follows_the_silhouette_and_regularizers_alone(setup)
     assert staged.to_dict()["stages"][0]["shape_only"] is True and "shape_only" not in c.to_dict()["stages"][0]
 
 
+def test_a_stage_without_features_keeps_the_pixel_losses_and_drops_the_feature_ones(setup):
+    """``InversionStage(features=False)`` leaves out the texture losses that need the feature network and keeps the
+    pixel-level ones: its gradient is exactly that of the objective with only the pixel losses configured; the
+    history keeps its rows aligned (NaN for the feature term during that stage)."""
+    from dataclasses import replace
+
+    from meshinv_lite.features import load_feature_extractor
+    from meshinv_lite.inversion import InversionObjective
+    from meshinv_lite.inversion.objective import _frozen
+
+    G, t, cfg, images, masks, cams, cls = setup
+    ex = load_feature_extractor("synthbirds_features")
+    c = replace(cfg, texture_losses=(("chamfer", 1.0), ("chamfer_feature", 0.5)), num_points=64,
+                init_candidates=2, init_batch=2)
+    z = torch.randn(2, G.config.latent_dim, generator=torch.Generator().manual_seed(2))
+
+    def grad(config, **kw):
+        zz = z.clone().requires_grad_()
+        total, terms = InversionObjective(G, t, images, masks, cls, config, ex, seed=3)(zz, cams, **kw)
+        total.sum().backward()
+        return terms, zz.grad
+
+    with _frozen(G):
+        full_terms, full_grad = grad(c)
+        pixel_terms, pixel_grad = grad(c, feature_terms=False)
+        _, bare_grad = grad(replace(c, texture_losses=(("chamfer", 1.0),)))
+    assert "chamfer_feature" in full_terms and "chamfer_feature" not in pixel_terms and "chamfer" in pixel_terms
+    assert torch.allclose(pixel_grad, bare_grad, atol=1e-7)
+    assert not torch.allclose(pixel_grad, full_grad, atol=1e-4)  # the feature term does pull on z
+
+    staged = replace(c, stages=(InversionStage(2, 0.1, 1e-2, features=False), InversionStage(2, 0.05, 5e-3)))
+    h = invert(G, images, masks, cams, cls, staged, template=t, seed=1, extractor=ex).history
+    assert len(h["chamfer_feature"]) == len(h["chamfer"]) == 4
+    assert all(v != v for v in h["chamfer_feature"][:2]) and all(v == v for v in h["chamfer_feature"][2:])
+    assert all(v == v for v in h["chamfer"])
+    assert staged.to_dict()["stages"][0]["features"] is False and "features" not in c.to_dict()["stages"][0]
+
+
 def test_the_deformation_alone_and_the_silhouette_alone_equal_the_full_forward_and_render(setup):
     """``Generator.deformation`` and ``render_silhouette`` (the cheap path of a shape-only stage) give exactly what
     the full generator and renderer give for the shape."""

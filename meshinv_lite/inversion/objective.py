@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..features.base import masked_features
 from ..losses.nearest import chamfer_on_maps
-from ..losses.registry import get_mask_loss, get_texture_loss
+from ..losses.registry import NEEDS_EXTRACTOR, get_mask_loss, get_texture_loss
 from ..losses.regularizers import crease_loss, latent_loss, smoothness_loss
 from ..render.camera import WeakPerspectiveCamera
 from ..render.dibr import project, render_mesh, render_silhouette
@@ -87,11 +87,13 @@ class InversionObjective:
                                       generator=self.rng, **options)
 
     def __call__(self, z: torch.Tensor, camera: WeakPerspectiveCamera, index: Optional[torch.Tensor] = None,
-                 return_render: bool = False, class_id: Optional[torch.Tensor] = None, texture_terms: bool = True):
+                 return_render: bool = False, class_id: Optional[torch.Tensor] = None, texture_terms: bool = True,
+                 feature_terms: bool = True):
         """Loss of latents ``z`` ``(B', D)`` seen through ``camera`` against targets ``index`` (default: all),
         generated with ``class_id`` ``(B',)`` (default: the targets' own classes); ``texture_terms=False`` leaves
         the texture losses out (a shape-only stage: the generator's texture blocks and the texture lookup are skipped,
-        and the returned render's ``image`` is the silhouette)."""
+        and the returned render's ``image`` is the silhouette); ``feature_terms=False`` leaves out the texture losses
+        that need the feature network (:data:`~meshinv_lite.losses.NEEDS_EXTRACTOR`), keeping the pixel-level ones."""
         cfg = self.config
         idx = torch.arange(z.shape[0], device=z.device) if index is None else index
         images, masks = self.images[idx], self.masks[idx]
@@ -110,6 +112,8 @@ class InversionObjective:
         # texture loss instead of an error, and no texture gradient.
         visible = out.mask.flatten(1).amax(1) > 0.5
         for name, weight in (cfg.texture_losses if texture_terms else ()):
+            if not feature_terms and name in NEEDS_EXTRACTOR:
+                continue
             value = torch.full((z.shape[0],), 1e3, device=z.device)
             if visible.any():
                 v = torch.nonzero(visible).squeeze(1)

@@ -283,7 +283,8 @@ def invert(
                     break
                 cam = WeakPerspectiveCamera.from_raw(cam_params[0].abs().clamp_min(1e-4), cam_params[1], cam_params[2])
                 total, terms, (_, _, _, out) = stage_objective(z, cam, return_render=True,
-                                                               texture_terms=not stage.shape_only)
+                                                               texture_terms=not stage.shape_only,
+                                                               feature_terms=stage.features)
                 opt.zero_grad(set_to_none=True)
                 total.sum().backward()
                 opt.step()
@@ -291,7 +292,7 @@ def invert(
                     with torch.no_grad():
                         z.copy_(project_to_shell(z, cfg.latent_shell))
                 means = {k: float(v.detach().mean()) for k, v in terms.items()}
-                for name, _ in cfg.texture_losses:  # a shape-only stage has no texture terms: NaN keeps the rows aligned
+                for name, _ in cfg.texture_losses:  # a stage without some texture terms: NaN keeps the rows aligned
                     means.setdefault(name, float("nan"))
                 means["z_norm"] = float(z.detach().norm(dim=1).mean()) / latent_dim ** 0.5
                 stage_losses.append(means["total"])
