@@ -266,7 +266,10 @@ class InversionConfig:
         texture = tuple((name, w * ENCODER_START_FEATURE_SCALE if name in NEEDS_EXTRACTOR else w)
                         for name, w in self.texture_losses)
         n = ENCODER_START_CANDIDATES
-        return replace(fast, init_candidates=n, init_batch=n, stages=(shape, coarse, fine), texture_losses=texture,
+        # the profile's init_batch: one draw per image leaves few rows, scored in as few calls as the profile allows
+        # (for given classes the same result as one call per row: nothing to choose, and the point samples consume the
+        # same stream; for an unknown class the choice between the encoder's two species follows other point samples)
+        return replace(fast, init_candidates=n, stages=(shape, coarse, fine), texture_losses=texture,
                        num_points=min(self.num_points, ENCODER_START_POINTS))
 
     @property
