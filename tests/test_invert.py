@@ -393,29 +393,32 @@ def test_latent_shell_bounds_z_and_changes_nothing_inside_it(setup):
         replace(cfg, latent_shell=0.0)
 
 
+def _objective_grad(setup, config, z, extractor=None, **kw):
+    """The inversion objective's terms at ``z`` and its gradient with respect to ``z`` (seed 3), for the setup's
+    targets; ``kw`` go to the objective's call (``texture_terms``, ``feature_terms``)."""
+    from meshinv_lite.inversion import InversionObjective
+    from meshinv_lite.inversion.objective import _frozen
+
+    G, t, _, images, masks, cams, cls = setup
+    zz = z.clone().requires_grad_()
+    with _frozen(G):
+        total, terms = InversionObjective(G, t, images, masks, cls, config, extractor, seed=3)(zz, cams, **kw)
+        total.sum().backward()
+    return terms, zz.grad
+
+
 def test_a_shape_only_stage_follows_the_silhouette_and_regularizers_alone(setup):
     """``InversionStage(shape_only=True)`` leaves the texture losses out: the step's gradient is exactly that of the
     same objective without texture losses, the history keeps its rows aligned (NaN for the missing terms), and the
     next full stage scores the texture again."""
     from dataclasses import replace
 
-    from meshinv_lite.inversion import InversionObjective
-    from meshinv_lite.inversion.objective import _frozen
-
     G, t, cfg, images, masks, cams, cls = setup
     c = replace(cfg, mask_loss="iou", w_mask=1.0, w_smooth=0.01, texture_losses=(("chamfer", 1.0), ("l1", 0.5)))
     z = torch.randn(2, G.config.latent_dim, generator=torch.Generator().manual_seed(2))
-
-    def grad(config, **kw):
-        zz = z.clone().requires_grad_()
-        total, terms = InversionObjective(G, t, images, masks, cls, config, None, seed=3)(zz, cams, **kw)
-        total.sum().backward()
-        return terms, zz.grad
-
-    with _frozen(G):
-        full_terms, full_grad = grad(c)
-        shape_terms, shape_grad = grad(c, texture_terms=False)
-        _, bare_grad = grad(replace(c, texture_losses=()))
+    full_terms, full_grad = _objective_grad(setup, c, z)
+    shape_terms, shape_grad = _objective_grad(setup, c, z, texture_terms=False)
+    _, bare_grad = _objective_grad(setup, replace(c, texture_losses=()), z)
     assert "chamfer" in full_terms and "chamfer" not in shape_terms and "l1" not in shape_terms
     assert torch.allclose(shape_grad, bare_grad, atol=1e-7)
     assert not torch.allclose(shape_grad, full_grad, atol=1e-4)  # the texture terms do pull on z
@@ -435,25 +438,15 @@ def test_a_stage_without_features_keeps_the_pixel_losses_and_drops_the_feature_o
     from dataclasses import replace
 
     from meshinv_lite.features import load_feature_extractor
-    from meshinv_lite.inversion import InversionObjective
-    from meshinv_lite.inversion.objective import _frozen
 
     G, t, cfg, images, masks, cams, cls = setup
     ex = load_feature_extractor("synthbirds_features")
     c = replace(cfg, texture_losses=(("chamfer", 1.0), ("chamfer_feature", 0.5)), num_points=64,
                 init_candidates=2, init_batch=2)
     z = torch.randn(2, G.config.latent_dim, generator=torch.Generator().manual_seed(2))
-
-    def grad(config, **kw):
-        zz = z.clone().requires_grad_()
-        total, terms = InversionObjective(G, t, images, masks, cls, config, ex, seed=3)(zz, cams, **kw)
-        total.sum().backward()
-        return terms, zz.grad
-
-    with _frozen(G):
-        full_terms, full_grad = grad(c)
-        pixel_terms, pixel_grad = grad(c, feature_terms=False)
-        _, bare_grad = grad(replace(c, texture_losses=(("chamfer", 1.0),)))
+    full_terms, full_grad = _objective_grad(setup, c, z, ex)
+    pixel_terms, pixel_grad = _objective_grad(setup, c, z, ex, feature_terms=False)
+    _, bare_grad = _objective_grad(setup, replace(c, texture_losses=(("chamfer", 1.0),)), z, ex)
     assert "chamfer_feature" in full_terms and "chamfer_feature" not in pixel_terms and "chamfer" in pixel_terms
     assert torch.allclose(pixel_grad, bare_grad, atol=1e-7)
     assert not torch.allclose(pixel_grad, full_grad, atol=1e-4)  # the feature term does pull on z
