@@ -19,7 +19,8 @@ after the other on the same batches, so the ratio is fair even on a busy machine
     python bench/encoder_methods.py --threads 2
     python bench/encoder_methods.py --fast enc4:4:20x0.05,15x0.01 --fast enc1:1:skip1 --splits test --images 24
 
-Prints a table and key=value lines; writes ``--out`` (JSON + text).
+Prints a table and key=value lines; writes ``--out`` (JSON + text; the JSON keeps every image's figures under
+``per_image``, so that sets from several runs can be pooled).
 """
 from __future__ import annotations
 
@@ -167,12 +168,15 @@ def main() -> None:
         methods["encoder_only"] = ("generator", cfg)
         methods["texture_flow"] = ("flow", cfg)
     counts = dict(zip(a.splits, a.images + [a.images[-1]] * len(a.splits)))
-    summary, counts_done = {}, {}
+    summary, counts_done, per_image = {}, {}, {}
     for split, n in counts.items():
         ds = ReconstructionDataset(root, split, load_gt=True)
         idx = list(range(a.first, min(a.first + n, len(ds))))
-        summary[split] = summarize(run_split(G, encoder, ds, idx, methods, eval_net, template, a.batch))
+        cells = run_split(G, encoder, ds, idx, methods, eval_net, template, a.batch)
+        summary[split] = summarize(cells)
         counts_done[split] = len(idx)
+        # per image, so that sets from several runs can be pooled into one paired bootstrap later
+        per_image[split] = {"index": idx, **{m: {k: c[k].tolist() for k, _, _ in METRICS} for m, c in cells.items()}}
     text = format_summary(summary, counts)
     print(text)
     out = Path(a.out) if a.out else resolve("outputs") / a.profile / "encoder_methods.json"
@@ -180,7 +184,7 @@ def main() -> None:
     write_json(out, {"profile": a.profile, "first": a.first, "images": counts, "threads": torch.get_num_threads(),
                      "methods": {m: {"kind": k, "inversion": c.to_dict()} for m, (k, c) in methods.items()},
                      "prior": info.get("file"), "encoder": enc_info.get("file"), "metric_network": eval_net.name,
-                     "summary": summary})
+                     "summary": summary, "per_image": per_image})
     out.with_suffix(".txt").write_text(text + "\n")
     for split, rows in summary.items():
         for m, row in rows.items():
